@@ -6,17 +6,17 @@ type Code string
 
 // Codes kept from the original synchronous service.
 const (
-	CodeTransferIDIsEmpty             Code = "transfer_id_is_empty"
-	CodeSenderAccountIDIsEmpty        Code = "sender_account_id_is_empty"
-	CodeReceiverAccountIDIsEmpty      Code = "receiver_account_id_is_empty"
-	CodeAccountsMustBeDifferent       Code = "accounts_must_be_different"
-	CodeTransferAmountMustBePositive  Code = "transfer_amount_must_be_positive"
-	CodeCurrencyNotSupported          Code = "currency_not_supported"
-	CodeInsufficientFunds             Code = "insufficient_funds"
-	CodeSenderAccountNotExist         Code = "sender_account_not_exist"
-	CodeReceiverAccountNotExist       Code = "receiver_account_not_exist"
-	CodeSenderAccountWrongCurrency    Code = "sender_account_wrong_currency"
-	CodeReceiverAccountWrongCurrency  Code = "receiver_account_wrong_currency"
+	CodeTransferIDIsEmpty            Code = "transfer_id_is_empty"
+	CodeSenderAccountIDIsEmpty       Code = "sender_account_id_is_empty"
+	CodeReceiverAccountIDIsEmpty     Code = "receiver_account_id_is_empty"
+	CodeAccountsMustBeDifferent      Code = "accounts_must_be_different"
+	CodeTransferAmountMustBePositive Code = "transfer_amount_must_be_positive"
+	CodeCurrencyNotSupported         Code = "currency_not_supported"
+	CodeInsufficientFunds            Code = "insufficient_funds"
+	CodeSenderAccountNotExist        Code = "sender_account_not_exist"
+	CodeReceiverAccountNotExist      Code = "receiver_account_not_exist"
+	CodeSenderAccountWrongCurrency   Code = "sender_account_wrong_currency"
+	CodeReceiverAccountWrongCurrency Code = "receiver_account_wrong_currency"
 )
 
 // Codes added for deposits, withdrawals and the asynchronous design.
