@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shopspring/decimal"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// maxAttempts bounds how often ApplyBatch reruns a transaction that failed
+// for a reason another attempt can cure (deadlock, serialization, a unique
+// race with a concurrent batch, a dropped connection).
+const maxAttempts = 5
+
+// ApplyBatch applies reqs, in order, in one transaction and returns one
+// outcome per request. Ids decided before (in an earlier batch or earlier in
+// this one) are not applied again: their stored outcome comes back as a
+// replay, or as a conflict when the fields differ. When it returns an error
+// nothing was committed and the same batch may be applied again.
+func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		outcomes, err := s.applyOnce(ctx, reqs)
+		if err == nil {
+			return outcomes, nil
+		}
+		if !retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("apply batch: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("apply batch: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
+	precisions, err := s.precisionsFor(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	book, err := loadBook(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	book.Precisions = precisions
+
+	// Postgres keeps microseconds; truncating here makes the outcome we
+	// return equal to what a later read returns.
+	in := make([]transfer.Request, len(reqs))
+	for i, r := range reqs {
+		if r.SubmittedAt.IsZero() {
+			r.SubmittedAt = now
+		}
+		r.SubmittedAt = r.SubmittedAt.UTC().Truncate(time.Microsecond)
+		in[i] = r
+	}
+	outcomes, changes := book.Apply(in, now)
+	if err := saveChanges(ctx, tx, changes, now); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return outcomes, nil
+}
+
+// loadBook locks every account the batch names and reads the transfers
+// already decided for its ids. The accounts are locked first, in one
+// statement, in id order: concurrent batches then wait for each other
+// instead of deadlocking, and any batch that decided one of our ids while
+// holding those locks has committed by the time the transfers are read.
+func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfer.Book, error) {
+	ids := make([]uuid.UUID, 0, len(reqs))
+	accountIDs := make([]uuid.UUID, 0, 2*len(reqs))
+	seen := make(map[uuid.UUID]bool, 2*len(reqs))
+	for _, r := range reqs {
+		ids = append(ids, r.ID)
+		for _, id := range []uuid.UUID{r.From, r.To} {
+			if id != uuid.Nil && !seen[id] {
+				seen[id] = true
+				accountIDs = append(accountIDs, id)
+			}
+		}
+	}
+	sort.Slice(accountIDs, func(i, j int) bool { return string(accountIDs[i][:]) < string(accountIDs[j][:]) })
+
+	book := &transfer.Book{
+		Accounts: make(map[uuid.UUID]*transfer.Account, len(accountIDs)),
+		Decided:  make(map[uuid.UUID]transfer.Transfer),
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT id, currency, balance::text, version FROM accounts
+		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a transfer.Account
+			var balance string
+			if err := rows.Scan(&a.ID, &a.Currency, &balance, &a.Version); err != nil {
+				return err
+			}
+			d, err := decimal.NewFromString(balance)
+			if err != nil {
+				return fmt.Errorf("account %s balance %q: %w", a.ID, balance, err)
+			}
+			a.Balance = d
+			book.Accounts[a.ID] = &a
+		}
+		return rows.Err()
+	})
+	batch.Queue(selectTransfer+` WHERE id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			t, err := scanTransfer(rows)
+			if err != nil {
+				return err
+			}
+			book.Decided[t.ID] = t
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, err
+	}
+	return book, nil
+}
+
+// saveChanges writes a batch's results with one statement per table.
+func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.Time) error {
+	batch := &pgx.Batch{}
+	if n := len(ch.Transfers); n > 0 {
+		var (
+			ids, froms, tos                 = make([]uuid.UUID, n), make([]*uuid.UUID, n), make([]*uuid.UUID, n)
+			kinds, statuses, amounts, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			reasons                         = make([]*string, n)
+			fingerprints                    = make([][]byte, n)
+			submitted, processed            = make([]time.Time, n), make([]time.Time, n)
+		)
+		for i, t := range ch.Transfers {
+			ids[i], kinds[i], statuses[i] = t.ID, string(t.Kind), string(t.Status)
+			froms[i], tos[i] = nullUUID(t.From), nullUUID(t.To)
+			amounts[i], currs[i] = t.Amount.String(), t.Currency
+			if t.Reason != "" {
+				r := string(t.Reason)
+				reasons[i] = &r
+			}
+			fp := t.Fingerprint
+			fingerprints[i] = fp[:]
+			submitted[i], processed[i] = t.SubmittedAt, t.ProcessedAt
+		}
+		batch.Queue(`INSERT INTO transfers
+			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at)
+			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
+				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[])`,
+			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed)
+	}
+	if n := len(ch.Entries); n > 0 {
+		var (
+			accounts, transfers                 = make([]uuid.UUID, n), make([]uuid.UUID, n)
+			counterparties                      = make([]*uuid.UUID, n)
+			versions                            = make([]int64, n)
+			kinds, dirs, amounts, afters, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		)
+		for i, e := range ch.Entries {
+			accounts[i], versions[i], transfers[i] = e.AccountID, e.Version, e.TransferID
+			kinds[i], dirs[i] = string(e.Kind), string(e.Direction)
+			amounts[i], afters[i] = e.Amount.String(), e.BalanceAfter.String()
+			counterparties[i], currs[i] = nullUUID(e.Counterparty), e.Currency
+		}
+		batch.Queue(`INSERT INTO entries
+			(account_id, version, transfer_id, kind, direction, amount, balance_after, counterparty, currency, created_at)
+			SELECT a, v, t, k, d, am, b, c, cu, $10 FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[],
+				$5::text[], $6::numeric[], $7::numeric[], $8::uuid[], $9::text[]) AS u(a, v, t, k, d, am, b, c, cu)`,
+			accounts, versions, transfers, kinds, dirs, amounts, afters, counterparties, currs, now)
+	}
+	if n := len(ch.Accounts); n > 0 {
+		ids, balances, versions := make([]uuid.UUID, n), make([]string, n), make([]int64, n)
+		for i, a := range ch.Accounts {
+			ids[i], balances[i], versions[i] = a.ID, a.Balance.String(), a.Version
+		}
+		batch.Queue(`UPDATE accounts AS a SET balance = u.balance, version = u.version, updated_at = $4
+			FROM unnest($1::uuid[], $2::numeric[], $3::bigint[]) AS u(id, balance, version)
+			WHERE a.id = u.id`, ids, balances, versions, now).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != int64(n) {
+				return errors.New("update accounts: row count mismatch")
+			}
+			return nil
+		})
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}
+
+func nullUUID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}

@@ -1,0 +1,44 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/wallet/wallet/migrations"
+)
+
+// Migrate brings the database at url up to the newest migration. It is safe
+// to run twice and from several processes at once: goose holds a Postgres
+// advisory lock while it works. Afterwards it refreshes planner statistics,
+// because on a freshly created database the planner otherwise guesses at
+// empty tables and may pick sequential scans for hot lookups.
+func Migrate(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("migrate: parse database url: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
+		goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "ANALYZE currencies, accounts, transfers, entries"); err != nil {
+		return fmt.Errorf("migrate: analyze: %w", err)
+	}
+	return nil
+}

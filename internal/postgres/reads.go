@@ -1,0 +1,302 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// Currency is a supported currency and the number of fraction digits its
+// amounts are rounded to.
+type Currency struct {
+	Code      string
+	Precision int32
+}
+
+// Account is an account as read back.
+type Account struct {
+	ID        uuid.UUID
+	Currency  string
+	Balance   decimal.Decimal
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Currencies lists the supported currencies by code.
+func (s *Store) Currencies(ctx context.Context) ([]Currency, error) {
+	rows, err := s.pool.Query(ctx, `SELECT code, precision FROM currencies ORDER BY code`)
+	if err != nil {
+		return nil, fmt.Errorf("list currencies: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Currency, error) {
+		var c Currency
+		err := r.Scan(&c.Code, &c.Precision)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list currencies: %w", err)
+	}
+	return out, nil
+}
+
+// precisionsFor returns the precision table, reloading it when a request
+// names a currency the cached table lacks (a currency added since start-up).
+func (s *Store) precisionsFor(ctx context.Context, reqs []transfer.Request) (map[string]int32, error) {
+	s.mu.RLock()
+	p := s.precisions
+	s.mu.RUnlock()
+	fresh := p != nil
+	for _, r := range reqs {
+		if !fresh {
+			break
+		}
+		if _, ok := p[transfer.NormalizeCurrency(r.Currency)]; !ok {
+			fresh = false
+		}
+	}
+	if fresh {
+		return p, nil
+	}
+	list, err := s.Currencies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p = make(map[string]int32, len(list))
+	for _, c := range list {
+		p[c.Code] = c.Precision
+	}
+	s.mu.Lock()
+	s.precisions = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+const selectAccount = `SELECT id, currency, balance::text, version, created_at, updated_at FROM accounts`
+
+func scanAccount(row pgx.Row) (Account, error) {
+	var a Account
+	var balance string
+	if err := row.Scan(&a.ID, &a.Currency, &balance, &a.Version, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		return Account{}, err
+	}
+	d, err := decimal.NewFromString(balance)
+	if err != nil {
+		return Account{}, err
+	}
+	a.Balance = d
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	return a, nil
+}
+
+// CreateAccount creates an account with a zero balance. It is idempotent by
+// id: when the account exists with the same currency it is returned with
+// created false; with another currency the error is ErrAccountConflict.
+func (s *Store) CreateAccount(ctx context.Context, id uuid.UUID, currency string) (Account, bool, error) {
+	currency = transfer.NormalizeCurrency(currency)
+	row := s.pool.QueryRow(ctx, `INSERT INTO accounts (id, currency) VALUES ($1, $2)
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id, currency, balance::text, version, created_at, updated_at`, id, currency)
+	a, err := scanAccount(row)
+	switch {
+	case err == nil:
+		return a, true, nil
+	case isCode(err, codeForeignKeyViolation):
+		return Account{}, false, ErrCurrencyNotSupported
+	case !errors.Is(err, pgx.ErrNoRows):
+		return Account{}, false, fmt.Errorf("create account: %w", err)
+	}
+	existing, err := s.GetAccount(ctx, id)
+	if err != nil {
+		return Account{}, false, fmt.Errorf("create account: %w", err)
+	}
+	if existing.Currency != currency {
+		return existing, false, ErrAccountConflict
+	}
+	return existing, false, nil
+}
+
+// GetAccount reads one account.
+func (s *Store) GetAccount(ctx context.Context, id uuid.UUID) (Account, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, selectAccount+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Account{}, ErrNotFound
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("get account: %w", err)
+	}
+	return a, nil
+}
+
+// ListAccounts pages through all accounts oldest first. cursor is "" for the
+// first page or the next cursor of the previous page; the returned next
+// cursor is "" after the last page.
+func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]Account, string, error) {
+	var rows pgx.Rows
+	var err error
+	if cursor == "" {
+		rows, err = s.pool.Query(ctx, selectAccount+` ORDER BY created_at, id LIMIT $1`, limit+1)
+	} else {
+		at, id, cerr := decodeAccountCursor(cursor)
+		if cerr != nil {
+			return nil, "", cerr
+		}
+		rows, err = s.pool.Query(ctx, selectAccount+` WHERE (created_at, id) > ($1, $2)
+			ORDER BY created_at, id LIMIT $3`, at, id, limit+1)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list accounts: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list accounts: %w", err)
+	}
+	if len(list) <= limit {
+		return list, "", nil
+	}
+	list = list[:limit]
+	last := list[limit-1]
+	return list, encodeAccountCursor(last.CreatedAt, last.ID), nil
+}
+
+// ListAccountsRecent lists up to limit accounts, most recently updated first,
+// as the original service's account list did.
+func (s *Store) ListAccountsRecent(ctx context.Context, limit int) ([]Account, error) {
+	rows, err := s.pool.Query(ctx, selectAccount+` ORDER BY updated_at DESC, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent accounts: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list recent accounts: %w", err)
+	}
+	return list, nil
+}
+
+// The account cursor is opaque to clients: base64 of "<unix nanos>.<id>".
+func encodeAccountCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixNano(), 10) + "." + id.String()))
+}
+
+func decodeAccountCursor(c string) (time.Time, uuid.UUID, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, uuid.Nil, ErrBadCursor
+	}
+	nanos, idText, ok := strings.Cut(string(raw), ".")
+	if !ok {
+		return time.Time{}, uuid.Nil, ErrBadCursor
+	}
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if err != nil {
+		return time.Time{}, uuid.Nil, ErrBadCursor
+	}
+	id, err := uuid.Parse(idText)
+	if err != nil {
+		return time.Time{}, uuid.Nil, ErrBadCursor
+	}
+	return time.Unix(0, n).UTC(), id, nil
+}
+
+// ListEntries pages through an account's statement, newest first. cursor is
+// "" for the first page or the previous page's next cursor (an entry
+// version); next is "" after the last page.
+func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error) {
+	before := int64(1<<63 - 1)
+	if cursor != "" {
+		v, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || v < 1 {
+			return nil, "", ErrBadCursor
+		}
+		before = v
+	}
+	rows, err := s.pool.Query(ctx, `SELECT account_id, version, transfer_id, kind, direction, amount::text,
+			balance_after::text, counterparty, currency, created_at
+		FROM entries WHERE account_id = $1 AND version < $2
+		ORDER BY version DESC LIMIT $3`, accountID, before, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list entries: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Entry, error) {
+		var e transfer.Entry
+		var kind, dir, amount, after string
+		var counterparty *uuid.UUID
+		if err := r.Scan(&e.AccountID, &e.Version, &e.TransferID, &kind, &dir, &amount, &after,
+			&counterparty, &e.Currency, &e.CreatedAt); err != nil {
+			return e, err
+		}
+		e.Kind, e.Direction = transfer.Kind(kind), transfer.Direction(dir)
+		if counterparty != nil {
+			e.Counterparty = *counterparty
+		}
+		e.CreatedAt = e.CreatedAt.UTC()
+		var err error
+		if e.Amount, err = decimal.NewFromString(amount); err != nil {
+			return e, err
+		}
+		e.BalanceAfter, err = decimal.NewFromString(after)
+		return e, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list entries: %w", err)
+	}
+	if len(list) <= limit {
+		return list, "", nil
+	}
+	list = list[:limit]
+	return list, strconv.FormatInt(list[limit-1].Version, 10), nil
+}
+
+const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
+	amount::text, currency, fingerprint, submitted_at, processed_at FROM transfers`
+
+func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
+	var t transfer.Transfer
+	var kind, status, reason, amount string
+	var from, to *uuid.UUID
+	var fp []byte
+	if err := row.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
+		&t.SubmittedAt, &t.ProcessedAt); err != nil {
+		return t, err
+	}
+	t.Kind, t.Status, t.Reason = transfer.Kind(kind), transfer.Status(status), transfer.Code(reason)
+	if from != nil {
+		t.From = *from
+	}
+	if to != nil {
+		t.To = *to
+	}
+	if len(fp) != len(t.Fingerprint) {
+		return t, fmt.Errorf("transfer %s: fingerprint has %d bytes", t.ID, len(fp))
+	}
+	copy(t.Fingerprint[:], fp)
+	t.SubmittedAt, t.ProcessedAt = t.SubmittedAt.UTC(), t.ProcessedAt.UTC()
+	d, err := decimal.NewFromString(amount)
+	if err != nil {
+		return t, fmt.Errorf("transfer %s amount %q: %w", t.ID, amount, err)
+	}
+	t.Amount = d
+	return t, nil
+}
+
+// GetTransfer reads a decided request by id.
+func (s *Store) GetTransfer(ctx context.Context, id uuid.UUID) (transfer.Transfer, error) {
+	t, err := scanTransfer(s.pool.QueryRow(ctx, selectTransfer+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	if err != nil {
+		return t, fmt.Errorf("get transfer: %w", err)
+	}
+	return t, nil
+}
