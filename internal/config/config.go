@@ -1,0 +1,301 @@
+package config
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Program names a binary. Each program accepts the settings it uses and no
+// others, so a typo in a flag fails at start-up instead of being ignored.
+type Program string
+
+// The wallet's programs.
+const (
+	Gateway Program = "gateway"
+	Worker  Program = "worker"
+	Walletd Program = "walletd"
+	Migrate Program = "migrate"
+)
+
+// Programs lists every program, in the order documentation shows them.
+var Programs = []Program{Walletd, Gateway, Worker, Migrate}
+
+// DefaultDB is the database URL used when none is configured: a local
+// PostgreSQL with trust authentication, as on a developer's machine.
+const DefaultDB = "postgres://postgres@127.0.0.1:5432/wallet?sslmode=disable"
+
+// DefaultNATSURL is where the gateway and the workers look for NATS when no
+// URL is configured.
+const DefaultNATSURL = "nats://127.0.0.1:4222"
+
+// Config is the validated configuration of one program. Fields a program
+// does not use keep their defaults.
+type Config struct {
+	Program Program
+
+	// Port is the HTTP port of the gateway (and of walletd's gateway).
+	// Zero picks a free port, which the program logs.
+	Port int
+	// DB is the PostgreSQL URL. It may carry a password; String redacts it.
+	DB string
+	// DBRetryCount is how many times start-up tries to reach PostgreSQL
+	// before giving up.
+	DBRetryCount int
+	// DBRetryTimeout is the first wait between attempts; it doubles after
+	// each failure (see RetryWait).
+	DBRetryTimeout time.Duration
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is json or console.
+	LogFormat string
+	// ShutdownTimeout bounds the graceful stop after a signal.
+	ShutdownTimeout time.Duration
+	// DebugAddr, when set, serves net/http/pprof there.
+	DebugAddr string
+	// CreateDB makes start-up create the database named in DB when it does
+	// not exist.
+	CreateDB bool
+
+	NATS     NATS
+	Stream   Stream
+	Worker   WorkerSettings
+	Gateway  GatewaySettings
+	Embedded Embedded
+}
+
+// NATS holds how to reach and authenticate to NATS.
+type NATS struct {
+	// URL is a comma-separated list of server URLs. For walletd, empty means
+	// "run an embedded server".
+	URL          string
+	User         string
+	Password     string
+	Token        string
+	Creds        string // path to a .creds file (JWT + nkey seed)
+	TLSCA        string // path to a PEM CA bundle
+	TLSCert      string // path to a PEM client certificate
+	TLSKey       string // path to its PEM key
+	RetryCount   int
+	RetryTimeout time.Duration
+}
+
+// Stream holds the JetStream settings that whichever process starts first
+// applies to the streams.
+type Stream struct {
+	Replicas     int
+	Partitions   int
+	DedupeWindow time.Duration
+	// RequestsMaxMsgs and RequestsMaxBytes bound the requests stream; a full
+	// stream refuses new requests rather than dropping accepted ones.
+	RequestsMaxMsgs  int64
+	RequestsMaxBytes int64
+}
+
+// WorkerSettings holds the workers' batching and consumer settings.
+type WorkerSettings struct {
+	BatchSize   int
+	BatchLinger time.Duration
+	Concurrency int
+	AckWait     time.Duration
+	PinnedTTL   time.Duration
+	// MetricsPort serves /metrics, /healthz and /readyz for cmd/worker.
+	MetricsPort int
+}
+
+// GatewaySettings holds the HTTP gateway's settings.
+type GatewaySettings struct {
+	// AuthTokens, when not empty, are the accepted bearer tokens' hashes.
+	AuthTokens []AuthToken
+	// MaxWait caps a client's Prefer: wait=N.
+	MaxWait time.Duration
+}
+
+// Embedded holds walletd's embedded JetStream server settings.
+type Embedded struct {
+	Listen   string
+	StoreDir string
+	Sync     Sync
+}
+
+// Sync says when the embedded server flushes its file store to disk.
+type Sync struct {
+	// Always syncs before every acknowledgement, so an accepted request
+	// survives a power loss. It is the default.
+	Always bool
+	// Interval is the flush period when Always is off (the opt-out).
+	Interval time.Duration
+}
+
+// String renders the setting the way --nats-sync accepts it.
+func (s Sync) String() string {
+	if s.Always {
+		return "always"
+	}
+	return s.Interval.String()
+}
+
+// Scope is what a bearer token may do.
+type Scope string
+
+// Token scopes: read may only read; write may also submit requests.
+const (
+	ScopeRead  Scope = "read"
+	ScopeWrite Scope = "write"
+)
+
+// AuthToken is one accepted bearer token, known only by its SHA-256 hash.
+type AuthToken struct {
+	Hash  [sha256.Size]byte
+	Scope Scope
+}
+
+// Matches reports whether token hashes to t, comparing in constant time.
+func (t AuthToken) Matches(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(sum[:], t.Hash[:]) == 1
+}
+
+// String renders the entry in its configuration form.
+func (t AuthToken) String() string {
+	return "sha256:" + hex.EncodeToString(t.Hash[:]) + ":" + string(t.Scope)
+}
+
+// HashToken returns the configuration entry for a plain token, for operators
+// and tests that need to produce one.
+func HashToken(token string, scope Scope) string {
+	return AuthToken{Hash: sha256.Sum256([]byte(token)), Scope: scope}.String()
+}
+
+// Defaults returns program p's configuration before flags and environment.
+func Defaults(p Program) Config {
+	c := Config{
+		Program:         p,
+		Port:            8080,
+		DB:              DefaultDB,
+		DBRetryCount:    10,
+		DBRetryTimeout:  2 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "json",
+		ShutdownTimeout: 10 * time.Second,
+		NATS: NATS{
+			URL:          DefaultNATSURL,
+			RetryCount:   10,
+			RetryTimeout: 2 * time.Second,
+		},
+		Stream: Stream{
+			Replicas:         1,
+			Partitions:       32,
+			DedupeWindow:     2 * time.Minute,
+			RequestsMaxMsgs:  1_000_000,
+			RequestsMaxBytes: 1 << 30,
+		},
+		Worker: WorkerSettings{
+			BatchSize:   500,
+			BatchLinger: 2 * time.Millisecond,
+			Concurrency: 2,
+			AckWait:     10 * time.Second,
+			PinnedTTL:   10 * time.Second,
+			MetricsPort: 9090,
+		},
+		Gateway: GatewaySettings{MaxWait: 30 * time.Second},
+		Embedded: Embedded{
+			Listen:   "127.0.0.1:4223",
+			StoreDir: defaultStoreDir(),
+			Sync:     Sync{Always: true},
+		},
+	}
+	if p == Walletd {
+		// walletd is the developer's command: readable logs, its own NATS,
+		// and a database it creates when missing.
+		c.LogFormat = "console"
+		c.NATS.URL = ""
+		c.CreateDB = true
+	}
+	return c
+}
+
+// defaultStoreDir follows the XDG base directory rules for state that must
+// survive restarts; a temporary directory would lose accepted requests.
+func defaultStoreDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "walletd", "jetstream")
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		return filepath.Join(home, ".local", "state", "walletd", "jetstream")
+	}
+	return filepath.Join(".walletd", "jetstream")
+}
+
+// Embedded reports whether walletd should run its own NATS server.
+func (c *Config) EmbeddedNATS() bool { return c.Program == Walletd && c.NATS.URL == "" }
+
+// String lists the settings of c's program as name=value pairs, with
+// secrets replaced by "<redacted>" (or "<unset>") and any password in the
+// database URL masked. It is the form to log.
+func (c *Config) String() string {
+	var b strings.Builder
+	for i, e := range bind(c, c.Program) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(e.Name)
+		b.WriteByte('=')
+		b.WriteString(e.display())
+	}
+	return b.String()
+}
+
+// RedactURL masks the password in a URL so it can be logged.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable url>"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// RetryWait returns how long to wait after failed attempt n (1-based) when
+// the first wait is base: the wait doubles each time, capped at 30 seconds
+// or base, whichever is larger, so a long outage is not hammered.
+func RetryWait(base time.Duration, n int) time.Duration {
+	limit := max(30*time.Second, base)
+	d := base
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// dbName returns the database name in a PostgreSQL URL.
+func dbName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// validateDB checks that s is a postgres:// URL naming a host and database.
+func validateDB(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("must be a postgres:// URL")
+	}
+	if dbName(s) == "" {
+		return fmt.Errorf("must name a database (postgres://host:5432/<database>)")
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The types below implement flag.Value for the settings. Their Set methods
+// return errors that never repeat the rejected text for secret settings;
+// Load adds the setting's name and, for non-secrets, the value.
+
+type stringValue struct{ p *string }
+
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+func (v stringValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+type intValue struct {
+	p        *int
+	min, max int
+}
+
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	if n < v.min || n > v.max {
+		return fmt.Errorf("must be between %d and %d", v.min, v.max)
+	}
+	*v.p = n
+	return nil
+}
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+
+type int64Value struct {
+	p        *int64
+	min, max int64
+}
+
+func (v int64Value) Set(s string) error {
+	n, err := parseSize(strings.TrimSpace(s))
+	if err != nil {
+		return err
+	}
+	if n < v.min || n > v.max {
+		return fmt.Errorf("must be between %d and %d", v.min, v.max)
+	}
+	*v.p = n
+	return nil
+}
+
+func (v int64Value) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*v.p, 10)
+}
+
+// parseSize reads a whole number with an optional binary suffix (KiB, MiB,
+// GiB, TiB), so a byte limit can be written the way operators think of it.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, errors.New("not a whole number (suffixes KiB, MiB, GiB, TiB are allowed)")
+	}
+	if n > 0 && n > (1<<63-1)/mult {
+		return 0, errors.New("too large")
+	}
+	return n * mult, nil
+}
+
+type durationValue struct {
+	p        *time.Duration
+	min, max time.Duration
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("not a duration (e.g. 500ms, 2s, 1m)")
+	}
+	if d < v.min || d > v.max {
+		return fmt.Errorf("must be between %s and %s", v.min, v.max)
+	}
+	*v.p = d
+	return nil
+}
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return "0s"
+	}
+	return v.p.String()
+}
+
+type boolValue struct{ p *bool }
+
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*v.p = b
+	return nil
+}
+
+func (v boolValue) String() string {
+	if v.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+// IsBoolFlag lets a bare --create-db mean true, as with the flag package's
+// own booleans.
+func (v boolValue) IsBoolFlag() bool { return true }
+
+type enumValue struct {
+	p       *string
+	choices []string
+}
+
+func (v enumValue) Set(s string) error {
+	s = strings.ToLower(strings.TrimSpace(s))
+	for _, c := range v.choices {
+		if s == c {
+			*v.p = s
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s", strings.Join(v.choices, "|"))
+}
+
+func (v enumValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+// addrValue holds a host:port listen address; an empty value is allowed
+// when the setting is optional.
+type addrValue struct {
+	p        *string
+	optional bool
+}
+
+func (v addrValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" && v.optional {
+		*v.p = ""
+		return nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("port must be between 0 and 65535")
+	}
+	*v.p = s
+	return nil
+}
+
+func (v addrValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+// urlListValue holds a comma-separated list of NATS server URLs. Empty is
+// allowed only where the program can run an embedded server instead.
+type urlListValue struct {
+	p        *string
+	optional bool
+}
+
+func (v urlListValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		if !v.optional {
+			return errors.New("must not be empty")
+		}
+		*v.p = ""
+		return nil
+	}
+	for _, u := range strings.Split(s, ",") {
+		u = strings.TrimSpace(u)
+		scheme, rest, ok := strings.Cut(u, "://")
+		if !ok || rest == "" {
+			return errors.New("must be a comma-separated list of nats://host:port URLs")
+		}
+		switch scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("scheme %q is not one of nats, tls, ws, wss", scheme)
+		}
+	}
+	*v.p = s
+	return nil
+}
+
+func (v urlListValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+// syncValue reads nats-sync: "always" (fsync before every acknowledgement)
+// or a duration, the interval at which the embedded server flushes to disk
+// when the operator opts out of per-write syncing.
+type syncValue struct{ p *Sync }
+
+func (v syncValue) Set(s string) error {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "always" {
+		*v.p = Sync{Always: true}
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return errors.New(`must be "always" or a positive duration such as 2m`)
+	}
+	*v.p = Sync{Interval: d}
+	return nil
+}
+
+func (v syncValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+// tokensValue holds the gateway's bearer tokens as hashes. Set never puts
+// the rejected text into its error: an operator who pasted a plain token by
+// mistake must not find it in a log.
+type tokensValue struct{ p *[]AuthToken }
+
+func (v tokensValue) Set(s string) error {
+	tokens, err := ParseAuthTokens(s)
+	if err != nil {
+		return err
+	}
+	*v.p = tokens
+	return nil
+}
+
+func (v tokensValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	parts := make([]string, len(*v.p))
+	for i, t := range *v.p {
+		parts[i] = t.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseAuthTokens reads a comma-separated list of sha256:<hex>:read|write
+// entries. Errors name the entry by position only.
+func ParseAuthTokens(s string) ([]AuthToken, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []AuthToken
+	for i, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		parts := strings.Split(entry, ":")
+		if len(parts) != 3 || parts[0] != "sha256" {
+			return nil, fmt.Errorf("entry %d is not sha256:<hex>:read|write (store token hashes, never tokens)", i+1)
+		}
+		raw, err := hex.DecodeString(parts[1])
+		if err != nil || len(raw) != 32 {
+			return nil, fmt.Errorf("entry %d: the hash must be 64 hex digits", i+1)
+		}
+		var t AuthToken
+		copy(t.Hash[:], raw)
+		switch Scope(parts[2]) {
+		case ScopeRead, ScopeWrite:
+			t.Scope = Scope(parts[2])
+		default:
+			return nil, fmt.Errorf("entry %d: the scope must be read or write", i+1)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
