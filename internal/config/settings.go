@@ -143,7 +143,7 @@ func bind(c *Config, p Program) []entry {
 		{"stream-replicas", "", "JetStream replicas of the streams (3 on a 3-node cluster)", false, services,
 			intValue{&c.Stream.Replicas, 1, 5}},
 		{"partitions", "", "request partitions; more than the number of workers you will ever run", false, services,
-			intValue{&c.Stream.Partitions, 1, 1024}},
+			intValue{&c.Stream.Partitions, 1, 1000}},
 		{"dedupe-window", "", "JetStream duplicate window for request ids", false, services,
 			durationValue{&c.Stream.DedupeWindow, time.Second, 7 * 24 * time.Hour}},
 		{"requests-max-msgs", "", "most requests the requests stream holds; when full, new requests are refused (503)", false, services,

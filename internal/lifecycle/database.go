@@ -1,0 +1,99 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/config"
+	"github.com/wallet/wallet/internal/postgres"
+)
+
+// PostgreSQL error codes CreateDatabase tells apart.
+const (
+	codeDuplicateDatabase = "42P04"
+	codeInvalidCatalog    = "3D000"
+)
+
+// CreateDatabase creates the database named in url when it does not exist,
+// connecting to the same server's maintenance database (postgres, else
+// template1) with the same credentials. It reports whether it created it.
+// Two processes doing this at once is fine: the loser sees the database.
+func CreateDatabase(ctx context.Context, url string) (bool, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return false, fmt.Errorf("create database: parse url: %w", err)
+	}
+	name := cfg.Database
+	var conn *pgx.Conn
+	for _, maintenance := range []string{"postgres", "template1"} {
+		c := cfg.Copy()
+		c.Database = maintenance
+		conn, err = pgx.ConnectConfig(ctx, c)
+		if err == nil || !isCode(err, codeInvalidCatalog) {
+			break
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("create database %q: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("create database %q: %w", name, err)
+	}
+	if exists {
+		return false, nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		if isCode(err, codeDuplicateDatabase) {
+			return false, nil
+		}
+		return false, fmt.Errorf("create database %q (create it yourself, or grant CREATEDB): %w", name, err)
+	}
+	return true, nil
+}
+
+func isCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
+
+// OpenStore connects to PostgreSQL with cfg's retries, first creating the
+// database when cfg.CreateDB is set.
+func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postgres.Store, error) {
+	target := config.RedactURL(cfg.DB)
+	log.Info("connecting to postgres", zap.String("db", target), zap.Int("attempts", cfg.DBRetryCount))
+	return Retry(ctx, log, "postgres", cfg.DBRetryCount, cfg.DBRetryTimeout, func(ctx context.Context) (*postgres.Store, error) {
+		if cfg.CreateDB {
+			created, err := CreateDatabase(ctx, cfg.DB)
+			if err != nil {
+				return nil, err
+			}
+			if created {
+				log.Info("created database", zap.String("db", target))
+			}
+		}
+		return postgres.Open(ctx, cfg.DB)
+	})
+}
+
+// MigrateDB connects with cfg's retries (creating the database when
+// cfg.CreateDB is set) and applies the embedded migrations.
+func MigrateDB(ctx context.Context, log *zap.Logger, cfg *config.Config) error {
+	store, err := OpenStore(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	store.Close()
+	if err := postgres.Migrate(ctx, cfg.DB); err != nil {
+		return err
+	}
+	log.Info("migrations applied", zap.String("db", config.RedactURL(cfg.DB)))
+	return nil
+}

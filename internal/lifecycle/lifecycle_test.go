@@ -1,0 +1,281 @@
+package lifecycle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/wallet/wallet/internal/config"
+	"github.com/wallet/wallet/internal/dbtest"
+)
+
+func TestRetryGivesUpAfterTheConfiguredAttempts(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.InfoLevel)
+	var calls atomic.Int32
+	boom := errors.New("connection refused")
+	_, err := Retry(context.Background(), zap.New(core), "postgres", 4, time.Millisecond, func(context.Context) (int, error) {
+		calls.Add(1)
+		return 0, boom
+	})
+	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), "postgres unreachable after 4 attempts") {
+		t.Errorf("message %q", err)
+	}
+	if calls.Load() != 4 {
+		t.Errorf("connect called %d times, want 4", calls.Load())
+	}
+	attempts := logs.FilterMessageSnippet("connection attempt failed").All()
+	if len(attempts) != 4 {
+		t.Fatalf("%d attempt log lines, want 4", len(attempts))
+	}
+	for i, e := range attempts {
+		if got := e.ContextMap()["attempt"]; got != int64(i+1) {
+			t.Errorf("line %d: attempt = %v", i, got)
+		}
+	}
+}
+
+func TestRetrySucceedsOnALaterAttempt(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	v, err := Retry(context.Background(), zap.NewNop(), "nats", 5, time.Millisecond, func(context.Context) (string, error) {
+		if calls.Add(1) < 3 {
+			return "", errors.New("not yet")
+		}
+		return "conn", nil
+	})
+	if err != nil || v != "conn" || calls.Load() != 3 {
+		t.Fatalf("v=%q err=%v calls=%d", v, err, calls.Load())
+	}
+}
+
+func TestRetryStopsWhenCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int32
+	_, err := Retry(ctx, zap.NewNop(), "postgres", 100, time.Hour, func(context.Context) (int, error) {
+		calls.Add(1)
+		cancel()
+		return 0, errors.New("down")
+	})
+	if !errors.Is(err, context.Canceled) || calls.Load() != 1 {
+		t.Fatalf("err=%v calls=%d", err, calls.Load())
+	}
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	_, cfgErr := config.Load(config.Gateway, []string{"--port", "x"}, nil)
+	_, unknown := LoadConfig(config.Gateway, []string{"--nope"})
+	for _, tc := range []struct {
+		err    error
+		status int
+		out    string
+		stderr string
+	}{
+		{nil, 0, "", ""},
+		{config.ErrHelp, 0, "WALLET_PORT", ""},
+		{cfgErr, 2, "", "gateway: invalid configuration: flag --port \"x\""},
+		{unknown, 2, "", "gateway: invalid configuration: flag provided but not defined: -nope"},
+		{fmt.Errorf("start: %w", errors.New("boom")), 1, "", "gateway: start: boom"},
+	} {
+		var out, errOut bytes.Buffer
+		if got := report(config.Gateway, tc.err, &out, &errOut); got != tc.status {
+			t.Errorf("%v: status %d, want %d", tc.err, got, tc.status)
+		}
+		if !strings.Contains(out.String(), tc.out) || (tc.out == "" && out.Len() > 0) {
+			t.Errorf("%v: stdout %q", tc.err, out.String())
+		}
+		if !strings.HasPrefix(errOut.String(), tc.stderr) || strings.Count(errOut.String(), "\n") > 1 {
+			t.Errorf("%v: stderr %q", tc.err, errOut.String())
+		}
+	}
+}
+
+func TestOpsHandler(t *testing.T) {
+	t.Parallel()
+	var dbDown atomic.Bool
+	r := NewReadiness(Check{Name: "postgres", Probe: func(context.Context) error {
+		if dbDown.Load() {
+			return errors.New("down")
+		}
+		return nil
+	}})
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "wallet_test_total", Help: "test"})
+	reg.MustRegister(c)
+	c.Add(3)
+
+	srv, err := Listen("ops", "127.0.0.1:0", OpsHandler(r, reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start(zap.NewNop())
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz %d", code)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("readyz before start-up completes: %d", code)
+	}
+	r.SetReady(true)
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("readyz when ready: %d", code)
+	}
+	dbDown.Store(true)
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "postgres") {
+		t.Errorf("readyz with postgres down: %d %q", code, body)
+	}
+	dbDown.Store(false)
+	r.SetReady(false)
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("readyz during shutdown: %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "wallet_test_total 3") {
+		t.Errorf("metrics %d %q", code, body)
+	}
+}
+
+func TestDebugHandler(t *testing.T) {
+	t.Parallel()
+	srv, err := Listen("debug", "127.0.0.1:0", DebugHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start(zap.NewNop())
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	resp, err := http.Get("http://" + srv.Addr() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Errorf("pprof: %d %.80q", resp.StatusCode, b)
+	}
+}
+
+// TestOnSignals is not parallel: it replaces exit and signals the test
+// process itself (which OnSignals has taken over for these signals).
+func TestOnSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			exited := make(chan int, 1)
+			exit = func(code int) { exited <- code }
+			t.Cleanup(func() { exit = osExit })
+
+			ctx, stop := OnSignals(context.Background(), zap.NewNop(), time.Hour)
+			defer stop()
+			if err := syscall.Kill(syscall.Getpid(), sig); err != nil {
+				t.Fatal(err)
+			}
+			<-ctx.Done() // the first signal starts the graceful stop
+			select {
+			case code := <-exited:
+				t.Fatalf("exited with %d after one signal", code)
+			default:
+			}
+			if err := syscall.Kill(syscall.Getpid(), sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := <-exited; code != 1 {
+				t.Errorf("second signal: exit %d, want 1", code)
+			}
+		})
+	}
+}
+
+func TestOnSignalsWatchdog(t *testing.T) {
+	exited := make(chan int, 1)
+	exit = func(code int) { exited <- code }
+	t.Cleanup(func() { exit = osExit })
+
+	ctx, stop := OnSignals(context.Background(), zap.NewNop(), time.Millisecond)
+	defer stop()
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	// Nothing stops the program, so the watchdog must end it.
+	if code := <-exited; code != 1 {
+		t.Errorf("watchdog exit %d, want 1", code)
+	}
+}
+
+func TestCreateDatabase(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "wallet_create_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	u.Path = "/" + name
+	ctx := context.Background()
+	t.Cleanup(func() {
+		admin := *u
+		admin.Path = "/postgres"
+		conn, err := pgx.Connect(ctx, admin.String())
+		if err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+			_ = conn.Close(ctx)
+		}
+	})
+
+	created, err := CreateDatabase(ctx, u.String())
+	if err != nil || !created {
+		t.Fatalf("first: created=%v err=%v", created, err)
+	}
+	created, err = CreateDatabase(ctx, u.String())
+	if err != nil || created {
+		t.Fatalf("second: created=%v err=%v", created, err)
+	}
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatalf("connect to the created database: %v", err)
+	}
+	_ = conn.Close(ctx)
+}
+
+func TestNewLogger(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"json", "console"} {
+		if _, err := NewLogger("debug", f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if _, err := NewLogger("loud", "json"); err == nil {
+		t.Error("bad level accepted")
+	}
+	if _, err := NewLogger("info", "xml"); err == nil {
+		t.Error("bad format accepted")
+	}
+}

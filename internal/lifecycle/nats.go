@@ -1,0 +1,80 @@
+package lifecycle
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/config"
+)
+
+// NATSOptions turns cfg's NATS settings into client options: credentials,
+// TLS, and reconnecting forever once connected (readiness reports the
+// outage; the process need not die for it).
+func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option {
+	n := cfg.NATS
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", zap.Error(err))
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			fields := []zap.Field{zap.Error(err)}
+			if sub != nil {
+				fields = append(fields, zap.String("subject", sub.Subject))
+			}
+			log.Warn("nats error", fields...)
+		}),
+	}
+	switch {
+	case n.Creds != "":
+		opts = append(opts, nats.UserCredentials(n.Creds))
+	case n.User != "":
+		opts = append(opts, nats.UserInfo(n.User, n.Password))
+	case n.Token != "":
+		opts = append(opts, nats.Token(n.Token))
+	}
+	if n.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(n.TLSCA))
+	}
+	if n.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(n.TLSCert, n.TLSKey))
+	}
+	return opts
+}
+
+// ConnectNATS connects to url with cfg's credentials and retries.
+func ConnectNATS(ctx context.Context, log *zap.Logger, cfg *config.Config, url, name string) (*nats.Conn, error) {
+	log.Info("connecting to nats", zap.String("url", redactURLs(url)), zap.Int("attempts", cfg.NATS.RetryCount))
+	opts := NATSOptions(cfg, name, log)
+	return Retry(ctx, log, "nats", cfg.NATS.RetryCount, cfg.NATS.RetryTimeout, func(ctx context.Context) (*nats.Conn, error) {
+		o := slices.Concat(opts, []nats.Option{nats.Timeout(attemptTimeout(cfg.NATS.RetryTimeout))})
+		nc, err := nats.Connect(url, o...)
+		if err != nil {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			nc.Close()
+			return nil, ctx.Err()
+		}
+		return nc, nil
+	})
+}
+
+// redactURLs masks passwords in a comma-separated list of URLs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		parts[i] = config.RedactURL(strings.TrimSpace(u))
+	}
+	return strings.Join(parts, ",")
+}
