@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
@@ -112,13 +113,15 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 	}
 	batch := &pgx.Batch{}
 	batch.Queue(`SELECT id, currency, balance::text, version FROM accounts
-		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, accountIDs).Query(func(rows pgx.Rows) error {
+		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(accountIDs)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var a transfer.Account
 			var balance string
-			if err := rows.Scan(&a.ID, &a.Currency, &balance, &a.Version); err != nil {
+			var id [16]byte
+			if err := rows.Scan(&id, &a.Currency, &balance, &a.Version); err != nil {
 				return err
 			}
+			a.ID = id
 			d, err := decimal.NewFromString(balance)
 			if err != nil {
 				return fmt.Errorf("account %s balance %q: %w", a.ID, balance, err)
@@ -128,7 +131,7 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 		}
 		return rows.Err()
 	})
-	batch.Queue(selectTransfer+` WHERE id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+	batch.Queue(selectTransfer+` WHERE id = ANY($1)`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			t, err := scanTransfer(rows)
 			if err != nil {
@@ -149,7 +152,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.T
 	batch := &pgx.Batch{}
 	if n := len(ch.Transfers); n > 0 {
 		var (
-			ids, froms, tos                 = make([]uuid.UUID, n), make([]*uuid.UUID, n), make([]*uuid.UUID, n)
+			ids, froms, tos                 = make([][16]byte, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
 			kinds, statuses, amounts, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			reasons                         = make([]*string, n)
 			fingerprints                    = make([][]byte, n)
@@ -175,8 +178,8 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.T
 	}
 	if n := len(ch.Entries); n > 0 {
 		var (
-			accounts, transfers                 = make([]uuid.UUID, n), make([]uuid.UUID, n)
-			counterparties                      = make([]*uuid.UUID, n)
+			accounts, transfers                 = make([][16]byte, n), make([][16]byte, n)
+			counterparties                      = make([]pgtype.UUID, n)
 			versions                            = make([]int64, n)
 			kinds, dirs, amounts, afters, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		)
@@ -193,7 +196,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.T
 			accounts, versions, transfers, kinds, dirs, amounts, afters, counterparties, currs, now)
 	}
 	if n := len(ch.Accounts); n > 0 {
-		ids, balances, versions := make([]uuid.UUID, n), make([]string, n), make([]int64, n)
+		ids, balances, versions := make([][16]byte, n), make([]string, n), make([]int64, n)
 		for i, a := range ch.Accounts {
 			ids[i], balances[i], versions[i] = a.ID, a.Balance.String(), a.Version
 		}
@@ -212,9 +215,16 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.T
 	return tx.SendBatch(ctx, batch).Close()
 }
 
-func nullUUID(id uuid.UUID) *uuid.UUID {
-	if id == uuid.Nil {
-		return nil
+// pgx encodes uuid.UUID through its driver.Valuer, as text; [16]byte and
+// pgtype.UUID take the binary path, several times cheaper in a large batch.
+func nullUUID(id uuid.UUID) pgtype.UUID {
+	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
+}
+
+func binaryUUIDs(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
 	}
-	return &id
+	return out
 }

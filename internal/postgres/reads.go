@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
@@ -263,19 +264,15 @@ const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_acco
 func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer
 	var kind, status, reason, amount string
-	var from, to *uuid.UUID
+	var id [16]byte
+	var from, to pgtype.UUID
 	var fp []byte
-	if err := row.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
+	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
 		&t.SubmittedAt, &t.ProcessedAt); err != nil {
 		return t, err
 	}
+	t.ID, t.From, t.To = id, from.Bytes, to.Bytes
 	t.Kind, t.Status, t.Reason = transfer.Kind(kind), transfer.Status(status), transfer.Code(reason)
-	if from != nil {
-		t.From = *from
-	}
-	if to != nil {
-		t.To = *to
-	}
 	if len(fp) != len(t.Fingerprint) {
 		return t, fmt.Errorf("transfer %s: fingerprint has %d bytes", t.ID, len(fp))
 	}
