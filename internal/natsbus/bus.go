@@ -1,0 +1,106 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// Bus is a producer's and reader's handle on the streams: publish a request,
+// ask whether one is pending, read an outcome. It is safe for concurrent use.
+type Bus struct {
+	js       jetstream.JetStream
+	requests jetstream.Stream
+	results  jetstream.Stream
+}
+
+// Open binds to the existing streams (EnsureStreams creates them).
+func Open(ctx context.Context, js jetstream.JetStream) (*Bus, error) {
+	requests, err := js.Stream(ctx, RequestsStream)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", RequestsStream, err)
+	}
+	results, err := js.Stream(ctx, ResultsStream)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", ResultsStream, err)
+	}
+	return &Bus{js: js, requests: requests, results: results}, nil
+}
+
+// RequestMsg builds the message for r: its subject, the Nats-Msg-Id
+// header and, when requestID is not empty, the trace header.
+func RequestMsg(r transfer.Request, requestID string) (*nats.Msg, error) {
+	if r.ID == uuid.Nil {
+		return nil, errors.New("request msg: request has no id")
+	}
+	account := r.PartitionAccount()
+	if account == uuid.Nil {
+		return nil, errors.New("request msg: request has no partition account")
+	}
+	data, err := EncodeRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(RequestSubject(account, r.ID))
+	msg.Data = data
+	msg.Header.Set(HeaderMsgID, r.ID.String())
+	if requestID != "" {
+		msg.Header.Set(HeaderRequestID, requestID)
+	}
+	return msg, nil
+}
+
+// PublishRequest publishes r and waits for its PubAck: from then on the
+// request is stored. A PubAck with Duplicate set means the id was already
+// in the stream within the dedupe window.
+func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, requestID string) (*jetstream.PubAck, error) {
+	msg, err := RequestMsg(r, requestID)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
+	if err != nil {
+		return nil, fmt.Errorf("publish request %s: %w", r.ID, err)
+	}
+	return ack, nil
+}
+
+// LookupPending reports whether request id is in the requests stream and
+// when it was accepted. A request leaves the stream some time after it is
+// applied (workers purge the acked prefix), so a caller checks the
+// database after this lookup, not before: a request is then found in one
+// place or the other.
+func (b *Bus) LookupPending(ctx context.Context, id uuid.UUID) (acceptedAt time.Time, found bool, err error) {
+	m, err := b.requests.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(pendingFilter(id)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
+	}
+	return m.Time.UTC(), true, nil
+}
+
+// LookupResult reads the outcome of request id from the results stream.
+// Outcomes expire (ResultsMaxAge); the database has them for good.
+func (b *Bus) LookupResult(ctx context.Context, id uuid.UUID) (Result, bool, error) {
+	m, err := b.results.GetLastMsgForSubject(ctx, ResultSubject(id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("lookup result %s: %w", id, err)
+	}
+	r, err := DecodeResult(m.Data)
+	if err != nil {
+		return Result{}, false, err
+	}
+	return r, true, nil
+}

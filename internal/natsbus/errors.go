@@ -1,0 +1,15 @@
+package natsbus
+
+import "errors"
+
+// Sentinel errors callers may test for with errors.Is.
+var (
+	// ErrPartitionMismatch: the existing requests stream was created with
+	// another partition count. Changing it would move accounts between
+	// partitions and break per-account ordering, so start-up refuses.
+	ErrPartitionMismatch = errors.New("natsbus: requests stream has a different partition count")
+	// ErrInvalidConfig: a setting is out of range.
+	ErrInvalidConfig = errors.New("natsbus: invalid config")
+	// ErrInvalidSubject: a subject does not have the shape of the stream's subjects.
+	ErrInvalidSubject = errors.New("natsbus: invalid subject")
+)

@@ -1,0 +1,142 @@
+package natsbus
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// StatusPending is the status of a request accepted but not yet decided. It
+// never appears on the results stream; the gateway uses it in its responses.
+const StatusPending transfer.Status = "pending"
+
+// MaxResultSize bounds a result accepted by DecodeResult.
+const MaxResultSize = 64 << 10
+
+// Result is the outcome of one request as published on ResultSubject(id),
+// and the body of the gateway's GET /v1/transfers/{id}. Field names are the
+// HTTP API's. A transfer names from_account_id and to_account_id; a deposit
+// or withdrawal names account_id.
+type Result struct {
+	V             int             `json:"v"`
+	ID            uuid.UUID       `json:"id"`
+	Kind          transfer.Kind   `json:"kind"`
+	Status        transfer.Status `json:"status"`
+	Reason        transfer.Code   `json:"reason,omitempty"`
+	FromAccountID uuid.UUID       `json:"from_account_id,omitzero"`
+	ToAccountID   uuid.UUID       `json:"to_account_id,omitzero"`
+	AccountID     uuid.UUID       `json:"account_id,omitzero"`
+	// Amount has the currency's precision ("100.10") when the currency is
+	// known, else it is the amount as requested.
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	// AcceptedAt is when JetStream stored the request (RFC 3339, UTC).
+	AcceptedAt time.Time `json:"accepted_at"`
+	// ProcessedAt is when the request was decided; zero while pending.
+	ProcessedAt time.Time `json:"processed_at,omitzero"`
+}
+
+// ResultFromTransfer describes a decided transfer. precisions maps currency
+// codes to their precision; a currency missing from it (a rejected
+// currency_not_supported request) keeps its amount as requested.
+func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result {
+	r := Result{
+		V:           Version,
+		ID:          t.ID,
+		Kind:        t.Kind,
+		Status:      t.Status,
+		Reason:      t.Reason,
+		Currency:    t.Currency,
+		AcceptedAt:  t.SubmittedAt.UTC(),
+		ProcessedAt: t.ProcessedAt.UTC(),
+	}
+	r.setAccounts(t.Kind, t.From, t.To)
+	p, known := precisions[t.Currency]
+	r.Amount = amountString(t.Amount, p, known)
+	return r
+}
+
+// ConflictNotice describes a request that reused an id with other fields:
+// rejected with transfer_id_conflict, carrying the conflicting request's
+// own fields. It is published on ConflictSubject(id), never on the outcome
+// subject, whose last message stays the id's real outcome.
+func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[string]int32) Result {
+	r := Result{
+		V:           Version,
+		ID:          req.ID,
+		Kind:        req.Kind,
+		Status:      transfer.StatusRejected,
+		Reason:      transfer.CodeTransferIDConflict,
+		Currency:    transfer.NormalizeCurrency(req.Currency),
+		AcceptedAt:  req.SubmittedAt.UTC(),
+		ProcessedAt: processedAt.UTC(),
+	}
+	r.setAccounts(req.Kind, req.From, req.To)
+	p, known := precisions[r.Currency]
+	r.Amount = amountString(req.Amount, p, known)
+	return r
+}
+
+func (r *Result) setAccounts(kind transfer.Kind, from, to uuid.UUID) {
+	switch kind {
+	case transfer.KindDeposit:
+		r.AccountID = to
+	case transfer.KindWithdrawal:
+		r.AccountID = from
+	default:
+		r.FromAccountID, r.ToAccountID = from, to
+	}
+}
+
+// EncodeResult writes r as JSON.
+func EncodeResult(r Result) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	return b, nil
+}
+
+// ErrInvalidResult is wrapped by DecodeResult's errors.
+var ErrInvalidResult = errors.New("natsbus: invalid result")
+
+// DecodeResult reads a result strictly: known fields only, one object,
+// version 1.
+func DecodeResult(data []byte) (Result, error) {
+	var r Result
+	if len(data) > MaxResultSize {
+		return r, fmt.Errorf("%w: %d bytes", ErrInvalidResult, len(data))
+	}
+	// Duplicate keys are refused here too, so that two readers of one
+	// result can never see different values.
+	if _, derr := readResultKeys(data); derr != nil {
+		return r, fmt.Errorf("%w: %s", ErrInvalidResult, derr.Detail)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrInvalidResult, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Result{}, fmt.Errorf("%w: data after the object", ErrInvalidResult)
+	}
+	if r.V != Version {
+		return Result{}, fmt.Errorf("%w: unsupported version %d", ErrInvalidResult, r.V)
+	}
+	if r.ID == uuid.Nil {
+		return Result{}, fmt.Errorf("%w: no id", ErrInvalidResult)
+	}
+	return r, nil
+}
+
+// readResultKeys checks a result object's top level for duplicate keys.
+func readResultKeys(data []byte) (map[string]any, *DecodeError) {
+	return readFlatObject(data)
+}
