@@ -1,0 +1,404 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// partition pulls one partition's consumer while this worker owns it.
+type partition struct {
+	w    *Worker
+	p    int
+	name string
+	log  *zap.Logger
+
+	// ctx ends when the partition is released: stop pulling, finish what
+	// is in hand.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	lastPin string
+}
+
+func newPartition(w *Worker, p int) *partition {
+	ctx, cancel := context.WithCancel(w.hardCtx)
+	return &partition{
+		w: w, p: p, name: natsbus.ConsumerName(p),
+		log:    w.log.With(zap.Int("partition", p)),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+func (pt *partition) release()              { pt.cancel() }
+func (pt *partition) releasing() bool       { return pt.ctx.Err() != nil }
+func (pt *partition) hard() context.Context { return pt.w.hardCtx }
+
+// held is a delivered, decoded message waiting to be applied.
+type held struct {
+	msg       jetstream.Msg
+	seq       uint64
+	req       transfer.Request
+	requestID string
+}
+
+// run pulls until released, then finishes the messages it received and
+// hands the pin over.
+func (pt *partition) run(takeover bool) {
+	defer pt.unpin()
+	if takeover {
+		// The previous owner left the membership without handing over: free
+		// its pin now instead of waiting out the pinned TTL.
+		pt.unpin()
+	}
+	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
+	for pt.ctx.Err() == nil {
+		err := pt.consume()
+		if err == nil || pt.ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errAborted) {
+			return
+		}
+		pt.log.Warn("partition consumer failed, retrying", zap.Error(err))
+		if !backoff.wait(pt.ctx) {
+			return
+		}
+	}
+}
+
+// consume runs one message iterator until the partition is released or the
+// iterator fails.
+func (pt *partition) consume() error {
+	cons, err := pt.w.requests.Consumer(pt.ctx, pt.name)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", pt.name, err)
+	}
+	it, err := cons.Messages(
+		jetstream.PullMaxMessages(pt.w.cfg.BatchSize),
+		jetstream.PullPriorityGroup(natsbus.PriorityGroup),
+		jetstream.PullExpiry(pt.w.cfg.pullExpiry()),
+	)
+	if err != nil {
+		return fmt.Errorf("messages %s: %w", pt.name, err)
+	}
+	defer it.Stop()
+	// Until proven otherwise, another worker may hold older messages of
+	// this partition (it owned it before us).
+	careful := true
+	for {
+		batch, iterErr := pt.collect(it)
+		if len(batch) > 0 {
+			if pt.pinChanged(batch) {
+				careful = true
+			}
+			if careful {
+				more, err := pt.awaitForeign(cons, it, batch)
+				if err != nil {
+					return err
+				}
+				batch = more
+				careful = false
+			}
+			if err := pt.process(batch); err != nil {
+				return err
+			}
+		}
+		if pt.ctx.Err() != nil {
+			return pt.finish(it)
+		}
+		if iterErr != nil {
+			return iterErr
+		}
+	}
+}
+
+// collect waits for a first message, then up to Linger for more, up to
+// BatchSize. It returns what it got when the partition is released or the
+// iterator fails.
+func (pt *partition) collect(it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+	var batch []jetstream.Msg
+	for len(batch) == 0 {
+		m, err := it.Next(jetstream.NextContext(pt.ctx))
+		if err != nil {
+			if pt.ctx.Err() != nil {
+				return nil, nil
+			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				continue // the library re-pulls by itself
+			}
+			return nil, err
+		}
+		batch = append(batch, m)
+	}
+	deadline := time.Now().Add(pt.w.cfg.Linger)
+	for len(batch) < pt.w.cfg.BatchSize {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		m, err := it.Next(jetstream.NextMaxWait(wait))
+		if err != nil {
+			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				break
+			}
+			return batch, err
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// pinChanged reports whether the batch came under a pin other than the last
+// one seen: the partition was (re)acquired, and another worker may hold
+// older messages.
+func (pt *partition) pinChanged(batch []jetstream.Msg) bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	changed := false
+	for _, m := range batch {
+		if pin := m.Headers().Get("Nats-Pin-Id"); pin != "" && pin != pt.lastPin {
+			pt.lastPin = pin
+			changed = true
+		}
+	}
+	return changed
+}
+
+// awaitForeign holds batch until the consumer has no unacked message
+// outside it. After a takeover the previous owner may still hold older
+// messages (it crashed or paused); they come back to us when their ack
+// wait ends, and applying ours first would break per-account order.
+func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
+	stop := keepInProgress(batch, pt.w.cfg.progressEvery())
+	defer stop()
+	logged := false
+	for {
+		info, err := cons.Info(pt.hard())
+		if err != nil {
+			if pt.hard().Err() != nil {
+				return nil, errAborted
+			}
+			pt.log.Warn("consumer info", zap.Error(err))
+		} else if info.NumAckPending <= len(batch) {
+			return batch, nil
+		} else if !logged {
+			pt.log.Info("waiting for messages held by a previous owner",
+				zap.Int("held_elsewhere", info.NumAckPending-len(batch)))
+			logged = true
+		}
+		m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		switch {
+		case err == nil:
+			batch = append(batch, m)
+			stop()
+			stop = keepInProgress(batch, pt.w.cfg.progressEvery())
+		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat):
+		default:
+			return nil, err
+		}
+		if pt.hard().Err() != nil {
+			return nil, errAborted
+		}
+	}
+}
+
+// finish is the release path: stop pulling, apply whatever was already
+// delivered to us (so nothing we received waits out an ack wait before the
+// next owner may go on), then return; run's deferred unpin hands over.
+func (pt *partition) finish(it jetstream.MessagesContext) error {
+	it.Drain()
+	var rest []jetstream.Msg
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			break
+		}
+		rest = append(rest, m)
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	return pt.process(rest)
+}
+
+// process decodes batch, dead-letters poison, and has a writer apply the
+// rest; it returns when all of it is acked, or errAborted.
+func (pt *partition) process(batch []jetstream.Msg) error {
+	items := make([]held, 0, len(batch))
+	for _, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil {
+			// Not a JetStream delivery; nothing to ack.
+			pt.log.Warn("message without metadata", zap.Error(err))
+			continue
+		}
+		if meta.NumDelivered > 1 {
+			pt.w.m.redeliveries.Inc()
+		}
+		items = append(items, held{msg: m, seq: meta.Sequence.Stream, requestID: m.Headers().Get(natsbus.HeaderRequestID)})
+		it := &items[len(items)-1]
+		req, err := natsbus.DecodeRequest(m.Data())
+		if err == nil {
+			_, err = natsbus.CheckSubject(m.Subject(), req)
+		}
+		if err != nil {
+			var derr *natsbus.DecodeError
+			if !errors.As(err, &derr) {
+				derr = &natsbus.DecodeError{Reason: natsbus.ReasonMalformedJSON, Detail: err.Error()}
+			}
+			if err := pt.deadLetter(m, meta, derr); err != nil {
+				return err
+			}
+			items = items[:len(items)-1]
+			continue
+		}
+		req.SubmittedAt = meta.Timestamp
+		it.req = req
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	// Redeliveries and a previous owner's messages may arrive out of order;
+	// the stream sequence is the acceptance order.
+	slices.SortFunc(items, func(a, b held) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	j := &job{partition: pt.p, items: items, done: make(chan error, 1)}
+	select {
+	case pt.w.jobs <- j:
+	case <-pt.hard().Done():
+		return errAborted
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-pt.hard().Done():
+		return errAborted
+	}
+}
+
+// deadLetter copies a poison message to the dead-letter stream, then
+// terminates it. The copy is stored before the message is dropped; a
+// redelivery in between re-publishes under the same message id.
+func (pt *partition) deadLetter(m jetstream.Msg, meta *jetstream.MsgMetadata, derr *natsbus.DecodeError) error {
+	dl := nats.NewMsg(fmt.Sprintf("%s%s.%d", natsbus.DeadLetterPrefix, derr.Reason, meta.Sequence.Stream))
+	dl.Data = m.Data()
+	dl.Header.Set(natsbus.HeaderMsgID, fmt.Sprintf("dl-%d-%d", pt.p, meta.Sequence.Stream))
+	dl.Header.Set(natsbus.HeaderDLReason, string(derr.Reason))
+	dl.Header.Set(natsbus.HeaderDLDetail, derr.Detail)
+	dl.Header.Set(natsbus.HeaderDLOriginalSubject, m.Subject())
+	dl.Header.Set(natsbus.HeaderDLOriginalSeq, fmt.Sprint(meta.Sequence.Stream))
+	dl.Header.Set(natsbus.HeaderDLAcceptedAt, meta.Timestamp.UTC().Format(time.RFC3339Nano))
+	if id := m.Headers().Get(natsbus.HeaderMsgID); id != "" {
+		dl.Header.Set(natsbus.HeaderDLOriginalMsgID, id)
+	}
+	if rid := m.Headers().Get(natsbus.HeaderRequestID); rid != "" {
+		dl.Header.Set(natsbus.HeaderRequestID, rid)
+	}
+	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(pt.hard(), 5*time.Second)
+		_, err := pt.w.js.PublishMsg(ctx, dl)
+		cancel()
+		if err == nil {
+			break
+		}
+		pt.w.m.publishErrors.Inc()
+		pt.log.Warn("dead-letter publish failed, retrying", zap.Error(err))
+		_ = m.InProgress()
+		if !backoff.wait(pt.hard()) {
+			return errAborted
+		}
+	}
+	pt.w.m.deadLetters.WithLabelValues(string(derr.Reason)).Inc()
+	pt.log.Warn("dead-lettered poison message",
+		zap.String("reason", string(derr.Reason)), zap.String("detail", derr.Detail),
+		zap.String("subject", m.Subject()), zap.Uint64("seq", meta.Sequence.Stream),
+		zap.String("request_id", m.Headers().Get(natsbus.HeaderRequestID)))
+	if err := m.TermWithReason(string(derr.Reason)); err != nil {
+		// The copy is stored; a redelivery dead-letters it again under
+		// the same message id, which the stream drops as a duplicate.
+		pt.log.Warn("terminate poison message", zap.Error(err))
+	}
+	return nil
+}
+
+// unpin releases the partition's pin so the next owner is served at once.
+func (pt *partition) unpin() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := pt.w.requests.UnpinConsumer(ctx, pt.name, natsbus.PriorityGroup); err != nil && !pt.w.nc.IsClosed() {
+		pt.log.Debug("unpin", zap.Error(err))
+	}
+}
+
+// keepInProgress tells the server every interval that msgs are still being
+// worked on, so their ack wait does not run out; stop ends it.
+func keepInProgress(msgs []jetstream.Msg, every time.Duration) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(quit)
+			<-done
+		})
+	}
+}
+
+// backoff is a capped exponential wait.
+type backoff struct {
+	next, max time.Duration
+}
+
+func newBackoff(first, max time.Duration) *backoff { return &backoff{next: first, max: max} }
+
+// wait sleeps for the next interval; false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	b.next *= 2
+	if b.next > b.max {
+		b.next = b.max
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

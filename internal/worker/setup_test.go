@@ -1,0 +1,206 @@
+package worker_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/natstest"
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/worker"
+)
+
+// env is one test's world: an embedded JetStream server, a fresh database,
+// and a producer connection.
+type env struct {
+	t     *testing.T
+	srv   *natstest.Server
+	store *postgres.Store
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	bus   *natsbus.Bus
+	cfg   worker.Config
+}
+
+// testConfig keeps every timer short so failovers take a second or two.
+func testConfig() worker.Config {
+	return worker.Config{
+		Streams:       natsbus.Config{Partitions: 4},
+		BatchSize:     50,
+		Linger:        2 * time.Millisecond,
+		AckWait:       time.Second,
+		PinnedTTL:     2 * time.Second,
+		Heartbeat:     100 * time.Millisecond,
+		MemberTTL:     700 * time.Millisecond,
+		PurgeInterval: 200 * time.Millisecond,
+	}
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, srv: natstest.Start(t), store: dbtest.NewStore(t), cfg: testConfig()}
+	e.nc, e.js = e.srv.Setup(t, e.cfg.Streams)
+	var err error
+	if e.bus, err = natsbus.Open(ctx(t), e.js); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// running is a started worker with its own connection, so a test can cut
+// it off like a crashed process.
+type running struct {
+	*worker.Worker
+	nc       *nats.Conn
+	reg      *prometheus.Registry
+	stopOnce sync.Once
+}
+
+func (e *env) startWorker(cfg worker.Config, store worker.Store) *running {
+	e.t.Helper()
+	if store == nil {
+		store = e.store
+	}
+	nc, err := nats.Connect(e.srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	log := zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel))
+	w, err := worker.New(nc, store, cfg, log, reg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := w.Start(ctx(e.t)); err != nil {
+		e.t.Fatal(err)
+	}
+	r := &running{Worker: w, nc: nc, reg: reg}
+	e.t.Cleanup(func() { r.stop(e.t) })
+	return r
+}
+
+// stop stops the worker gracefully and closes its connection.
+func (r *running) stop(t testing.TB) {
+	r.stopOnce.Do(func() {
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := r.Stop(c); err != nil {
+			t.Errorf("stop worker %s: %v", r.ID(), err)
+		}
+		r.nc.Close()
+	})
+}
+
+// crash cuts the worker off as a killed process would be: its connection
+// drops without acking anything it holds, and nothing it does afterwards
+// reaches NATS.
+func (r *running) crash() {
+	r.stopOnce.Do(func() {
+		r.nc.Close()
+		c, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = r.Stop(c)
+	})
+}
+
+func (e *env) account(currency string) uuid.UUID {
+	e.t.Helper()
+	id := uuid.New()
+	if _, _, err := e.store.CreateAccount(ctx(e.t), id, currency); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func deposit(to uuid.UUID, amount, currency string) transfer.Request {
+	return transfer.Request{ID: uuid.New(), Kind: transfer.KindDeposit, To: to, Amount: dec(amount), Currency: currency}
+}
+
+func withdrawal(from uuid.UUID, amount, currency string) transfer.Request {
+	return transfer.Request{ID: uuid.New(), Kind: transfer.KindWithdrawal, From: from, Amount: dec(amount), Currency: currency}
+}
+
+func xfer(from, to uuid.UUID, amount, currency string) transfer.Request {
+	return transfer.Request{ID: uuid.New(), Kind: transfer.KindTransfer, From: from, To: to, Amount: dec(amount), Currency: currency}
+}
+
+func (e *env) publish(reqs ...transfer.Request) {
+	e.t.Helper()
+	for _, r := range reqs {
+		if _, err := e.bus.PublishRequest(ctx(e.t), r, "test-"+r.ID.String()[:8]); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// waitResult polls the results stream for id's outcome.
+func (e *env) waitResult(id uuid.UUID) natsbus.Result {
+	e.t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		r, found, err := e.bus.LookupResult(ctx(e.t), id)
+		if err != nil {
+			e.t.Logf("lookup result %s: %v", id, err)
+		} else if found {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("no outcome for %s", id)
+	return natsbus.Result{}
+}
+
+func (e *env) balance(id uuid.UUID) decimal.Decimal {
+	e.t.Helper()
+	a, err := e.store.GetAccount(ctx(e.t), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a.Balance
+}
+
+// resultCount counts the messages on a results subject.
+func (e *env) resultCount(subject string) uint64 {
+	e.t.Helper()
+	s, err := e.js.Stream(ctx(e.t), natsbus.ResultsStream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := s.Info(ctx(e.t), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
