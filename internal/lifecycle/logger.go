@@ -24,12 +24,14 @@ func NewLogger(level, format string) (*zap.Logger, error) {
 	case "console":
 		cfg = zap.NewDevelopmentConfig()
 		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
-		// Stack traces on every warning drown a developer's terminal.
-		cfg.DisableStacktrace = true
 	default:
 		return nil, fmt.Errorf("log format %q: want json or console", format)
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	// Errors here are operational (a dependency is down), and a stack trace
+	// on each would bury the one line that says so.
+	cfg.DisableStacktrace = true
+	cfg.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	// Sampling would drop repeated lines such as per-attempt retries.
 	cfg.Sampling = nil
