@@ -38,9 +38,9 @@ var samples = map[string]struct{ in, want string }{
 	"requests-max-msgs":  {"2000", "2000"},
 	"requests-max-bytes": {"2GiB", "2147483648"},
 	"batch-size":         {"64", "64"},
-	"batch-linger":       {"5ms", "5ms"},
+	"batch-linger":       {"3ms", "3ms"},
 	"worker-concurrency": {"4", "4"},
-	"ack-wait":           {"5s", "5s"},
+	"ack-wait":           {"7s", "7s"},
 	"pinned-ttl":         {"20s", "20s"},
 	"metrics-port":       {"9191", "9191"},
 	"auth-tokens":        {HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite), HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite)},
@@ -48,7 +48,7 @@ var samples = map[string]struct{ in, want string }{
 	"debug-addr":         {"127.0.0.1:6060", "127.0.0.1:6060"},
 	"nats-listen":        {"127.0.0.1:14222", "127.0.0.1:14222"},
 	"nats-store-dir":     {"/var/lib/walletd", "/var/lib/walletd"},
-	"nats-sync":          {"1m", "1m0s"},
+	"nats-sync":          {"periodic", "periodic"},
 }
 
 // alternatives are the samples for programs whose default is the sample.
@@ -257,11 +257,11 @@ func TestTypedFields(t *testing.T) {
 		t.Errorf("worker defaults: log-format %q, nats-url %q", c.LogFormat, c.NATS.URL)
 	}
 
-	d, err := Load(Walletd, []string{"--nats-sync", "always", "--auth-tokens", HashToken("s3cr3t", ScopeWrite)}, env(nil))
+	d, err := Load(Walletd, []string{"--auth-tokens", HashToken("s3cr3t", ScopeWrite)}, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.Embedded.Sync.Always || !d.EmbeddedNATS() || d.LogFormat != "console" || !d.CreateDB {
+	if d.Embedded.Sync != SyncAlways || !d.EmbeddedNATS() || d.LogFormat != "console" || !d.CreateDB {
 		t.Errorf("walletd defaults: %+v", d)
 	}
 	if len(d.Gateway.AuthTokens) != 1 || !d.Gateway.AuthTokens[0].Matches("s3cr3t") || d.Gateway.AuthTokens[0].Matches("s3cr3T") || d.Gateway.AuthTokens[0].Scope != ScopeWrite {

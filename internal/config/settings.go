@@ -161,7 +161,7 @@ func bind(c *Config, p Program) []entry {
 		{"ack-wait", "", "JetStream ack wait before a message is redelivered (at most --pinned-ttl)", false, consumers,
 			durationValue{&c.Worker.AckWait, time.Second, time.Hour}},
 		{"pinned-ttl", "", "how long a silent worker keeps its partitions pinned before another takes them", false, consumers,
-			durationValue{&c.Worker.PinnedTTL, time.Second, time.Hour}},
+			durationValue{&c.Worker.PinnedTTL, 2 * time.Second, time.Hour}},
 		{"metrics-port", "", "port serving /metrics, /healthz and /readyz", false, []Program{Worker},
 			intValue{&c.Worker.MetricsPort, 0, 65535}},
 
@@ -180,8 +180,8 @@ func bind(c *Config, p Program) []entry {
 			addrValue{&c.Embedded.Listen, false}},
 		{"nats-store-dir", "", "directory of the embedded NATS server's file store", false, []Program{Walletd},
 			nonEmptyValue{&c.Embedded.StoreDir}},
-		{"nats-sync", "", `"always": fsync before acknowledging a request (survives power loss); a duration such as 2m flushes periodically instead (faster, may lose the last requests on power loss)`, false, []Program{Walletd},
-			syncValue{&c.Embedded.Sync}},
+		{"nats-sync", "", "always: the embedded server fsyncs each request before accepting it (survives power loss); periodic: flush every 2 minutes (faster; a power loss may lose accepted requests)", false, []Program{Walletd},
+			enumValue{&c.Embedded.Sync, []string{SyncAlways, SyncPeriodic}}},
 	}
 	var out []entry
 	for _, s := range all {

@@ -235,32 +235,6 @@ func (v urlListValue) String() string {
 	return *v.p
 }
 
-// syncValue reads nats-sync: "always" (fsync before every acknowledgement)
-// or a duration, the interval at which the embedded server flushes to disk
-// when the operator opts out of per-write syncing.
-type syncValue struct{ p *Sync }
-
-func (v syncValue) Set(s string) error {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "always" {
-		*v.p = Sync{Always: true}
-		return nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return errors.New(`must be "always" or a positive duration such as 2m`)
-	}
-	*v.p = Sync{Interval: d}
-	return nil
-}
-
-func (v syncValue) String() string {
-	if v.p == nil {
-		return ""
-	}
-	return v.p.String()
-}
-
 // tokensValue holds the gateway's bearer tokens as hashes. Set never puts
 // the rejected text into its error: an operator who pasted a plain token by
 // mistake must not find it in a log.

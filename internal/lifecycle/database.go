@@ -91,6 +91,11 @@ func MigrateDB(ctx context.Context, log *zap.Logger, cfg *config.Config) error {
 		return err
 	}
 	store.Close()
+	return Migrate(ctx, log, cfg)
+}
+
+// Migrate applies the embedded migrations to a database known to answer.
+func Migrate(ctx context.Context, log *zap.Logger, cfg *config.Config) error {
 	if err := postgres.Migrate(ctx, cfg.DB); err != nil {
 		return err
 	}
