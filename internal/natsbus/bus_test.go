@@ -73,8 +73,8 @@ func TestPublishIsFiledUnderPartitionAndFoundPending(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stored subject %q: %v", m.Subject, err)
 	}
-	if stored.Partition < 0 || stored.Partition >= 8 {
-		t.Fatalf("partition %d out of range", stored.Partition)
+	if want := natsbus.PartitionOf(r.From, 8); stored.Partition != want {
+		t.Fatalf("stored in partition %d, PartitionOf says %d", stored.Partition, want)
 	}
 	if got := m.Header.Get(natsbus.HeaderRequestID); got != "trace-1" {
 		t.Fatalf("request id header %q", got)

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -128,4 +129,14 @@ func canonicalUUID(s string) (uuid.UUID, bool) {
 		return uuid.Nil, false
 	}
 	return u, true
+}
+
+// PartitionOf is the partition the stream files account's requests under:
+// the server's partition(n,1) transform, FNV-1a of the account token modulo
+// n. Producers never need it; tests and operators use it to find an
+// account's consumer.
+func PartitionOf(account uuid.UUID, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(account.String()))
+	return int(h.Sum32() % uint32(n))
 }

@@ -150,3 +150,9 @@ func (c Config) pullExpiry() time.Duration {
 func (c Config) progressEvery() time.Duration {
 	return c.AckWait / 3
 }
+
+// opTimeout bounds one membership request. It is longer than a heartbeat:
+// a slow request delays the next heartbeat rather than failing it.
+func (c Config) opTimeout() time.Duration {
+	return max(2*time.Second, c.Heartbeat)
+}

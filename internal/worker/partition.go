@@ -183,7 +183,7 @@ func (pt *partition) pinChanged(batch []jetstream.Msg) bool {
 // wait ends, and applying ours first would break per-account order.
 func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
 	stop := keepInProgress(batch, pt.w.cfg.progressEvery())
-	defer stop()
+	defer func() { stop() }() // stop is replaced as the batch grows
 	logged := false
 	for {
 		info, err := cons.Info(pt.hard())

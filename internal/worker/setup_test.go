@@ -50,7 +50,14 @@ func testConfig() worker.Config {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	return setupWith(t, func(*worker.Config) {})
+}
+
+// setupWith lets a test change the configuration before the streams exist.
+func setupWith(t *testing.T, modify func(*worker.Config)) *env {
+	t.Helper()
 	e := &env{t: t, srv: natstest.Start(t), store: dbtest.NewStore(t), cfg: testConfig()}
+	modify(&e.cfg)
 	e.nc, e.js = e.srv.Setup(t, e.cfg.Streams)
 	var err error
 	if e.bus, err = natsbus.Open(ctx(t), e.js); err != nil {
@@ -203,4 +210,107 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// publishRaw publishes body to a producer subject with a message id.
+func (e *env) publishRaw(subject, msgID string, body []byte) *jetstream.PubAck {
+	e.t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = body
+	if msgID != "" {
+		m.Header.Set(natsbus.HeaderMsgID, msgID)
+	}
+	ack, err := e.js.PublishMsg(ctx(e.t), m)
+	if err != nil {
+		e.t.Fatalf("publish to %s: %v", subject, err)
+	}
+	return ack
+}
+
+func mustEncode(t testing.TB, r transfer.Request) []byte {
+	t.Helper()
+	b, err := natsbus.EncodeRequest(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// deposited funds accounts through the pipeline and waits until applied.
+func (e *env) deposited(amount, currency string, accounts ...uuid.UUID) {
+	e.t.Helper()
+	var reqs []transfer.Request
+	for _, a := range accounts {
+		reqs = append(reqs, deposit(a, amount, currency))
+	}
+	e.publish(reqs...)
+	for _, r := range reqs {
+		if res := e.waitResult(r.ID); res.Status != transfer.StatusApplied {
+			e.t.Fatalf("deposit: %+v", res)
+		}
+	}
+}
+
+// transferCount counts the stored transfers with id.
+func (e *env) transferCount(id uuid.UUID) int {
+	e.t.Helper()
+	var n int
+	if err := e.store.Pool().QueryRow(ctx(e.t), `SELECT count(*) FROM transfers WHERE id = $1`, id).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// totalBalance sums the balances of accounts.
+func (e *env) totalBalance(accounts []uuid.UUID) decimal.Decimal {
+	e.t.Helper()
+	sum := decimal.Zero
+	for _, a := range accounts {
+		sum = sum.Add(e.balance(a))
+	}
+	return sum
+}
+
+// pendingAcks sums the messages delivered and not yet acked over all
+// partition consumers.
+func (e *env) pendingAcks() int {
+	e.t.Helper()
+	s, err := e.js.Stream(ctx(e.t), natsbus.RequestsStream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for p := 0; p < e.cfg.Streams.Partitions; p++ {
+		c, err := s.Consumer(ctx(e.t), natsbus.ConsumerName(p))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		info := c.CachedInfo()
+		n += info.NumAckPending + int(info.NumPending)
+	}
+	return n
+}
+
+// counterValue reads a counter (summed over its labels) from reg.
+func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+			if g := m.GetGauge(); g != nil {
+				sum += g.GetValue()
+			}
+		}
+	}
+	return sum
 }

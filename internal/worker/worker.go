@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +40,9 @@ type Worker struct {
 	log   *zap.Logger
 	m     *metrics
 
-	requests jetstream.Stream
-	members  jetstream.KeyValue
+	requests      jetstream.Stream
+	members       jetstream.KeyValue
+	membersStream jetstream.Stream
 
 	precisions atomic.Pointer[map[string]int32]
 
@@ -146,6 +148,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.members, err = w.ensureMembersBucket(ctx); err != nil {
 		return err
 	}
+	if w.membersStream, err = w.js.Stream(ctx, "KV_"+w.cfg.MembersBucket); err != nil {
+		return fmt.Errorf("worker: members stream: %w", err)
+	}
 	if err := w.heartbeat(ctx); err != nil {
 		return err
 	}
@@ -211,8 +216,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 	// the member TTL. Best effort: the TTL covers a failure.
 	leaveCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if w.members != nil {
-		if derr := w.members.Delete(leaveCtx, w.cfg.ID); derr != nil && !w.nc.IsClosed() {
+	if w.membersStream != nil {
+		if derr := w.leave(leaveCtx); derr != nil && !w.nc.IsClosed() {
 			w.log.Warn("leave membership", zap.Error(derr))
 		}
 	}
@@ -256,8 +261,9 @@ func (w *Worker) ensureMembersBucket(ctx context.Context) (jetstream.KeyValue, e
 		Description: "Wallet worker heartbeats",
 		TTL:         w.cfg.MemberTTL,
 		History:     1,
-		// Heartbeats are worthless after a restart: keep them in memory.
-		Storage:  jetstream.MemoryStorage,
+		// File storage, so the bucket survives a server restart; stale
+		// heartbeats still expire by age.
+		Storage:  jetstream.FileStorage,
 		Replicas: w.cfg.Streams.Replicas,
 	}
 	var lastErr error
@@ -282,17 +288,52 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 	return nil
 }
 
-// liveMembers lists the ids with a heartbeat younger than the bucket TTL.
-func (w *Worker) liveMembers(ctx context.Context) ([]string, error) {
-	ids, err := w.members.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
+// recreateMembers makes the membership bucket again after it vanished (an
+// operator deleted it, or a server lost it).
+func (w *Worker) recreateMembers(ctx context.Context) {
+	kv, err := w.ensureMembersBucket(ctx)
+	if err != nil {
+		w.log.Warn("recreate members bucket", zap.Error(err))
+		return
 	}
+	s, err := w.js.Stream(ctx, "KV_"+w.cfg.MembersBucket)
+	if err != nil {
+		w.log.Warn("recreate members bucket", zap.Error(err))
+		return
+	}
+	w.mu.Lock()
+	w.members, w.membersStream = kv, s
+	w.mu.Unlock()
+}
+
+// liveMembers lists the ids with a heartbeat younger than the bucket TTL.
+// One stream-info request with a subject filter lists them, cheaper than a
+// KV key watcher on every heartbeat; leaving purges the key's subject
+// rather than writing a delete marker, so every subject is a live member.
+func (w *Worker) liveMembers(ctx context.Context) ([]string, error) {
+	info, err := w.membersStream.Info(ctx, jetstream.WithSubjectFilter(w.memberSubject(">")))
 	if err != nil {
 		return nil, err
 	}
+	prefix := w.memberSubject("")
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		if id, ok := strings.CutPrefix(subj, prefix); ok {
+			ids = append(ids, id)
+		}
+	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// memberSubject is the KV subject of member id.
+func (w *Worker) memberSubject(id string) string {
+	return "$KV." + w.cfg.MembersBucket + "." + id
+}
+
+// leave removes this worker's heartbeat at once.
+func (w *Worker) leave(ctx context.Context) error {
+	return w.membersStream.Purge(ctx, jetstream.WithPurgeSubject(w.memberSubject(w.cfg.ID)))
 }
 
 func (w *Worker) membershipLoop() {
@@ -305,9 +346,13 @@ func (w *Worker) membershipLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.Heartbeat)
+		ctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.opTimeout())
 		if err := w.heartbeat(ctx); err != nil {
 			w.log.Warn("heartbeat failed", zap.Error(err))
+			if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+				errors.Is(err, jetstream.ErrNoStreamResponse) {
+				w.recreateMembers(ctx)
+			}
 		}
 		w.rebalance(ctx)
 		cancel()
