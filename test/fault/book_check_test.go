@@ -1,0 +1,141 @@
+package fault
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// TestBookCheckerCatchesDamage applies a seeded load with the real store,
+// checks that the book checker finds nothing, then damages the ledger in
+// the ways a broken service would and checks that each is caught by the
+// check meant for it. A checker that finds nothing proves nothing.
+func TestBookCheckerCatchesDamage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	s := seed(t)
+	rng := rand.New(rand.NewPCG(s, s^0x5eed))
+	w := newWorld(rng, 4, 8)
+	m := newLoadModel(rng, w, 0, 0, 0)
+
+	url := dbtest.URL(t)
+	store, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, a := range w.Accounts {
+		if _, _, err := store.CreateAccount(ctx, a.ID, a.Currency); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := newRecorder()
+	ops := m.fundingOps()
+	for len(ops) < 400 {
+		if o := m.next(); !o.GatewayRefuses {
+			ops = append(ops, o)
+		}
+	}
+	for i := 0; i < len(ops); i += 25 {
+		batch := ops[i:min(i+25, len(ops))]
+		reqs := make([]transfer.Request, len(batch))
+		for j, o := range batch {
+			rec.sent(o)
+			reqs[j] = transfer.Request{ID: o.ID, Kind: o.Kind, From: o.From, To: o.To,
+				Amount: mustAmount(t, o.Amount), Currency: o.Currency, SubmittedAt: time.Now()}
+		}
+		if _, err := store.ApplyBatch(ctx, reqs); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range batch {
+			rec.accepted(o.ID, "store", 0)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+
+	rep, err := checkBook(ctx, conn, nil, rec, checkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("clean ledger:\n%s", rep)
+	if rep.Violations.total() != 0 || rep.Applied == 0 || rep.Rejected == 0 {
+		t.Fatalf("a clean ledger must pass with applied and rejected requests:\n%s", rep)
+	}
+
+	// Each damage runs in a transaction that is rolled back afterwards, so
+	// the next starts from the clean ledger.
+	damages := []struct {
+		name  string
+		sql   string
+		check string
+	}{
+		{"a transfer applied twice: its entries written again", `
+			WITH t AS (SELECT id FROM transfers WHERE status = 'applied' AND kind = 'deposit' LIMIT 1),
+			     e AS (SELECT * FROM entries WHERE transfer_id = (SELECT id FROM t))
+			INSERT INTO entries SELECT account_id, version + 100000, transfer_id, kind, direction, amount,
+				balance_after + amount, counterparty, currency, created_at FROM e`, checkEntries},
+		{"an accepted request lost", `DELETE FROM transfers WHERE id = (SELECT id FROM transfers WHERE status = 'rejected' LIMIT 1)`, checkLost},
+		{"money created: a balance raised", `UPDATE accounts SET balance = balance + 1 WHERE id = (SELECT account_id FROM entries LIMIT 1)`, checkConservation},
+		{"a running balance that does not replay", `UPDATE entries SET balance_after = balance_after + 1
+			WHERE (account_id, version) = (SELECT account_id, version FROM entries ORDER BY version DESC LIMIT 1)`, checkReplay},
+		{"a debit applied out of acceptance order", `
+			UPDATE transfers SET submitted_at = now() + interval '1 hour'
+			WHERE id = (SELECT transfer_id FROM entries e WHERE direction = 'debit'
+				AND EXISTS (SELECT 1 FROM entries l WHERE l.account_id = e.account_id AND l.direction = 'debit' AND l.version > e.version)
+				LIMIT 1)`, checkOrder},
+		{"a deposit rejected for no reason of its own", `UPDATE transfers SET status = 'rejected', reason = 'insufficient_funds'
+			WHERE id = (SELECT id FROM transfers WHERE kind = 'deposit' AND status = 'applied' LIMIT 1)`, checkOutcome},
+		{"a resubmission with another amount replaced the first", `UPDATE transfers SET amount = amount + 1
+			WHERE id = (SELECT id FROM transfers WHERE status = 'rejected' LIMIT 1)`, checkFields},
+		{"a transfer nobody sent", `INSERT INTO transfers (id, kind, status, reason, to_account, amount, currency, fingerprint, submitted_at, processed_at)
+			VALUES (gen_random_uuid(), 'deposit', 'rejected', 'account_not_exist', gen_random_uuid(), 1, 'USD', decode(repeat('00', 32), 'hex'), now(), now())`, checkPhantom},
+	}
+	for _, d := range damages {
+		t.Run(d.name, func(t *testing.T) {
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck // undoes the damage
+			tag, err := tx.Exec(ctx, d.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tag.RowsAffected() == 0 {
+				t.Fatalf("the damage touched no row")
+			}
+			ledger, err := readLedger(ctx, tx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := checkLedger(ctx, ledger, nil, rec, checkOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Violations.count[d.check] == 0 {
+				t.Fatalf("check %q missed it; found:%s", d.check, rep.Violations)
+			}
+		})
+	}
+}
+
+func mustAmount(t testing.TB, s string) decimal.Decimal {
+	t.Helper()
+	d, err := transfer.ParseAmount(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

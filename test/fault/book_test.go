@@ -1,0 +1,669 @@
+package fault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shopspring/decimal"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// Check names, as they appear in a report.
+const (
+	checkLost         = "lost"           // accepted, never decided
+	checkPhantom      = "phantom"        // decided, never sent
+	checkRefused      = "refused-stored" // refused by the gateway, yet stored
+	checkFields       = "fields"         // stored transfer differs from the request
+	checkOutcome      = "outcome"        // applied or rejected against the rules of the load
+	checkEntries      = "entries"        // an applied transfer without exactly its 1 or 2 entries
+	checkOrphan       = "orphan-entry"   // an entry of no applied transfer
+	checkConservation = "conservation"   // balances != deposits - withdrawals
+	checkNegative     = "negative"       // a balance below zero
+	checkReplay       = "replay"         // a statement that does not replay to its balance
+	checkOrder        = "order"          // debits applied out of acceptance order
+	checkResults      = "results"        // the results stream disagrees with the database
+	checkContract     = "contract"       // an answer that breaks the API contract
+	checkCrash        = "crash"          // a process died on its own or logged a panic
+)
+
+// violations collects failed checks by name, keeping a few examples each.
+type violations struct {
+	count    map[string]int
+	examples map[string][]string
+}
+
+func newViolations() *violations {
+	return &violations{count: map[string]int{}, examples: map[string][]string{}}
+}
+
+func (v *violations) add(check, format string, args ...any) {
+	v.count[check]++
+	if len(v.examples[check]) < 8 {
+		v.examples[check] = append(v.examples[check], fmt.Sprintf(format, args...))
+	}
+}
+
+func (v *violations) total() int {
+	n := 0
+	for _, c := range v.count {
+		n += c
+	}
+	return n
+}
+
+func (v *violations) String() string {
+	if v.total() == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(v.count))
+	for k := range v.count {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, k := range names {
+		fmt.Fprintf(&b, "\n  %s: %d", k, v.count[k])
+		for _, e := range v.examples[k] {
+			fmt.Fprintf(&b, "\n    - %s", e)
+		}
+	}
+	return b.String()
+}
+
+// currencyTotals is one currency's side of the conservation check.
+type currencyTotals struct {
+	Balances, Deposits, Withdrawals decimal.Decimal
+}
+
+// bookReport is what the checker found.
+type bookReport struct {
+	Sent, Accepted, Refused, Unsettled int
+	Decided, Applied, Rejected         int
+	Reasons                            map[string]int
+	Entries, Accounts                  int
+	Currencies                         map[string]*currencyTotals
+	ResultMessages, ConflictNotices    int
+	OrderedAccounts, OrderedDebits     int
+	Violations                         *violations
+}
+
+func (r *bookReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sent %d, accepted %d, refused by the gateway %d, unsettled %d\n", r.Sent, r.Accepted, r.Refused, r.Unsettled)
+	fmt.Fprintf(&b, "decided %d: applied %d, rejected %d %v\n", r.Decided, r.Applied, r.Rejected, r.Reasons)
+	fmt.Fprintf(&b, "entries %d on %d accounts; results stream: %d outcomes, %d conflict notices\n",
+		r.Entries, r.Accounts, r.ResultMessages, r.ConflictNotices)
+	fmt.Fprintf(&b, "order: %d debits on %d accounts checked\n", r.OrderedDebits, r.OrderedAccounts)
+	codes := make([]string, 0, len(r.Currencies))
+	for c := range r.Currencies {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		t := r.Currencies[c]
+		fmt.Fprintf(&b, "%s: balances %s = deposits %s - withdrawals %s\n", c, t.Balances, t.Deposits, t.Withdrawals)
+	}
+	fmt.Fprintf(&b, "violations: %s", r.Violations)
+	return b.String()
+}
+
+// storedTransfer is a row of transfers.
+type storedTransfer struct {
+	ID          uuid.UUID
+	Kind        transfer.Kind
+	Status      transfer.Status
+	Reason      transfer.Code
+	From, To    uuid.UUID
+	Amount      decimal.Decimal
+	Currency    string
+	SubmittedAt time.Time
+}
+
+// storedEntry is a row of entries.
+type storedEntry struct {
+	Account      uuid.UUID
+	Version      int64
+	TransferID   uuid.UUID
+	Kind         transfer.Kind
+	Direction    transfer.Direction
+	Amount       decimal.Decimal
+	BalanceAfter decimal.Decimal
+	Counterparty uuid.UUID
+	Currency     string
+}
+
+// storedAccount is a row of accounts.
+type storedAccount struct {
+	ID       uuid.UUID
+	Currency string
+	Balance  decimal.Decimal
+	Version  int64
+}
+
+// ledgerSnapshot is the database's state, read in one transaction.
+type ledgerSnapshot struct {
+	Transfers  map[uuid.UUID]storedTransfer
+	Entries    []storedEntry // by account, then version
+	Accounts   map[uuid.UUID]storedAccount
+	Precisions map[string]int32
+}
+
+func uuidOf(u pgtype.UUID) uuid.UUID {
+	if !u.Valid {
+		return uuid.Nil
+	}
+	return u.Bytes
+}
+
+// querier runs queries: a connection, or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// readSnapshot reads the ledger in one repeatable-read transaction, so the
+// tables agree with each other.
+func readSnapshot(ctx context.Context, conn *pgx.Conn) (*ledgerSnapshot, error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	return readLedger(ctx, tx)
+}
+
+// readLedger reads the currencies, transfers, entries and accounts.
+func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
+	s := &ledgerSnapshot{
+		Transfers:  map[uuid.UUID]storedTransfer{},
+		Accounts:   map[uuid.UUID]storedAccount{},
+		Precisions: map[string]int32{},
+	}
+	rows, err := tx.Query(ctx, `SELECT code, precision FROM currencies`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var code string
+		var p int32
+		if err := rows.Scan(&code, &p); err != nil {
+			return nil, err
+		}
+		s.Precisions[code] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
+		amount::text, currency, submitted_at FROM transfers`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var t storedTransfer
+		var from, to pgtype.UUID
+		var amount, kind, status, reason string
+		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt); err != nil {
+			return nil, err
+		}
+		t.Kind, t.Status, t.Reason = transfer.Kind(kind), transfer.Status(status), transfer.Code(reason)
+		t.From, t.To = uuidOf(from), uuidOf(to)
+		if t.Amount, err = decimal.NewFromString(amount); err != nil {
+			return nil, err
+		}
+		s.Transfers[t.ID] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `SELECT account_id, version, transfer_id, kind, direction, amount::text,
+		balance_after::text, counterparty, currency FROM entries ORDER BY account_id, version`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var e storedEntry
+		var cp pgtype.UUID
+		var kind, dir, amount, after string
+		if err := rows.Scan(&e.Account, &e.Version, &e.TransferID, &kind, &dir, &amount, &after, &cp, &e.Currency); err != nil {
+			return nil, err
+		}
+		e.Kind, e.Direction, e.Counterparty = transfer.Kind(kind), transfer.Direction(dir), uuidOf(cp)
+		if e.Amount, err = decimal.NewFromString(amount); err != nil {
+			return nil, err
+		}
+		if e.BalanceAfter, err = decimal.NewFromString(after); err != nil {
+			return nil, err
+		}
+		s.Entries = append(s.Entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `SELECT id, currency, balance::text, version FROM accounts`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var a storedAccount
+		var balance string
+		if err := rows.Scan(&a.ID, &a.Currency, &balance, &a.Version); err != nil {
+			return nil, err
+		}
+		if a.Balance, err = decimal.NewFromString(balance); err != nil {
+			return nil, err
+		}
+		s.Accounts[a.ID] = a
+	}
+	return s, rows.Err()
+}
+
+// streamResult is the part of an outcome message the checker compares.
+type streamResult struct {
+	ID     uuid.UUID       `json:"id"`
+	Status transfer.Status `json:"status"`
+	Reason transfer.Code   `json:"reason"`
+	Amount string          `json:"amount"`
+}
+
+// resultsSnapshot is every message of the results stream, by request id.
+type resultsSnapshot struct {
+	Outcomes    map[uuid.UUID][]streamResult
+	Conflicts   map[uuid.UUID]int
+	Undecodable []string
+}
+
+// readStream delivers every message a stream holds to fn, in order.
+func readStream(ctx context.Context, js jetstream.JetStream, name string, fn func(jetstream.Msg)) error {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			fn(m)
+			meta, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			if meta.Sequence.Stream >= info.State.LastSeq {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		if n == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// readResults reads the results stream.
+func readResults(ctx context.Context, js jetstream.JetStream) (*resultsSnapshot, error) {
+	r := &resultsSnapshot{Outcomes: map[uuid.UUID][]streamResult{}, Conflicts: map[uuid.UUID]int{}}
+	err := readStream(ctx, js, "WALLET_RESULTS", func(m jetstream.Msg) {
+		rest, ok := strings.CutPrefix(m.Subject(), "wallet.results.")
+		if !ok {
+			r.Undecodable = append(r.Undecodable, m.Subject())
+			return
+		}
+		idText, conflict := strings.CutSuffix(rest, ".conflict")
+		id, err := uuid.Parse(idText)
+		if err != nil {
+			r.Undecodable = append(r.Undecodable, m.Subject())
+			return
+		}
+		if conflict {
+			r.Conflicts[id]++
+			return
+		}
+		var res streamResult
+		if err := json.Unmarshal(m.Data(), &res); err != nil || res.ID != id {
+			r.Undecodable = append(r.Undecodable, m.Subject())
+			return
+		}
+		r.Outcomes[id] = append(r.Outcomes[id], res)
+	})
+	return r, err
+}
+
+// checkOptions relax what a fault legitimately changes.
+type checkOptions struct {
+	// ResultsMayBeMissing: the NATS server was killed hard, and outcomes,
+	// which the results stream persists asynchronously (they can be
+	// re-derived from the database), may be lost. Duplicates and
+	// disagreements are still violations.
+	ResultsMayBeMissing bool
+}
+
+// checkBook checks the ledger and the results stream against what the
+// clients were told. Everything it asserts comes from the database and the
+// stream; the recorder only says which ids were accepted and what each
+// request asked for. A nil js skips the results stream.
+func checkBook(ctx context.Context, conn *pgx.Conn, js jetstream.JetStream, rec *recorder, opts checkOptions) (*bookReport, error) {
+	ledger, err := readSnapshot(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	return checkLedger(ctx, ledger, js, rec, opts)
+}
+
+// checkLedger is checkBook on a ledger already read.
+func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetStream, rec *recorder, opts checkOptions) (*bookReport, error) {
+	var err error
+	results := &resultsSnapshot{Outcomes: map[uuid.UUID][]streamResult{}, Conflicts: map[uuid.UUID]int{}}
+	if js != nil {
+		if results, err = readResults(ctx, js); err != nil {
+			return nil, fmt.Errorf("read results: %w", err)
+		}
+	}
+	records := rec.snapshot()
+	rep := &bookReport{Reasons: map[string]int{}, Currencies: map[string]*currencyTotals{}, Violations: newViolations()}
+	v := rep.Violations
+	byID := make(map[uuid.UUID]*record, len(records))
+	for i := range records {
+		r := &records[i]
+		byID[r.Op.ID] = r
+		rep.Sent++
+		switch {
+		case r.Accepted:
+			rep.Accepted++
+		case r.Refused:
+			rep.Refused++
+		default:
+			rep.Unsettled++
+		}
+	}
+	for _, p := range rec.contractProblems() {
+		v.add(checkContract, "%s", p)
+	}
+
+	// Every accepted id is decided; every decided id was sent; nothing the
+	// gateway refused was stored.
+	for _, r := range records {
+		t, stored := ledger.Transfers[r.Op.ID]
+		switch {
+		case r.Accepted && !stored:
+			v.add(checkLost, "%s accepted (%s) but never decided", r.Op, r.AcceptedBy)
+		case r.Refused && stored:
+			v.add(checkRefused, "%s refused (%s) but stored as %s", r.Op, r.RefusedWith, t.Status)
+		}
+	}
+	for id, t := range ledger.Transfers {
+		rep.Decided++
+		if t.Status == transfer.StatusApplied {
+			rep.Applied++
+		} else {
+			rep.Rejected++
+			rep.Reasons[string(t.Reason)]++
+		}
+		r := byID[id]
+		if r == nil {
+			v.add(checkPhantom, "transfer %s (%s %s %s) was never sent", id, t.Kind, t.Amount, t.Currency)
+			continue
+		}
+		checkTransferFields(v, r.Op, t, ledger.Precisions)
+	}
+
+	// Entries: exactly the ones each applied transfer implies.
+	byTransfer := map[uuid.UUID][]storedEntry{}
+	for _, e := range ledger.Entries {
+		byTransfer[e.TransferID] = append(byTransfer[e.TransferID], e)
+	}
+	rep.Entries = len(ledger.Entries)
+	for id, es := range byTransfer {
+		if t, ok := ledger.Transfers[id]; !ok || t.Status != transfer.StatusApplied {
+			v.add(checkOrphan, "%d entries for transfer %s, which is not applied", len(es), id)
+		}
+	}
+	for id, t := range ledger.Transfers {
+		if t.Status == transfer.StatusApplied {
+			checkTransferEntries(v, t, byTransfer[id])
+		}
+	}
+
+	// Conservation, per currency, and no negative balance.
+	for code := range ledger.Precisions {
+		rep.Currencies[code] = &currencyTotals{}
+	}
+	total := func(code string) *currencyTotals {
+		if rep.Currencies[code] == nil {
+			rep.Currencies[code] = &currencyTotals{}
+		}
+		return rep.Currencies[code]
+	}
+	for _, a := range ledger.Accounts {
+		tt := total(a.Currency)
+		tt.Balances = tt.Balances.Add(a.Balance)
+		if a.Balance.IsNegative() {
+			v.add(checkNegative, "account %s balance %s", a.ID, a.Balance)
+		}
+	}
+	rep.Accounts = len(ledger.Accounts)
+	for _, t := range ledger.Transfers {
+		if t.Status != transfer.StatusApplied {
+			continue
+		}
+		switch t.Kind {
+		case transfer.KindDeposit:
+			total(t.Currency).Deposits = total(t.Currency).Deposits.Add(t.Amount)
+		case transfer.KindWithdrawal:
+			total(t.Currency).Withdrawals = total(t.Currency).Withdrawals.Add(t.Amount)
+		}
+	}
+	for code, tt := range rep.Currencies {
+		if !tt.Balances.Equal(tt.Deposits.Sub(tt.Withdrawals)) {
+			v.add(checkConservation, "%s: balances %s != deposits %s - withdrawals %s (difference %s)",
+				code, tt.Balances, tt.Deposits, tt.Withdrawals, tt.Balances.Sub(tt.Deposits.Sub(tt.Withdrawals)))
+		}
+	}
+
+	// Statements replay to balances, and debits follow acceptance order.
+	byAccount := map[uuid.UUID][]storedEntry{}
+	for _, e := range ledger.Entries {
+		byAccount[e.Account] = append(byAccount[e.Account], e)
+	}
+	for id, a := range ledger.Accounts {
+		checkReplayOf(v, a, byAccount[id])
+		if n := checkOrderOf(v, id, byAccount[id], ledger.Transfers, byID); n > 1 {
+			rep.OrderedAccounts++
+			rep.OrderedDebits += n
+		}
+	}
+	for id := range byAccount {
+		if _, ok := ledger.Accounts[id]; !ok {
+			v.add(checkOrphan, "entries for account %s, which does not exist", id)
+		}
+	}
+
+	// The results stream: exactly one outcome per decided id, the
+	// database's.
+	for _, s := range results.Undecodable {
+		v.add(checkResults, "undecodable result on %s", s)
+	}
+	for id, list := range results.Outcomes {
+		rep.ResultMessages += len(list)
+		if len(list) > 1 {
+			v.add(checkResults, "%d outcomes published for %s", len(list), id)
+		}
+		t, ok := ledger.Transfers[id]
+		if !ok {
+			v.add(checkResults, "outcome published for %s, which the database does not hold", id)
+			continue
+		}
+		for _, res := range list {
+			if res.Status != t.Status || res.Reason != t.Reason {
+				v.add(checkResults, "%s: stream says %s %s, database %s %s", id, res.Status, res.Reason, t.Status, t.Reason)
+			}
+		}
+	}
+	for _, n := range results.Conflicts {
+		rep.ConflictNotices += n
+	}
+	if js != nil && !opts.ResultsMayBeMissing {
+		for id := range ledger.Transfers {
+			if _, ok := results.Outcomes[id]; !ok {
+				v.add(checkResults, "no outcome on the results stream for decided %s", id)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// checkTransferFields compares a stored transfer with the request that was
+// sent under its id (the first one: a conflicting resubmission must not
+// have replaced it) and with the rules of the load.
+func checkTransferFields(v *violations, o *op, t storedTransfer, precisions map[string]int32) {
+	currency := transfer.NormalizeCurrency(o.Currency)
+	want := decimal.RequireFromString(o.Amount)
+	if p, ok := precisions[currency]; ok {
+		// Amounts are stored rounded when the currency is known, as given
+		// otherwise.
+		want = transfer.RoundAmount(want, p)
+	}
+	if t.Kind != o.Kind || t.From != o.From || t.To != o.To || t.Currency != currency || !t.Amount.Equal(want) {
+		v.add(checkFields, "%s stored as %s %s->%s %s %s", o, t.Kind, t.From, t.To, t.Amount, t.Currency)
+	}
+	switch t.Status {
+	case transfer.StatusApplied:
+		if !o.MayApply {
+			v.add(checkOutcome, "%s applied, want rejected with %v", o, o.Reasons)
+		}
+	case transfer.StatusRejected:
+		ok := false
+		for _, r := range o.Reasons {
+			ok = ok || r == t.Reason
+		}
+		if !ok {
+			v.add(checkOutcome, "%s rejected with %s, want applied or %v", o, t.Reason, o.Reasons)
+		}
+	default:
+		v.add(checkOutcome, "%s has status %q", o, t.Status)
+	}
+}
+
+// checkTransferEntries checks an applied transfer's entries: a debit of
+// the sender and a credit of the receiver, each once.
+func checkTransferEntries(v *violations, t storedTransfer, es []storedEntry) {
+	type side struct {
+		account      uuid.UUID
+		dir          transfer.Direction
+		counterparty uuid.UUID
+	}
+	var want []side
+	switch t.Kind {
+	case transfer.KindTransfer:
+		want = []side{{t.From, transfer.DirectionDebit, t.To}, {t.To, transfer.DirectionCredit, t.From}}
+	case transfer.KindDeposit:
+		want = []side{{t.To, transfer.DirectionCredit, uuid.Nil}}
+	case transfer.KindWithdrawal:
+		want = []side{{t.From, transfer.DirectionDebit, uuid.Nil}}
+	}
+	if len(es) != len(want) {
+		v.add(checkEntries, "%s %s has %d entries, want %d", t.Kind, t.ID, len(es), len(want))
+		return
+	}
+	for _, w := range want {
+		found := 0
+		for _, e := range es {
+			if e.Account == w.account && e.Direction == w.dir {
+				found++
+				if e.Counterparty != w.counterparty || !e.Amount.Equal(t.Amount) || e.Currency != t.Currency || e.Kind != t.Kind {
+					v.add(checkEntries, "%s: entry %s/%d is %s %s %s counterparty %s", t.ID, e.Account, e.Version, e.Direction, e.Amount, e.Currency, e.Counterparty)
+				}
+			}
+		}
+		if found != 1 {
+			v.add(checkEntries, "%s: %d %s entries for %s, want 1", t.ID, found, w.dir, w.account)
+		}
+	}
+}
+
+// checkReplayOf replays an account's entries from zero: versions run
+// 1..n, each balance_after follows from the one before, and the last is
+// the account's balance.
+func checkReplayOf(v *violations, a storedAccount, es []storedEntry) {
+	bal := decimal.Zero
+	for i, e := range es {
+		if e.Version != int64(i+1) {
+			v.add(checkReplay, "account %s: entry %d has version %d", a.ID, i+1, e.Version)
+			return
+		}
+		if e.Currency != a.Currency {
+			v.add(checkReplay, "account %s (%s): entry %d in %s", a.ID, a.Currency, e.Version, e.Currency)
+		}
+		if e.Direction == transfer.DirectionDebit {
+			bal = bal.Sub(e.Amount)
+		} else {
+			bal = bal.Add(e.Amount)
+		}
+		if !bal.Equal(e.BalanceAfter) {
+			v.add(checkReplay, "account %s: entry %d leaves %s, replay gives %s", a.ID, e.Version, e.BalanceAfter, bal)
+			return
+		}
+		if bal.IsNegative() {
+			v.add(checkNegative, "account %s: entry %d leaves %s", a.ID, e.Version, bal)
+		}
+	}
+	if !bal.Equal(a.Balance) || a.Version != int64(len(es)) {
+		v.add(checkReplay, "account %s: balance %s version %d, entries replay to %s over %d", a.ID, a.Balance, a.Version, bal, len(es))
+	}
+}
+
+// checkOrderOf checks that an account's debits were applied in the order
+// their requests were accepted: by entry version, the stream timestamps
+// (submitted_at) never go back, nor do the PubAck sequences the producers
+// saw. It returns the number of debits checked.
+func checkOrderOf(v *violations, account uuid.UUID, es []storedEntry, transfers map[uuid.UUID]storedTransfer, byID map[uuid.UUID]*record) int {
+	var prevAt time.Time
+	var prevSeq uint64
+	var prevID uuid.UUID
+	n := 0
+	for _, e := range es {
+		if e.Direction != transfer.DirectionDebit {
+			continue
+		}
+		t := transfers[e.TransferID]
+		n++
+		if t.SubmittedAt.Before(prevAt) {
+			v.add(checkOrder, "account %s: debit %d (%s, accepted %s) applied after %s (accepted %s)",
+				account, e.Version, t.ID, t.SubmittedAt.Format(time.RFC3339Nano), prevID, prevAt.Format(time.RFC3339Nano))
+		}
+		// A sequence is only trusted when the producer never had to retry:
+		// after a server restart a retry may store the id anew.
+		if r := byID[t.ID]; r != nil && r.Seq != 0 && r.Answers["nats error"] == 0 {
+			if r.Seq < prevSeq {
+				v.add(checkOrder, "account %s: debit %d (%s, stream seq %d) applied after seq %d", account, e.Version, t.ID, r.Seq, prevSeq)
+			}
+			prevSeq = r.Seq
+		}
+		prevAt, prevID = t.SubmittedAt, t.ID
+	}
+	return n
+}

@@ -1,0 +1,255 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wallet/wallet/internal/dbtest"
+)
+
+// clusterConfig sizes a test deployment.
+type clusterConfig struct {
+	Gateways   int
+	Workers    int
+	Partitions int
+	BatchSize  int
+	AckWait    time.Duration
+	PinnedTTL  time.Duration
+}
+
+func (c clusterConfig) withDefaults() clusterConfig {
+	if c.Gateways == 0 {
+		c.Gateways = 1
+	}
+	if c.Workers == 0 {
+		c.Workers = 3
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 50
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 2 * time.Second
+	}
+	if c.PinnedTTL == 0 {
+		c.PinnedTTL = 3 * time.Second
+	}
+	return c
+}
+
+// cluster is one deployment of the service for a test: a nats-server
+// process, gateways and workers as subprocesses, and a fresh database.
+type cluster struct {
+	t        testing.TB
+	cfg      clusterConfig
+	bin      binaries
+	dir      string
+	dbURL    string
+	dbName   string
+	nats     *natsServer
+	gateways []*service
+	workers  []*service
+}
+
+// service is a gateway or worker process and the port of its HTTP server.
+type service struct {
+	*proc
+	port int
+}
+
+// startCluster starts NATS, the gateways and the workers on a new database
+// and waits until all are ready.
+func startCluster(t testing.TB, cfg clusterConfig) *cluster {
+	t.Helper()
+	cfg = cfg.withDefaults()
+	c := &cluster{t: t, cfg: cfg, bin: serviceBinaries(t), dir: t.TempDir()}
+	c.dbURL = dbtest.URL(t)
+	cc, err := pgx.ParseConfig(c.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.dbName = cc.Database
+	// However the test ends, leave the database connectable so that
+	// dbtest can drop it.
+	t.Cleanup(func() { _ = c.setConnectable(context.Background(), true) })
+
+	c.nats = startNATS(t, c.bin, c.dir)
+	for i := 0; i < cfg.Gateways; i++ {
+		port := freePort(t)
+		args := append(c.commonArgs(), "--port="+strconv.Itoa(port))
+		c.gateways = append(c.gateways, &service{proc: newProc(t, c.dir, fmt.Sprintf("gateway-%d", i), c.bin.Gateway, args, nil), port: port})
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		port := freePort(t)
+		args := append(c.commonArgs(),
+			"--metrics-port="+strconv.Itoa(port),
+			"--batch-size="+strconv.Itoa(cfg.BatchSize),
+			"--ack-wait="+cfg.AckWait.String(),
+			"--pinned-ttl="+cfg.PinnedTTL.String(),
+		)
+		c.workers = append(c.workers, &service{proc: newProc(t, c.dir, fmt.Sprintf("worker-%d", i), c.bin.Worker, args, nil), port: port})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	// The first process creates the streams; the others must cope with
+	// starting at the same time, so they all start at once.
+	for _, s := range append(append([]*service(nil), c.workers...), c.gateways...) {
+		if err := s.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range append(append([]*service(nil), c.workers...), c.gateways...) {
+		if err := s.waitReady(ctx); err != nil {
+			t.Fatalf("%s: %v\n%s", s.name, err, s.logTail(30))
+		}
+	}
+	return c
+}
+
+// commonArgs are the settings every service process gets.
+func (c *cluster) commonArgs() []string {
+	return []string{
+		"--db=" + c.dbURL,
+		"--nats-url=" + c.nats.URL(),
+		"--partitions=" + strconv.Itoa(c.cfg.Partitions),
+		"--shutdown-timeout=5s",
+		"--log-level=info",
+		// Restarts during outages must wait for the dependency, not exit.
+		"--db-retry-count=1000",
+		"--db-retry-timeout=100ms",
+		"--nats-retry-count=1000",
+		"--nats-retry-timeout=100ms",
+	}
+}
+
+// baseURL is the service's HTTP address.
+func (s *service) baseURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// waitReady polls /readyz until it answers 200.
+func (s *service) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	for {
+		if !s.running() {
+			return fmt.Errorf("%s is not running (crashes: %v)", s.name, s.crashes())
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.baseURL()+"/readyz", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %s", s.name, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// restart starts a stopped service and waits until it is ready.
+func (s *service) restart(ctx context.Context) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	return s.waitReady(ctx)
+}
+
+// gatewayURLs lists the base URLs of the gateways.
+func (c *cluster) gatewayURLs() []string {
+	out := make([]string, len(c.gateways))
+	for i, g := range c.gateways {
+		out[i] = g.baseURL()
+	}
+	return out
+}
+
+// procs lists every process of the cluster.
+func (c *cluster) procs() []*proc {
+	out := []*proc{c.nats.proc}
+	for _, s := range append(append([]*service(nil), c.gateways...), c.workers...) {
+		out = append(out, s.proc)
+	}
+	return out
+}
+
+// crashes lists exits the suite did not cause and crash lines in the logs.
+func (c *cluster) crashes() []string {
+	var out []string
+	for _, p := range c.procs() {
+		out = append(out, p.crashes()...)
+		out = append(out, p.logAlarms()...)
+	}
+	return out
+}
+
+// admin opens a connection to the server's maintenance database, for
+// faults aimed at the test database.
+func (c *cluster) admin(ctx context.Context) (*pgx.Conn, error) {
+	cc, err := pgx.ParseConfig(c.dbURL)
+	if err != nil {
+		return nil, err
+	}
+	cc.Database = "postgres"
+	return pgx.ConnectConfig(ctx, cc)
+}
+
+// setConnectable allows or refuses new connections to the test database.
+func (c *cluster) setConnectable(ctx context.Context, allow bool) error {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", pgx.Identifier{c.dbName}.Sanitize(), allow))
+	return err
+}
+
+// terminateBackends ends every session on the test database but the
+// caller's, and returns how many it ended.
+func (c *cluster) terminateBackends(ctx context.Context) (int, error) {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`, c.dbName).Scan(&n)
+	return n, err
+}
+
+// db opens a connection to the test database for the checks.
+func (c *cluster) db(ctx context.Context) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, c.dbURL)
+}
+
+// stopAll stops every process gracefully, so the logs end cleanly.
+func (c *cluster) stopAll() {
+	var wg sync.WaitGroup
+	for _, s := range append(append([]*service(nil), c.gateways...), c.workers...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.terminate(10 * time.Second)
+		}()
+	}
+	wg.Wait()
+	c.nats.terminate(10 * time.Second)
+}

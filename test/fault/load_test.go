@@ -1,0 +1,335 @@
+package fault
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// route says how an op is submitted.
+type route int
+
+const (
+	viaHTTP route = iota
+	viaNATS
+)
+
+func (r route) String() string {
+	if r == viaNATS {
+		return "nats"
+	}
+	return "http"
+}
+
+// op is one request of the load, with what the service may make of it.
+type op struct {
+	ID       uuid.UUID
+	Kind     transfer.Kind
+	From, To uuid.UUID // From is nil for a deposit, To for a withdrawal
+	Amount   string    // as sent; may carry more digits than the currency keeps
+	Currency string    // as sent; may be lower case
+	Route    route
+
+	// MayApply says the request may be applied; Reasons lists the
+	// rejections it may get. A request the load knows must fail has
+	// MayApply false and one reason.
+	MayApply bool
+	Reasons  []transfer.Code
+
+	// GatewayRefuses marks a request the gateway must refuse (4xx) without
+	// publishing it; it is never stored.
+	GatewayRefuses bool
+	// Storm is how many connections submit the request at once, over HTTP
+	// and over NATS (0: a single client).
+	Storm int
+	// Conflict makes the client, after the request is accepted, submit the
+	// same id with another amount; the stored transfer must stay the first.
+	Conflict bool
+	// Probe marks the deposits used to time recoveries.
+	Probe bool
+}
+
+// partitionAccount is the account whose partition the request goes to.
+func (o *op) partitionAccount() uuid.UUID {
+	if o.Kind == transfer.KindDeposit {
+		return o.To
+	}
+	return o.From
+}
+
+// account is an account of the load's world.
+type account struct {
+	ID       uuid.UUID
+	Currency string
+}
+
+// currencySpec gives the load's amounts for one currency.
+type currencySpec struct {
+	Code      string
+	Precision int32
+	// Unit is the smallest amount the load sends in the currency's own
+	// precision (1.00 USD, 100 JPY); amounts are multiples of it with a
+	// few extra digits sometimes, to exercise rounding.
+	Unit decimal.Decimal
+}
+
+var loadCurrencies = []currencySpec{
+	{Code: "USD", Precision: 2, Unit: decimal.RequireFromString("1")},
+	{Code: "JPY", Precision: 0, Unit: decimal.RequireFromString("100")},
+	{Code: "BTC", Precision: 8, Unit: decimal.RequireFromString("0.001")},
+}
+
+// world is the set of accounts the load moves money between, and the
+// probe accounts, one per partition, used to time recoveries.
+type world struct {
+	Accounts   []account
+	ByCurrency map[string][]account
+	Probes     []account // Probes[p] is in partition p
+	Partitions int
+}
+
+// partitionOf is the stream's partition of an account: the requests
+// stream's transform hashes the account token with FNV-1a.
+func partitionOf(account uuid.UUID, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(account.String()))
+	return int(h.Sum32() % uint32(partitions))
+}
+
+// newUUID draws a version 4 uuid from rng, so a seed fixes every id.
+func newUUID(rng *rand.Rand) uuid.UUID {
+	var u uuid.UUID
+	for i := 0; i < len(u); i += 8 {
+		v := rng.Uint64()
+		for j := 0; j < 8; j++ {
+			u[i+j] = byte(v >> (8 * j))
+		}
+	}
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	return u
+}
+
+// newWorld draws perCurrency accounts of each load currency and one USD
+// probe account per partition.
+func newWorld(rng *rand.Rand, perCurrency, partitions int) *world {
+	w := &world{ByCurrency: map[string][]account{}, Partitions: partitions}
+	for _, c := range loadCurrencies {
+		for i := 0; i < perCurrency; i++ {
+			a := account{ID: newUUID(rng), Currency: c.Code}
+			w.Accounts = append(w.Accounts, a)
+			w.ByCurrency[c.Code] = append(w.ByCurrency[c.Code], a)
+		}
+	}
+	w.Probes = make([]account, partitions)
+	for found := 0; found < partitions; {
+		id := newUUID(rng)
+		p := partitionOf(id, partitions)
+		if w.Probes[p].ID == uuid.Nil {
+			w.Probes[p] = account{ID: id, Currency: "USD"}
+			found++
+		}
+	}
+	return w
+}
+
+// loadModel draws the load's requests from a seeded generator: the same
+// seed gives the same requests in the same order.
+type loadModel struct {
+	rng   *rand.Rand
+	world *world
+	// stormEvery, conflictEvery: one op in n is a storm or a conflict.
+	stormEvery, conflictEvery int
+	stormSize                 int
+	natsShare                 float64
+	n                         int
+}
+
+func newLoadModel(rng *rand.Rand, w *world, stormEvery, conflictEvery, stormSize int) *loadModel {
+	return &loadModel{rng: rng, world: w, stormEvery: stormEvery, conflictEvery: conflictEvery, stormSize: stormSize, natsShare: 0.4}
+}
+
+func (m *loadModel) spec(code string) currencySpec {
+	for _, c := range loadCurrencies {
+		if c.Code == code {
+			return c
+		}
+	}
+	panic("unknown currency " + code)
+}
+
+// amount draws between lo and hi units of c, sometimes with digits beyond
+// the currency's precision (which the service rounds half away from zero).
+func (m *loadModel) amount(c currencySpec, lo, hi int) string {
+	units := lo + m.rng.IntN(hi-lo+1)
+	d := c.Unit.Mul(decimal.NewFromInt(int64(units)))
+	// Add a fraction of a unit in the currency's own precision.
+	step := decimal.New(1, -c.Precision)
+	d = d.Add(step.Mul(decimal.NewFromInt(int64(m.rng.IntN(100)))))
+	if m.rng.IntN(8) == 0 {
+		// One more digit than the currency keeps: "12.345" USD.
+		d = d.Add(decimal.New(int64(1+m.rng.IntN(9)), -c.Precision-1))
+	}
+	return d.String()
+}
+
+func (m *loadModel) pick(list []account) account { return list[m.rng.IntN(len(list))] }
+
+// currencyText sometimes lower-cases the code: usd and USD are one currency.
+func (m *loadModel) currencyText(code string) string {
+	if m.rng.IntN(10) == 0 {
+		return string([]byte{code[0] | 0x20, code[1] | 0x20, code[2] | 0x20})
+	}
+	return code
+}
+
+// next draws the next op.
+func (m *loadModel) next() *op {
+	m.n++
+	c := loadCurrencies[m.rng.IntN(len(loadCurrencies))]
+	accts := m.world.ByCurrency[c.Code]
+	o := &op{ID: newUUID(m.rng), Currency: m.currencyText(c.Code), Route: viaHTTP, MayApply: true}
+	if m.rng.Float64() < m.natsShare {
+		o.Route = viaNATS
+	}
+	switch r := m.rng.IntN(100); {
+	case r < 30: // deposit: always applied
+		o.Kind, o.To = transfer.KindDeposit, m.pick(accts).ID
+		o.Amount = m.amount(c, 20, 400)
+	case r < 70: // transfer: applied or insufficient funds
+		o.Kind = transfer.KindTransfer
+		from := m.pick(accts)
+		to := m.pick(accts)
+		for to.ID == from.ID {
+			to = m.pick(accts)
+		}
+		o.From, o.To = from.ID, to.ID
+		o.Amount = m.amount(c, 1, 150)
+		o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
+	case r < 85: // withdrawal: applied or insufficient funds
+		o.Kind, o.From = transfer.KindWithdrawal, m.pick(accts).ID
+		o.Amount = m.amount(c, 1, 200)
+		o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
+	case r < 89: // transfer to an account of another currency
+		o.Kind = transfer.KindTransfer
+		o.From = m.pick(accts).ID
+		other := loadCurrencies[(indexOf(c.Code)+1+m.rng.IntN(len(loadCurrencies)-1))%len(loadCurrencies)]
+		o.To = m.pick(m.world.ByCurrency[other.Code]).ID
+		o.Amount = m.amount(c, 1, 10)
+		o.mustFail(transfer.CodeReceiverAccountWrongCurrency)
+	case r < 91: // deposit to an account that does not exist
+		o.Kind, o.To = transfer.KindDeposit, newUUID(m.rng)
+		o.Amount = m.amount(c, 1, 10)
+		o.mustFail(transfer.CodeAccountNotExist)
+	case r < 93: // transfer to an account that does not exist
+		o.Kind, o.From, o.To = transfer.KindTransfer, m.pick(accts).ID, newUUID(m.rng)
+		o.Amount = m.amount(c, 1, 10)
+		o.mustFail(transfer.CodeReceiverAccountNotExist)
+	case r < 94: // withdrawal from an account that does not exist
+		o.Kind, o.From = transfer.KindWithdrawal, newUUID(m.rng)
+		o.Amount = m.amount(c, 1, 10)
+		o.mustFail(transfer.CodeAccountNotExist)
+	case r < 96: // an unsupported currency: refused by the gateway, rejected by a worker
+		o.Kind, o.To = transfer.KindDeposit, m.pick(accts).ID
+		o.Currency = "XAU"
+		o.Amount = "5"
+		o.mustFail(transfer.CodeCurrencyNotSupported)
+		o.GatewayRefuses = o.Route == viaHTTP
+	default: // refused by the gateway's own checks: never published
+		m.gatewayInvalid(o, c, accts)
+	}
+	if !o.GatewayRefuses && o.MayApply {
+		switch {
+		case m.stormEvery > 0 && m.n%m.stormEvery == 0:
+			o.Storm = m.stormSize
+		case m.conflictEvery > 0 && m.n%m.conflictEvery == 0:
+			o.Conflict = true
+		}
+	}
+	return o
+}
+
+// gatewayInvalid makes o a request the gateway must refuse with a 4xx.
+func (m *loadModel) gatewayInvalid(o *op, c currencySpec, accts []account) {
+	o.Route, o.GatewayRefuses, o.MayApply = viaHTTP, true, false
+	o.Kind = transfer.KindTransfer
+	from := m.pick(accts)
+	o.From, o.To, o.Amount = from.ID, m.pick(accts).ID, m.amount(c, 1, 10)
+	switch m.rng.IntN(4) {
+	case 0:
+		o.To = from.ID
+		o.Reasons = []transfer.Code{transfer.CodeAccountsMustBeDifferent}
+	case 1:
+		o.Amount = "-" + o.Amount
+		o.Reasons = []transfer.Code{transfer.CodeTransferAmountMustBePositive}
+	case 2:
+		o.Amount = "0"
+		o.Reasons = []transfer.Code{transfer.CodeTransferAmountMustBePositive}
+	default:
+		// Rounds to zero at the currency's precision.
+		o.Amount = decimal.New(4, -c.Precision-1).String()
+		o.Reasons = []transfer.Code{transfer.CodeTransferAmountMustBePositive}
+	}
+	if o.To == o.From && o.Reasons[0] != transfer.CodeAccountsMustBeDifferent {
+		o.Reasons = []transfer.Code{transfer.CodeAccountsMustBeDifferent}
+	}
+}
+
+func (o *op) mustFail(code transfer.Code) {
+	o.MayApply = false
+	o.Reasons = []transfer.Code{code}
+}
+
+func indexOf(code string) int {
+	for i, c := range loadCurrencies {
+		if c.Code == code {
+			return i
+		}
+	}
+	return -1
+}
+
+// fundingOps returns one deposit per account, so the first transfers have
+// money to move.
+func (m *loadModel) fundingOps() []*op {
+	var out []*op
+	for _, a := range m.world.Accounts {
+		c := m.spec(a.Currency)
+		out = append(out, &op{
+			ID: newUUID(m.rng), Kind: transfer.KindDeposit, To: a.ID,
+			Amount: m.amount(c, 500, 1000), Currency: a.Currency, MayApply: true,
+			Route: route(m.rng.IntN(2)),
+		})
+	}
+	return out
+}
+
+// probeOps returns one small deposit per partition's probe account.
+func (m *loadModel) probeOps() []*op {
+	out := make([]*op, len(m.world.Probes))
+	for i, a := range m.world.Probes {
+		out[i] = &op{
+			ID: newUUID(m.rng), Kind: transfer.KindDeposit, To: a.ID,
+			Amount: "1", Currency: "USD", MayApply: true, Route: viaNATS, Probe: true,
+		}
+	}
+	return out
+}
+
+// conflicting returns the op's twin: the same id with another amount.
+func (o *op) conflicting() *op {
+	c := *o
+	d := decimal.RequireFromString(o.Amount)
+	c.Amount = d.Add(decimal.NewFromInt(1)).String()
+	c.Storm, c.Conflict = 0, false
+	return &c
+}
+
+func (o *op) String() string {
+	return fmt.Sprintf("%s %s %s->%s %s %s via %s", o.Kind, o.ID, o.From, o.To, o.Amount, o.Currency, o.Route)
+}
