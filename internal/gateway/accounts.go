@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// storeProblem answers a store failure that is not the request's fault:
+// logged with the request id, answered 503 without the cause.
+func (g *Gateway) storeProblem(c *fiber.Ctx, what string, err error) *Problem {
+	g.log.Warn(what+" failed", zap.String("request_id", requestID(c)), zap.Error(err))
+	return unavailable("The database cannot be reached right now; retry shortly.")
+}
+
+func withTimeout(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), dependencyTimeout)
+}
+
+// postAccount serves POST /v1/accounts: idempotent by id.
+func (g *Gateway) postAccount(c *fiber.Ctx) error {
+	body, p := jsonBody(c, false)
+	if p != nil {
+		return p
+	}
+	id, currency, p := decodeNewAccount(body)
+	if p != nil {
+		return p
+	}
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	currency = transfer.NormalizeCurrency(currency)
+	ctx, cancel := withTimeout(c)
+	defer cancel()
+	if !transfer.ValidCurrencyShape(currency) {
+		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Field \"currency\" must name a supported currency, such as \"USD\".")
+	}
+	if _, ok, err := g.currencies.precision(ctx, currency); err != nil {
+		return g.storeProblem(c, "currencies", err)
+	} else if !ok {
+		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(currency)+" is not supported.")
+	}
+	a, created, err := g.store.CreateAccount(ctx, id, currency)
+	switch {
+	case errors.Is(err, postgres.ErrAccountConflict):
+		return fieldProblem(CodeAccountConflict, "id", "Account "+id.String()+" exists with currency "+a.Currency+".")
+	case errors.Is(err, postgres.ErrCurrencyNotSupported):
+		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(currency)+" is not supported.")
+	case err != nil:
+		return g.storeProblem(c, "create account", err)
+	}
+	c.Set(fiber.HeaderLocation, "/v1/accounts/"+a.ID.String())
+	status := fiber.StatusOK
+	if created {
+		status = fiber.StatusCreated
+	}
+	return c.Status(status).JSON(g.accountBody(ctx, a))
+}
+
+// getAccount serves GET /v1/accounts/{id}.
+func (g *Gateway) getAccount(c *fiber.Ctx) error {
+	id, p := pathID(c, "id")
+	if p != nil {
+		return p
+	}
+	ctx, cancel := withTimeout(c)
+	defer cancel()
+	a, err := g.store.GetAccount(ctx, id)
+	switch {
+	case errors.Is(err, postgres.ErrNotFound):
+		return problem(CodeNotFound, "No account has this id.")
+	case err != nil:
+		return g.storeProblem(c, "get account", err)
+	}
+	return c.JSON(g.accountBody(ctx, a))
+}
+
+// listAccounts serves GET /v1/accounts: oldest first, by cursor.
+func (g *Gateway) listAccounts(c *fiber.Ctx) error {
+	limit, cursor, p := pageParams(c)
+	if p != nil {
+		return p
+	}
+	ctx, cancel := withTimeout(c)
+	defer cancel()
+	list, next, err := g.store.ListAccounts(ctx, cursor, limit)
+	switch {
+	case errors.Is(err, postgres.ErrBadCursor):
+		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
+	case err != nil:
+		return g.storeProblem(c, "list accounts", err)
+	}
+	out := make([]accountBody, len(list))
+	for i, a := range list {
+		out[i] = g.accountBody(ctx, a)
+	}
+	return c.JSON(newPage(out, next))
+}
+
+// listEntries serves GET /v1/accounts/{id}/entries: the statement, newest
+// first. An unknown account is 404, told apart from an empty statement only
+// when the page is empty, so a busy account costs one query.
+func (g *Gateway) listEntries(c *fiber.Ctx) error {
+	id, p := pathID(c, "id")
+	if p != nil {
+		return p
+	}
+	limit, cursor, p := pageParams(c)
+	if p != nil {
+		return p
+	}
+	ctx, cancel := withTimeout(c)
+	defer cancel()
+	list, next, err := g.store.ListEntries(ctx, id, cursor, limit)
+	switch {
+	case errors.Is(err, postgres.ErrBadCursor):
+		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
+	case err != nil:
+		return g.storeProblem(c, "list entries", err)
+	}
+	if len(list) == 0 {
+		if _, err := g.store.GetAccount(ctx, id); errors.Is(err, postgres.ErrNotFound) {
+			return problem(CodeNotFound, "No account has this id.")
+		} else if err != nil {
+			return g.storeProblem(c, "get account", err)
+		}
+	}
+	out := make([]entryBody, len(list))
+	for i, e := range list {
+		out[i] = g.entryBody(ctx, e)
+	}
+	return c.JSON(newPage(out, next))
+}
+
+type currencyBody struct {
+	Code      string `json:"code"`
+	Precision int32  `json:"precision"`
+}
+
+// listCurrencies serves GET /v1/currencies.
+func (g *Gateway) listCurrencies(c *fiber.Ctx) error {
+	list, err := g.currencies.list(c.UserContext())
+	if err != nil {
+		return g.storeProblem(c, "list currencies", err)
+	}
+	out := make([]currencyBody, len(list))
+	for i, cur := range list {
+		out[i] = currencyBody{Code: cur.Code, Precision: cur.Precision}
+	}
+	return c.JSON(struct {
+		Data []currencyBody `json:"data"`
+	}{out})
+}

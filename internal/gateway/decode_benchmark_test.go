@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"testing"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+var (
+	benchTransfer = []byte(`{"id":"` + idA + `","from_account_id":"` + idB + `","to_account_id":"` + idC + `","amount":"100.11","currency":"USD"}`)
+	benchDeposit  = []byte(`{"id":"` + idA + `","account_id":"` + idB + `","amount":"1000","currency":"USD"}`)
+	benchLegacy   = []byte(`{"id":"` + idA + `","sender_account_id":"` + idB + `","receiver_account_id":"` + idC + `","amount":100.111,"currency_code":"usd"}`)
+	benchEscaped  = []byte(`{"id":"` + idA + `","from_account_id":"` + idB + `","to_account_id":"` + idC + `","amount":"100.11","currency":"\u0055SD"}`)
+)
+
+func BenchmarkDecodeTransfer(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchTransfer)))
+	for b.Loop() {
+		if _, p := decodeTransfer(benchTransfer); p != nil {
+			b.Fatal(p)
+		}
+	}
+}
+
+func BenchmarkDecodeDeposit(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchDeposit)))
+	for b.Loop() {
+		if _, p := decodeMovement(transfer.KindDeposit, benchDeposit); p != nil {
+			b.Fatal(p)
+		}
+	}
+}
+
+func BenchmarkDecodeLegacyTransfer(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchLegacy)))
+	for b.Loop() {
+		if _, p := decodeLegacyTransfer(benchLegacy); p != nil {
+			b.Fatal(p)
+		}
+	}
+}
+
+func BenchmarkDecodeTransferEscaped(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchEscaped)))
+	for b.Loop() {
+		if _, p := decodeTransfer(benchEscaped); p != nil {
+			b.Fatal(p)
+		}
+	}
+}
+
+// BenchmarkDecodeRejected measures a hostile body refused early.
+func BenchmarkDecodeRejected(b *testing.B) {
+	body := []byte(`{"id":"` + idA + `","amount":1e400}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, p := decodeTransfer(body); p == nil {
+			b.Fatal("accepted")
+		}
+	}
+}

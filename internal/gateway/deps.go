@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// Store is what the gateway reads from the database. *postgres.Store
+// implements it; its errors (postgres.ErrNotFound, ErrAccountConflict,
+// ErrCurrencyNotSupported, ErrBadCursor) are part of the contract.
+type Store interface {
+	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (postgres.Account, bool, error)
+	GetAccount(ctx context.Context, id uuid.UUID) (postgres.Account, error)
+	ListAccounts(ctx context.Context, cursor string, limit int) ([]postgres.Account, string, error)
+	ListAccountsRecent(ctx context.Context, limit int) ([]postgres.Account, error)
+	ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error)
+	GetTransfer(ctx context.Context, id uuid.UUID) (transfer.Transfer, error)
+	Currencies(ctx context.Context) ([]postgres.Currency, error)
+	Ping(ctx context.Context) error
+}
+
+// Bus is the gateway's side of the requests and results streams.
+type Bus interface {
+	// Publish stores req in the requests stream and returns once JetStream
+	// has acknowledged it; requestID travels in a message header for the
+	// logs. duplicate reports that the stream already held a request with
+	// req.ID (the dedupe window dropped this one).
+	Publish(ctx context.Context, req transfer.Request, requestID string) (duplicate bool, err error)
+	// LookupPending finds an accepted request by id in the requests
+	// stream. found is false when the stream does not hold it.
+	LookupPending(ctx context.Context, id uuid.UUID) (p Pending, found bool, err error)
+	// Watch starts listening for outcomes published for id (results and
+	// conflict notices alike). Call it before Publish so no outcome is
+	// missed; Stop it when done.
+	Watch(ctx context.Context, id uuid.UUID) (Watch, error)
+	// Ping reports whether NATS is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Pending is an accepted request not yet known to the database.
+type Pending struct {
+	Request    transfer.Request
+	AcceptedAt time.Time
+}
+
+// Watch is a subscription to one id's outcomes. It only signals: the
+// outcome itself is read from the database, which holds the decision and
+// the fingerprint to compare against.
+type Watch interface {
+	// Decided is closed, or receives, when an outcome for the id appears.
+	Decided() <-chan struct{}
+	// Stop ends the subscription. It is safe to call more than once.
+	Stop()
+}

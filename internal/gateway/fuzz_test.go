@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// FuzzDecoders runs every request decoder on arbitrary bodies. None may
+// panic, and the hand-written JSON reader must agree with encoding/json:
+// what it accepts is valid JSON with the same values, and what it calls
+// malformed encoding/json refuses too (or finds not to be an object).
+func FuzzDecoders(f *testing.F) {
+	for _, tc := range decodeCases {
+		f.Add([]byte(tc.body))
+	}
+	for _, s := range []string{
+		`{"id":"` + idA + `","sender_account_id":"` + idB + `","receiver_account_id":"` + idC + `","amount":100.111,"currency_code":"USD"}`,
+		`{"id":"` + idA + `","account_id":"` + idB + `","amount":"0.001","currency":"USD"}`,
+		`{"currency":"usd"}`,
+		`{"amount":-0}`, `{"amount":1E+2}`, `{"amount":01}`, `{"amount":-}`, `{"\ud800":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, _ = decodeTransfer(body)
+		_, _ = decodeMovement(transfer.KindDeposit, body)
+		_, _ = decodeMovement(transfer.KindWithdrawal, body)
+		_, _ = decodeLegacyTransfer(body)
+		_, _, _ = decodeNewAccount(body)
+
+		names := legacyFields
+		vals := make([]jsonValue, len(names))
+		p := readObject(body, names, vals)
+		for _, v := range vals {
+			if v.kind == kindObject || v.kind == kindArray {
+				return // the reader stops at such a value; the rest is unread
+			}
+		}
+		var m map[string]any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		err := dec.Decode(&m)
+		if err == nil {
+			if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+				err = errors.New("trailing data")
+			}
+		}
+		switch {
+		case p == nil:
+			if err != nil || m == nil {
+				t.Fatalf("accepted %q, encoding/json: %v", body, err)
+			}
+			if !utf8.Valid(body) {
+				return
+			}
+			for i, name := range names {
+				got, want := vals[i], m[name]
+				switch got.kind {
+				case kindString:
+					if s, ok := want.(string); !ok || s != got.text {
+						t.Fatalf("%s: got %q, encoding/json %#v", name, got.text, want)
+					}
+				case kindNumber:
+					if n, ok := want.(json.Number); !ok || string(n) != got.text {
+						t.Fatalf("%s: got number %q, encoding/json %#v", name, got.text, want)
+					}
+				case kindAbsent:
+					if _, ok := m[name]; ok {
+						t.Fatalf("%s: missed, encoding/json has %#v", name, want)
+					}
+				}
+			}
+		case p.Code == CodeMalformedJSON:
+			if err == nil && m != nil {
+				t.Fatalf("called %q malformed (%s), encoding/json read %#v", body, p.Detail, m)
+			}
+		}
+	})
+}

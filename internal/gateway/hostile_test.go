@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// TestHostileInputs sends every kind of bad request to the write endpoints:
+// each gets its documented 4xx and code, nothing reaches the stream, and
+// no balance changes. (Oversized bodies are refused before any handler
+// runs, which app.Test reports as an error; TestBodyTooLargeOverTheWire
+// covers them.)
+func TestHostileInputs(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	a, b, btc := h.account("USD", "1000"), h.account("USD", "100"), h.account("BTC", "")
+	ok := func(id string) string { return transferJSON(uuid.MustParse(id), a, b, "1", "USD") }
+	with := func(field, value string) string {
+		base := map[string]string{"id": `"` + uuid.NewString() + `"`, "from_account_id": `"` + a.String() + `"`,
+			"to_account_id": `"` + b.String() + `"`, "amount": `"1"`, "currency": `"USD"`}
+		base[field] = value
+		parts := []string{}
+		for _, k := range transferFields {
+			if base[k] != "<absent>" {
+				parts = append(parts, `"`+k+`":`+base[k])
+			}
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+
+	cases := []struct {
+		name, path, body string
+		headers          []string
+		status           int
+		code             transfer.Code
+	}{
+		{"malformed json", "/v1/transfers", `{"id":`, nil, 400, CodeMalformedJSON},
+		{"not json", "/v1/transfers", `id=1&amount=2`, nil, 400, CodeMalformedJSON},
+		{"empty body", "/v1/transfers", ``, []string{"Content-Type", "application/json"}, 400, CodeMalformedJSON},
+		{"trailing data", "/v1/transfers", ok(uuid.NewString()) + `{}`, nil, 400, CodeMalformedJSON},
+		{"text/plain", "/v1/transfers", ok(uuid.NewString()), []string{"Content-Type", "text/plain"}, 415, CodeUnsupportedMediaType},
+		{"no content type", "/v1/transfers", ok(uuid.NewString()), []string{"Content-Type", ""}, 415, CodeUnsupportedMediaType},
+		{"form content type", "/v1/deposits", ok(uuid.NewString()), []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, CodeUnsupportedMediaType},
+		{"latin-1 charset", "/v1/transfers", ok(uuid.NewString()), []string{"Content-Type", "application/json; charset=latin1"}, 415, CodeUnsupportedMediaType},
+		{"gzip encoding", "/v1/transfers", ok(uuid.NewString()), []string{"Content-Encoding", "gzip"}, 415, CodeUnsupportedMediaType},
+		{"unknown field", "/v1/transfers", `{"id":"` + uuid.NewString() + `","fee":"1"}`, nil, 400, CodeUnknownField},
+		{"duplicate key", "/v1/transfers", `{"amount":"1","amount":"999"}`, nil, 400, CodeDuplicateField},
+		{"invalid uuid", "/v1/transfers", with("id", `"1234"`), nil, 400, CodeInvalidField},
+		{"invalid account uuid", "/v1/transfers", with("to_account_id", `"not-a-uuid"`), nil, 400, CodeInvalidField},
+		{"subject breaking id", "/v1/transfers", with("id", `"a.b.>"`), nil, 400, CodeInvalidField},
+		{"subject wildcard account", "/v1/deposits", `{"id":"` + uuid.NewString() + `","account_id":"*","amount":"1","currency":"USD"}`, nil, 400, CodeInvalidField},
+		{"id with whitespace", "/v1/transfers", with("id", `"`+uuid.NewString()[:35]+` "`), nil, 400, CodeInvalidField},
+		{"amount 1e400 number", "/v1/transfers", with("amount", `1e400`), nil, 400, transfer.CodeInvalidAmount},
+		{"amount 1e400 string", "/v1/transfers", with("amount", `"1e400"`), nil, 400, transfer.CodeInvalidAmount},
+		{"amount NaN", "/v1/transfers", with("amount", `"NaN"`), nil, 400, transfer.CodeInvalidAmount},
+		{"amount 40 digits", "/v1/transfers", with("amount", `"`+strings.Repeat("1", 40)+`"`), nil, 400, transfer.CodeInvalidAmount},
+		{"amount number", "/v1/transfers", with("amount", `100.11`), nil, 400, transfer.CodeInvalidAmount},
+		{"amount minus zero", "/v1/transfers", with("amount", `"-0"`), nil, 422, transfer.CodeTransferAmountMustBePositive},
+		{"amount negative", "/v1/withdrawals", `{"id":"` + uuid.NewString() + `","account_id":"` + a.String() + `","amount":"-5","currency":"USD"}`, nil, 422, transfer.CodeTransferAmountMustBePositive},
+		{"amount rounds to zero", "/v1/transfers", with("amount", `"0.001"`), nil, 422, transfer.CodeTransferAmountMustBePositive},
+		{"unknown currency", "/v1/transfers", with("currency", `"XYZ"`), nil, 422, transfer.CodeCurrencyNotSupported},
+		{"currency shape", "/v1/transfers", with("currency", `"US D"`), nil, 422, transfer.CodeCurrencyNotSupported},
+		{"same account", "/v1/transfers", with("to_account_id", `"`+a.String()+`"`), nil, 422, transfer.CodeAccountsMustBeDifferent},
+		{"missing id", "/v1/transfers", with("id", `<absent>`), nil, 422, transfer.CodeTransferIDIsEmpty},
+		{"nil id", "/v1/transfers", with("id", `"00000000-0000-0000-0000-000000000000"`), nil, 422, transfer.CodeTransferIDIsEmpty},
+		{"missing sender", "/v1/transfers", with("from_account_id", `<absent>`), nil, 422, transfer.CodeSenderAccountIDIsEmpty},
+		{"missing deposit account", "/v1/deposits", `{"id":"` + uuid.NewString() + `","amount":"1","currency":"USD"}`, nil, 422, transfer.CodeAccountIDIsEmpty},
+		{"to a BTC account in USD is the worker's", "/v1/transfers", `{"id":"` + uuid.NewString() + `","from_account_id":"` + a.String() + `","to_account_id":"` + btc.String() + `","amount":"1","currency":"XBT"}`, nil, 422, transfer.CodeCurrencyNotSupported},
+	}
+	for _, tc := range cases {
+		r := h.do("POST", tc.path, tc.body, tc.headers...)
+		if err := checkProblem(r, tc.status, tc.code); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if strings.Contains(string(r.raw), "runtime.") || strings.Contains(string(r.raw), "SQL") {
+			t.Errorf("%s: internals leaked: %s", tc.name, r.raw)
+		}
+	}
+	if n := h.requests(); n != 0 {
+		t.Fatalf("%d hostile requests were published", n)
+	}
+	if h.transfers() != 2 || h.balance(a) != "1000" || h.balance(b) != "100" || h.balance(btc) != "0" {
+		t.Fatalf("state changed: %d transfers, balances %s %s %s", h.transfers(), h.balance(a), h.balance(b), h.balance(btc))
+	}
+}
+
+func TestNotFoundAndMethods(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	expect(t, h.do("GET", "/v2/nothing", ""), 404, CodeNotFound)
+	expect(t, h.do("DELETE", "/v1/transfers", ""), 405, CodeMethodNotAllowed)
+	expect(t, h.do("GET", "/V1/currencies", ""), 404, CodeNotFound)
+}
+
+// TestBodyTooLargeOverTheWire announces a 10 MB body to a listening
+// gateway: it is refused from the Content-Length alone, before a byte of it
+// is read, with a problem document.
+func TestBodyTooLargeOverTheWire(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	base := h.listen()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Only the head is sent: the answer must not wait for the body.
+	head := "POST /v1/transfers HTTP/1.1\r\nHost: wallet\r\nContent-Type: application/json\r\n" +
+		"Content-Length: " + strconv.Itoa(10<<20) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var p map[string]any
+	if resp.StatusCode != 413 || json.Unmarshal(raw, &p) != nil || p["code"] != string(CodeBodyTooLarge) ||
+		resp.Header.Get("Content-Type") != problemContentType {
+		t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	}
+	if n := h.requests(); n != 0 {
+		t.Fatalf("%d published", n)
+	}
+}

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// metrics are the gateway's Prometheus series.
+type metrics struct {
+	// requests counts requests (its _count) and their latency by route
+	// pattern, method and status.
+	requests *prometheus.HistogramVec
+	// publish is the time from publishing a request to its PubAck, by
+	// result: ok, duplicate or error.
+	publish *prometheus.HistogramVec
+	// waits counts how Prefer: wait (and the original API's implicit wait)
+	// ended: applied, rejected, conflict, timeout or drained.
+	waits *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "wallet", Subsystem: "gateway", Name: "http_request_duration_seconds",
+			Help:    "HTTP requests by route pattern, method and status, with their latency.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method", "status"}),
+		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "wallet", Subsystem: "gateway", Name: "publish_duration_seconds",
+			Help:    "Time from publishing a request to JetStream's acknowledgement, by result.",
+			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5},
+		}, []string{"result"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "wallet", Subsystem: "gateway", Name: "wait_outcomes_total",
+			Help: "How waits for an outcome ended: applied, rejected, conflict, timeout or drained.",
+		}, []string{"outcome"}),
+	}
+	var err error
+	m.requests, err = register(reg, m.requests)
+	if err != nil {
+		return nil, err
+	}
+	if m.publish, err = register(reg, m.publish); err != nil {
+		return nil, err
+	}
+	if m.waits, err = register(reg, m.waits); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register adds c to reg, or returns the collector already registered
+// under the same name, so a second gateway in one process (tests, walletd
+// restarts of the HTTP side) shares the series instead of failing.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+func gathererOf(reg prometheus.Registerer) prometheus.Gatherer {
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		return g
+	}
+	return prometheus.DefaultGatherer
+}
+
+// localRequestID is the Locals key of the request id.
+const localRequestID = "wallet.request_id"
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+// validRequestID accepts a client's X-Request-Id only when it is short and
+// plain, so it can go into logs and message headers as it is.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// methodLabel keeps the method label's values bounded, and returns a
+// constant: Fiber's c.Method() points into a buffer reused by the next
+// request, which a metric label must not keep.
+func methodLabel(m string) string {
+	for _, known := range [...]string{fiber.MethodGet, fiber.MethodPost, fiber.MethodHead, fiber.MethodPut,
+		fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions} {
+		if m == known {
+			return known
+		}
+	}
+	return "OTHER"
+}
+
+// observe wraps every request: it assigns the request id, turns a panic into
+// a problem, writes errors through the error handler (so the status is final
+// before it is counted), records the metrics and logs one line. Successful
+// requests log at debug level, client errors at info and server errors at
+// error, so a busy gateway's logs carry what needs attention.
+func (g *Gateway) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	// Fiber's header strings point into reused buffers; the id outlives
+	// the request in message headers, so it is copied.
+	rid := strings.Clone(c.Get(fiber.HeaderXRequestID))
+	if !validRequestID(rid) {
+		rid = nuid.Next()
+	}
+	c.Locals(localRequestID, rid)
+	c.Set(fiber.HeaderXRequestID, rid)
+
+	if err := g.next(c); err != nil {
+		if err := g.errorHandler(c, err); err != nil {
+			return err
+		}
+	}
+
+	elapsed := time.Since(start)
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if !g.paths[route] {
+		route = "unmatched"
+	}
+	method := methodLabel(c.Method())
+	g.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+
+	level := zapcore.DebugLevel
+	switch {
+	case status >= 500:
+		level = zapcore.ErrorLevel
+	case status >= 400:
+		level = zapcore.InfoLevel
+	}
+	if ce := g.log.Check(level, "http request"); ce != nil {
+		ce.Write(zap.String("request_id", rid), zap.String("method", method), zap.String("route", route),
+			zap.String("path", clip(c.Path())), zap.Int("status", status), zap.Duration("latency", elapsed))
+	}
+	return nil
+}
+
+// next runs the rest of the chain, turning a panic into an internal error.
+func (g *Gateway) next(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("panic in handler", zap.String("request_id", requestID(c)),
+				zap.Any("panic", r), zap.Stack("stack"))
+			err = problem(CodeInternal, "The server could not process the request.")
+		}
+	}()
+	return c.Next()
+}

@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// NATSBus is the Bus on NATS JetStream, built on natsbus's contract.
+type NATSBus struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	bus      *natsbus.Bus
+	requests jetstream.Stream
+}
+
+// NewNATSBus binds to the streams, which must exist (natsbus.EnsureStreams).
+func NewNATSBus(ctx context.Context, nc *nats.Conn) (*NATSBus, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("gateway bus: %w", err)
+	}
+	bus, err := natsbus.Open(ctx, js)
+	if err != nil {
+		return nil, fmt.Errorf("gateway bus: %w", err)
+	}
+	requests, err := js.Stream(ctx, natsbus.RequestsStream)
+	if err != nil {
+		return nil, fmt.Errorf("gateway bus: %w", err)
+	}
+	return &NATSBus{nc: nc, js: js, bus: bus, requests: requests}, nil
+}
+
+// Publish implements Bus.
+func (b *NATSBus) Publish(ctx context.Context, r transfer.Request, requestID string) (bool, error) {
+	ack, err := b.bus.PublishRequest(ctx, r, requestID)
+	if err != nil {
+		return false, err
+	}
+	return ack.Duplicate, nil
+}
+
+// LookupPending implements Bus: the last message stored under the id in any
+// partition, decoded, with the stream's timestamp as its acceptance time.
+func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, bool, error) {
+	filter := natsbus.RequestsPrefix + "*." + id.String() + ".*"
+	m, err := b.requests.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(filter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Pending{}, false, nil
+	}
+	if err != nil {
+		return Pending{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
+	}
+	r, err := natsbus.DecodeRequest(m.Data)
+	if err != nil {
+		// A producer's poison message under this id: the worker will
+		// dead-letter it, and it holds no request to report.
+		return Pending{}, false, nil
+	}
+	r.SubmittedAt = m.Time.UTC()
+	return Pending{Request: r, AcceptedAt: r.SubmittedAt}, true, nil
+}
+
+// Watch implements Bus with core NATS subscriptions on the id's outcome and
+// conflict subjects. They are made on the connection the publish goes
+// through, so the server has them before it has the request.
+func (b *NATSBus) Watch(_ context.Context, id uuid.UUID) (Watch, error) {
+	w := &natsWatch{done: make(chan struct{})}
+	fire := func(*nats.Msg) { w.once.Do(func() { close(w.done) }) }
+	for _, subject := range []string{natsbus.ResultSubject(id), natsbus.ConflictSubject(id)} {
+		sub, err := b.nc.Subscribe(subject, fire)
+		if err != nil {
+			w.Stop()
+			return nil, fmt.Errorf("watch %s: %w", id, err)
+		}
+		w.subs = append(w.subs, sub)
+	}
+	return w, nil
+}
+
+// Ping implements Bus: a JetStream round trip, so a server without
+// JetStream counts as down.
+func (b *NATSBus) Ping(ctx context.Context) error {
+	_, err := b.js.AccountInfo(ctx)
+	return err
+}
+
+type natsWatch struct {
+	subs []*nats.Subscription
+	once sync.Once
+	done chan struct{}
+}
+
+func (w *natsWatch) Decided() <-chan struct{} { return w.done }
+
+func (w *natsWatch) Stop() {
+	for _, s := range w.subs {
+		_ = s.Unsubscribe() // fails only on a closed connection, which drops it anyway
+	}
+}

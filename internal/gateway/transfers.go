@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// check applies every rule that needs no account: the domain's validation,
+// then the currency's existence and the rounding of the amount to it, in
+// the order the workers apply them, so a request refused here would have
+// been rejected there with the same code.
+func (g *Gateway) check(ctx context.Context, r *transfer.Request) *Problem {
+	if e := r.Validate(); e != nil {
+		return domainProblem(e)
+	}
+	r.Currency = transfer.NormalizeCurrency(r.Currency)
+	precision, ok, err := g.currencies.precision(ctx, r.Currency)
+	if err != nil {
+		g.log.Warn("currencies unavailable", zap.Error(err))
+		return unavailable("The currencies table cannot be read; retry shortly.")
+	}
+	if !ok {
+		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(r.Currency)+" is not supported.")
+	}
+	if !transfer.RoundAmount(r.Amount, precision).IsPositive() {
+		return fieldProblem(transfer.CodeTransferAmountMustBePositive, "amount",
+			"The amount rounds to zero at "+r.Currency+"'s "+strconv.Itoa(int(precision))+" fraction digits.")
+	}
+	return nil
+}
+
+// state is what the service knows about an id: decided (in the database),
+// pending (in the requests stream only), or neither.
+type state struct {
+	decided bool
+	t       transfer.Transfer
+	pending bool
+	p       Pending
+}
+
+// decided reads an id's decision from the database.
+func (g *Gateway) decided(ctx context.Context, id uuid.UUID) (transfer.Transfer, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
+	defer cancel()
+	t, err := g.store.GetTransfer(ctx, id)
+	switch {
+	case err == nil:
+		return t, true, nil
+	case errors.Is(err, postgres.ErrNotFound):
+		return t, false, nil
+	}
+	return t, false, err
+}
+
+// lookup finds an id: in the database, else in the requests stream, else
+// in the database again, because a request may be applied (and leave the
+// stream) between the first two looks.
+func (g *Gateway) lookup(ctx context.Context, id uuid.UUID) (state, error) {
+	if t, ok, err := g.decided(ctx, id); err != nil || ok {
+		return state{decided: ok, t: t}, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
+	p, found, err := g.bus.LookupPending(lctx, id)
+	cancel()
+	if err != nil {
+		return state{}, err
+	}
+	if found {
+		return state{pending: true, p: p}, nil
+	}
+	t, ok, err := g.decided(ctx, id)
+	return state{decided: ok, t: t}, err
+}
+
+// submission is how a submitted request stands when the gateway answers.
+type submission struct {
+	state
+	// earlier: the decision existed before this submission arrived (a
+	// resubmission), rather than being made for it.
+	earlier bool
+	// waited: the gateway waited for the outcome.
+	waited bool
+}
+
+// errUnavailable wraps a dependency failure while submitting.
+var errUnavailable = errors.New("dependency unavailable")
+
+// submit is the write path shared by the v1 and original APIs. A decided id
+// is answered from the database without publishing. Otherwise the request
+// is published (a pending duplicate is harmless: JetStream drops it by its
+// message id) and, when wait > 0, the outcome is awaited; the watch starts
+// before the publish so the outcome cannot slip past. keepWaiting says
+// whether to wait even when the stream already holds a different request
+// under this id (the original API answers by the stored transfer whatever
+// the fields).
+func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wait time.Duration, keepWaiting bool) (submission, error) {
+	t, ok, err := g.decided(ctx, r.ID)
+	if err != nil {
+		return submission{}, errors.Join(errUnavailable, err)
+	}
+	if ok {
+		return submission{state: state{decided: true, t: t}, earlier: true}, nil
+	}
+	var w Watch
+	if wait > 0 {
+		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
+			return submission{}, errors.Join(errUnavailable, err)
+		}
+		defer w.Stop()
+	}
+	r.SubmittedAt = time.Now().UTC()
+	dup, err := g.publish(ctx, r, rid)
+	if err != nil {
+		return submission{}, errors.Join(errUnavailable, err)
+	}
+	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}}
+	if dup {
+		// The stream already held this id: answer for what it holds, or
+		// for its decision if it was decided in the meantime.
+		st, err := g.lookup(ctx, r.ID)
+		if err != nil {
+			return submission{}, errors.Join(errUnavailable, err)
+		}
+		if st.decided {
+			return submission{state: st, earlier: true}, nil
+		}
+		if st.pending {
+			s.state = st
+		}
+		if s.p.Request.Fingerprint() != r.Fingerprint() && !keepWaiting {
+			return s, nil
+		}
+	}
+	if w == nil {
+		return s, nil
+	}
+	s.waited = true
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-w.Decided():
+	case <-timer.C:
+	case <-g.drained:
+	}
+	// Whatever woke us, the database says what was decided; a timeout gets
+	// one last look in case the notification was missed.
+	t, ok, err = g.decided(ctx, r.ID)
+	if err != nil {
+		// The request is stored and will be applied; reporting it pending
+		// is true, where a 503 would only provoke a retry.
+		g.log.Warn("reading outcome after wait", zap.String("request_id", rid), zap.Error(err))
+		return s, nil
+	}
+	if ok {
+		s.state = state{decided: true, t: t}
+	}
+	return s, nil
+}
+
+// publish sends r to the requests stream, timing it.
+func (g *Gateway) publish(ctx context.Context, r transfer.Request, rid string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	dup, err := g.bus.Publish(ctx, r, rid)
+	result := "ok"
+	switch {
+	case err != nil:
+		result = "error"
+	case dup:
+		result = "duplicate"
+	}
+	g.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return dup, err
+}
+
+// countWait records how a wait ended, for the wait_outcomes metric.
+func (g *Gateway) countWait(s submission, conflict bool) {
+	if !s.waited {
+		return
+	}
+	outcome := "timeout"
+	switch {
+	case conflict:
+		outcome = "conflict"
+	case s.decided:
+		outcome = string(s.t.Status)
+	case g.draining.Load():
+		outcome = "drained"
+	}
+	g.metrics.waits.WithLabelValues(outcome).Inc()
+}
+
+// postTransfer serves POST /v1/transfers.
+func (g *Gateway) postTransfer(c *fiber.Ctx) error {
+	return g.submitV1(c, decodeTransfer)
+}
+
+// postDeposit serves POST /v1/deposits.
+func (g *Gateway) postDeposit(c *fiber.Ctx) error {
+	return g.submitV1(c, func(b []byte) (transfer.Request, *Problem) { return decodeMovement(transfer.KindDeposit, b) })
+}
+
+// postWithdrawal serves POST /v1/withdrawals.
+func (g *Gateway) postWithdrawal(c *fiber.Ctx) error {
+	return g.submitV1(c, func(b []byte) (transfer.Request, *Problem) { return decodeMovement(transfer.KindWithdrawal, b) })
+}
+
+func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, *Problem)) error {
+	body, p := jsonBody(c, false)
+	if p != nil {
+		return p
+	}
+	r, p := decode(body)
+	if p != nil {
+		return p
+	}
+	ctx := c.UserContext()
+	if p := g.check(ctx, &r); p != nil {
+		return p
+	}
+	wait, preferred := g.preferWait(c)
+	s, err := g.submit(ctx, r, requestID(c), wait, false)
+	if err != nil {
+		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		return unavailable("The request could not be stored; retry it with the same id.")
+	}
+	if preferred {
+		c.Set(headerPreferenceApplied, "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	location := "/v1/transfers/" + r.ID.String()
+	fp := r.Fingerprint()
+	switch {
+	case s.decided && s.t.Fingerprint != fp:
+		g.countWait(s, true)
+		return conflict(g.decidedBody(ctx, s.t))
+	case s.decided:
+		g.countWait(s, false)
+		body := g.decidedBody(ctx, s.t)
+		if s.t.Status == transfer.StatusRejected {
+			p := fieldProblem(s.t.Reason, fieldOf(s.t.Reason), "The request was rejected: "+string(s.t.Reason)+".")
+			p.Transfer = body
+			return p
+		}
+		c.Set(fiber.HeaderLocation, location)
+		status := fiber.StatusCreated
+		if s.earlier {
+			status = fiber.StatusOK
+		}
+		return c.Status(status).JSON(body)
+	case s.p.Request.Fingerprint() != fp:
+		g.countWait(s, true)
+		return conflict(g.requestBody(ctx, s.p.Request, statusPending, s.p.AcceptedAt))
+	}
+	g.countWait(s, false)
+	c.Set(fiber.HeaderLocation, location)
+	return c.Status(fiber.StatusAccepted).JSON(g.requestBody(ctx, s.p.Request, statusPending, s.p.AcceptedAt))
+}
+
+// conflict answers a resubmission whose fields differ from the request
+// already stored under its id, showing that request.
+func conflict(earlier *transferBody) *Problem {
+	p := fieldProblem(transfer.CodeTransferIDConflict, "id",
+		"The id was already used for a request with different fields; use a new id for a new request.")
+	p.Transfer = earlier
+	return p
+}
+
+// getTransfer serves GET /v1/transfers/{id}.
+func (g *Gateway) getTransfer(c *fiber.Ctx) error {
+	id, p := pathID(c, "id")
+	if p != nil {
+		return p
+	}
+	ctx := c.UserContext()
+	st, err := g.lookup(ctx, id)
+	if err != nil {
+		g.log.Warn("transfer lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		return unavailable("The transfer cannot be looked up right now.")
+	}
+	switch {
+	case st.decided:
+		return c.JSON(g.decidedBody(ctx, st.t))
+	case st.pending:
+		return c.JSON(g.requestBody(ctx, st.p.Request, statusPending, st.p.AcceptedAt))
+	}
+	return problem(CodeNotFound, "No request with this id was accepted.")
+}

@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"context"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// Status values of a transfer resource. Decided ones are transfer.Status.
+const statusPending = "pending"
+
+// RFC 7240's headers, which Fiber does not name.
+const (
+	headerPrefer            = "Prefer"
+	headerPreferenceApplied = "Preference-Applied"
+)
+
+// transferBody is a transfer resource: a request and what became of it. The
+// field names are those of the results stream's envelope, so a client reads
+// both with one type.
+type transferBody struct {
+	ID            string        `json:"id"`
+	Kind          transfer.Kind `json:"kind"`
+	Status        string        `json:"status"`
+	Reason        transfer.Code `json:"reason,omitempty"`
+	FromAccountID string        `json:"from_account_id,omitempty"`
+	ToAccountID   string        `json:"to_account_id,omitempty"`
+	AccountID     string        `json:"account_id,omitempty"`
+	Amount        string        `json:"amount"`
+	Currency      string        `json:"currency"`
+	AcceptedAt    *time.Time    `json:"accepted_at,omitempty"`
+	ProcessedAt   *time.Time    `json:"processed_at,omitempty"`
+}
+
+func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status string, acceptedAt time.Time) *transferBody {
+	b := &transferBody{
+		ID:       r.ID.String(),
+		Kind:     r.Kind,
+		Status:   status,
+		Currency: transfer.NormalizeCurrency(r.Currency),
+	}
+	b.Amount = g.currencies.format(ctx, r.Amount, b.Currency)
+	switch r.Kind {
+	case transfer.KindDeposit:
+		b.AccountID = r.To.String()
+	case transfer.KindWithdrawal:
+		b.AccountID = r.From.String()
+	default:
+		b.FromAccountID, b.ToAccountID = r.From.String(), r.To.String()
+	}
+	if !acceptedAt.IsZero() {
+		at := acceptedAt.UTC()
+		b.AcceptedAt = &at
+	}
+	return b
+}
+
+func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transferBody {
+	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency},
+		string(t.Status), t.SubmittedAt)
+	b.Reason = t.Reason
+	processed := t.ProcessedAt.UTC()
+	b.ProcessedAt = &processed
+	return b
+}
+
+type accountBody struct {
+	ID        string    `json:"id"`
+	Currency  string    `json:"currency"`
+	Balance   string    `json:"balance"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (g *Gateway) accountBody(ctx context.Context, a postgres.Account) accountBody {
+	return accountBody{
+		ID:        a.ID.String(),
+		Currency:  a.Currency,
+		Balance:   g.currencies.format(ctx, a.Balance, a.Currency),
+		CreatedAt: a.CreatedAt.UTC(),
+		UpdatedAt: a.UpdatedAt.UTC(),
+	}
+}
+
+type entryBody struct {
+	TransferID            string             `json:"transfer_id"`
+	Kind                  transfer.Kind      `json:"kind"`
+	Direction             transfer.Direction `json:"direction"`
+	Amount                string             `json:"amount"`
+	Currency              string             `json:"currency"`
+	CounterpartyAccountID *string            `json:"counterparty_account_id"`
+	BalanceAfter          string             `json:"balance_after"`
+	CreatedAt             time.Time          `json:"created_at"`
+}
+
+func (g *Gateway) entryBody(ctx context.Context, e transfer.Entry) entryBody {
+	b := entryBody{
+		TransferID:   e.TransferID.String(),
+		Kind:         e.Kind,
+		Direction:    e.Direction,
+		Amount:       g.currencies.format(ctx, e.Amount, e.Currency),
+		Currency:     e.Currency,
+		BalanceAfter: g.currencies.format(ctx, e.BalanceAfter, e.Currency),
+		CreatedAt:    e.CreatedAt.UTC(),
+	}
+	if e.Counterparty != uuid.Nil {
+		s := e.Counterparty.String()
+		b.CounterpartyAccountID = &s
+	}
+	return b
+}
+
+// page is a list response.
+type page[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func newPage[T any](data []T, next string) page[T] {
+	p := page[T]{Data: data}
+	if p.Data == nil {
+		p.Data = []T{}
+	}
+	if next != "" {
+		p.NextCursor = &next
+	}
+	return p
+}
+
+// jsonBody returns the raw request body after checking its media type.
+// Compressed bodies are refused: decompressing would let a 64 KiB body
+// expand past the size limit. The original API's clients may omit the
+// Content-Type, as they always could (legacy).
+func jsonBody(c *fiber.Ctx, legacy bool) ([]byte, *Problem) {
+	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return nil, problem(CodeUnsupportedMediaType, "Content-Encoding "+strconv.Quote(clip(enc))+" is not supported; send the body uncompressed.")
+	}
+	ct := c.Get(fiber.HeaderContentType)
+	if ct == "" && legacy {
+		return c.Request().Body(), nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != fiber.MIMEApplicationJSON {
+		return nil, problem(CodeUnsupportedMediaType, "Content-Type must be application/json.")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, problem(CodeUnsupportedMediaType, "The only supported charset is utf-8.")
+	}
+	return c.Request().Body(), nil
+}
+
+// pathID reads a UUID path parameter.
+func pathID(c *fiber.Ctx, name string) (uuid.UUID, *Problem) {
+	id, ok := parseID(c.Params(name))
+	if !ok {
+		return uuid.Nil, fieldProblem(CodeInvalidField, name, "The "+name+" in the path must be a UUID.")
+	}
+	return id, nil
+}
+
+const (
+	defaultPageLimit = 50
+	maxPageLimit     = 1000
+	maxCursorLength  = 256
+)
+
+// pageParams reads ?limit= and ?cursor=.
+func pageParams(c *fiber.Ctx) (int, string, *Problem) {
+	limit := defaultPageLimit
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxPageLimit {
+			return 0, "", fieldProblem(CodeInvalidField, "limit", "limit must be an integer from 1 to 1000.")
+		}
+		limit = n
+	}
+	cursor := c.Query("cursor")
+	if len(cursor) > maxCursorLength {
+		return 0, "", fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
+	}
+	return limit, cursor, nil
+}
+
+// preferWait reads RFC 7240's "Prefer: wait=N" (seconds), capped at
+// MaxWait. Malformed preferences are ignored, as the RFC allows.
+func (g *Gateway) preferWait(c *fiber.Ctx) (time.Duration, bool) {
+	var wait time.Duration
+	found := false
+	for _, h := range c.Request().Header.PeekAll(headerPrefer) {
+		for _, pref := range strings.Split(string(h), ",") {
+			pref, _, _ = strings.Cut(pref, ";")
+			name, value, ok := strings.Cut(strings.TrimSpace(pref), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "wait") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
+			if err != nil || n < 0 {
+				continue
+			}
+			found = true
+			if wait = g.cfg.MaxWait; n < int(g.cfg.MaxWait/time.Second) {
+				wait = time.Duration(n) * time.Second
+			}
+		}
+	}
+	return wait, found
+}
