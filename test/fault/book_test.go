@@ -87,6 +87,10 @@ type currencyTotals struct {
 // bookReport is what the checker found.
 type bookReport struct {
 	Sent, Accepted, Refused, Unsettled int
+	// StoredUnacknowledged counts requests stored although their client
+	// never got an acceptance (a timeout or a 503 after which the request
+	// went through): allowed, since the client retries with the same id.
+	StoredUnacknowledged int
 	Decided, Applied, Rejected         int
 	Reasons                            map[string]int
 	Entries, Accounts                  int
@@ -98,7 +102,8 @@ type bookReport struct {
 
 func (r *bookReport) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "sent %d, accepted %d, refused by the gateway %d, unsettled %d\n", r.Sent, r.Accepted, r.Refused, r.Unsettled)
+	fmt.Fprintf(&b, "sent %d, accepted %d, refused by the gateway %d, without a definite answer %d (of which stored %d)\n",
+		r.Sent, r.Accepted, r.Refused, r.Unsettled, r.StoredUnacknowledged)
 	fmt.Fprintf(&b, "decided %d: applied %d, rejected %d %v\n", r.Decided, r.Applied, r.Rejected, r.Reasons)
 	fmt.Fprintf(&b, "entries %d on %d accounts; results stream: %d outcomes, %d conflict notices\n",
 		r.Entries, r.Accounts, r.ResultMessages, r.ConflictNotices)
@@ -413,6 +418,8 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 			v.add(checkLost, "%s accepted (%s) but never decided", r.Op, r.AcceptedBy)
 		case r.Refused && stored:
 			v.add(checkRefused, "%s refused (%s) but stored as %s", r.Op, r.RefusedWith, t.Status)
+		case !r.Accepted && stored:
+			rep.StoredUnacknowledged++
 		}
 	}
 	for id, t := range ledger.Transfers {

@@ -210,10 +210,17 @@ func (m *loadModel) next() *op {
 		}
 		o.From, o.To = from.ID, to.ID
 		o.Amount = m.amount(c, 1, 150)
+		if m.rng.IntN(12) == 0 {
+			// More than an account usually holds.
+			o.Amount = m.amount(c, 2000, 20000)
+		}
 		o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
 	case r < 85: // withdrawal: applied or insufficient funds
 		o.Kind, o.From = transfer.KindWithdrawal, m.pick(accts).ID
 		o.Amount = m.amount(c, 1, 200)
+		if m.rng.IntN(8) == 0 {
+			o.Amount = m.amount(c, 2000, 20000)
+		}
 		o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
 	case r < 89: // transfer to an account of another currency
 		o.Kind = transfer.KindTransfer

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"encoding/json"
 	"os"
 	"strconv"
 	"sync"
@@ -53,3 +54,6 @@ func seed(t testing.TB) uint64 {
 	t.Logf("seed %d (replay with %s=%d)", seedVal, envSeed, seedVal)
 	return seedVal
 }
+
+// jsonIndent renders a report.
+func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }
