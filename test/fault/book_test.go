@@ -90,14 +90,14 @@ type bookReport struct {
 	// StoredUnacknowledged counts requests stored although their client
 	// never got an acceptance (a timeout or a 503 after which the request
 	// went through): allowed, since the client retries with the same id.
-	StoredUnacknowledged int
-	Decided, Applied, Rejected         int
-	Reasons                            map[string]int
-	Entries, Accounts                  int
-	Currencies                         map[string]*currencyTotals
-	ResultMessages, ConflictNotices    int
-	OrderedAccounts, OrderedDebits     int
-	Violations                         *violations
+	StoredUnacknowledged            int
+	Decided, Applied, Rejected      int
+	Reasons                         map[string]int
+	Entries, Accounts               int
+	Currencies                      map[string]*currencyTotals
+	ResultMessages, ConflictNotices int
+	OrderedAccounts, OrderedDebits  int
+	Violations                      *violations
 }
 
 func (r *bookReport) String() string {
