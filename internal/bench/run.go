@@ -76,6 +76,10 @@ type Config struct {
 	Progress io.Writer
 	// Command is the command line, for the report.
 	Command string
+
+	// beforeCheck, when set, runs between the drain and the book checks;
+	// tests use it to corrupt the books.
+	beforeCheck func(ctx context.Context, pool *pgxpool.Pool, accounts []uuid.UUID) error
 }
 
 // Defaults of Config.
@@ -408,6 +412,11 @@ func runService(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload
 }
 
 func checkRun(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload, accounts []uuid.UUID, funding, measured *tracker, drained bool) ([]Check, error) {
+	if cfg.beforeCheck != nil {
+		if err := cfg.beforeCheck(ctx, pool, accounts); err != nil {
+			return nil, err
+		}
+	}
 	var checks []Check
 	missing := measured.missing()
 	c := Check{Name: "every accepted request got its outcome in time", OK: drained && len(missing) == 0}

@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/gateway"
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/natstest"
+	"github.com/wallet/wallet/internal/postgres"
+	"github.com/wallet/wallet/internal/worker"
+)
+
+// service is the whole pipeline in this process: a fresh database, an
+// embedded JetStream server, one worker and the gateway on a loopback port.
+type service struct {
+	dbURL      string
+	natsURL    string
+	gatewayURL string
+}
+
+func startService(t *testing.T) service {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL := dbtest.URL(t)
+	store, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	srv := natstest.Start(t)
+	streams := natsbus.Config{Partitions: 4}
+	srv.Setup(t, streams)
+
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nc
+	}
+	wnc := connect()
+	w, err := worker.New(wnc, store, worker.Config{Streams: streams, BatchSize: 100, Linger: 2 * time.Millisecond}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := w.Stop(sctx); err != nil {
+			t.Errorf("stop worker: %v", err)
+		}
+		wnc.Close()
+	})
+
+	gnc := connect()
+	bus, err := gateway.NewNATSBus(ctx, gnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{}, store, bus, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- g.Listener(ln) }()
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Shutdown(sctx); err != nil {
+			t.Errorf("stop gateway: %v", err)
+		}
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("gateway: %v", err)
+		}
+		gnc.Close()
+	})
+	return service{dbURL: dbURL, natsURL: srv.URL(), gatewayURL: "http://" + ln.Addr().String()}
+}
+
+func (s service) config(via string) Config {
+	return Config{
+		Via:         via,
+		GatewayURL:  s.gatewayURL,
+		NATSURL:     s.natsURL,
+		DatabaseURL: s.dbURL,
+		Workload:    WorkloadConfig{Accounts: 40, Requests: 300, Hot: HotCredit, Seed: 5, Funding: 20},
+		Concurrency: 4,
+		Batch:       25,
+		GlobalCheck: true,
+	}
+}
+
+func requirePassed(t *testing.T, rep *Report) {
+	t.Helper()
+	for _, res := range rep.Runs {
+		if f := failed(res.Checks); len(f) > 0 {
+			t.Fatalf("%s: checks failed: %v", res.Name, f)
+		}
+		if res.Accepted != 300 || res.Decided != 300 || res.Applied == 0 || res.Failed != 0 {
+			t.Errorf("%s: accepted %d decided %d applied %d failed %v", res.Name, res.Accepted, res.Decided, res.Applied, res.FailedBy)
+		}
+		if res.RejectedBy["insufficient_funds"] == 0 {
+			t.Errorf("%s: no insufficient_funds rejections: %v", res.Name, res.RejectedBy)
+		}
+	}
+}
+
+// TestRunEndToEnd drives small workloads through the real gateway and
+// worker, over HTTP and straight into NATS in each publishing mode, plus
+// the baseline, and requires every book check to pass.
+func TestRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	svc := startService(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	t.Run("http with baseline", func(t *testing.T) {
+		cfg := svc.config(ViaHTTP)
+		cfg.Baseline = "sync"
+		rep, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requirePassed(t, rep)
+		if len(rep.Runs) != 2 || rep.Ratio <= 0 {
+			t.Errorf("runs %d, ratio %v", len(rep.Runs), rep.Ratio)
+		}
+	})
+	for _, mode := range []string{ModeAtomic, ModeAsync, ModeSingle} {
+		t.Run("nats "+mode, func(t *testing.T) {
+			cfg := svc.config(ViaNATS)
+			cfg.NATSMode = mode
+			cfg.CreateAccounts = SetupDB
+			rep, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requirePassed(t, rep)
+		})
+	}
+	t.Run("open loop", func(t *testing.T) {
+		cfg := svc.config(ViaHTTP)
+		cfg.Rate = 1000
+		rep, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requirePassed(t, rep)
+		// 300 requests at 1000/s take at least 0.299 s to send.
+		if s := rep.Runs[0].SendSeconds; s < 0.299 {
+			t.Errorf("open loop at 1000/s sent 300 requests in %.3f s", s)
+		}
+	})
+}
+
+// TestRunCatchesCorruptedBalance corrupts one balance after a run through
+// the service and before its checks: the run must fail them.
+func TestRunCatchesCorruptedBalance(t *testing.T) {
+	t.Parallel()
+	svc := startService(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := svc.config(ViaNATS)
+	cfg.beforeCheck = func(ctx context.Context, pool *pgxpool.Pool, accounts []uuid.UUID) error {
+		_, err := pool.Exec(ctx, `UPDATE accounts SET balance = balance + 1 WHERE id = $1`, accounts[0])
+		return err
+	}
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Passed() {
+		t.Fatal("a corrupted balance passed the checks")
+	}
+	f := strings.Join(failed(rep.Runs[0].Checks), "\n")
+	for _, want := range []string{"entries replay to every balance", "money conserved per currency (run)", "money conserved per currency (database)"} {
+		if !strings.Contains(f, want) {
+			t.Errorf("not caught by %q; failures:\n%s", want, f)
+		}
+	}
+}
