@@ -25,6 +25,7 @@ import (
 	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/worker"
 )
 
 // harness is one gateway on its own database and JetStream server.
@@ -224,3 +225,53 @@ func transferJSON(id, from, to uuid.UUID, amount, currency string) string {
 }
 
 func tokenHash(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
+
+// startWorker runs an in-process worker on its own connection until the
+// test ends.
+func (h *harness) startWorker() {
+	h.t.Helper()
+	nc, err := nats.Connect(h.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	w, err := worker.New(nc, h.store, worker.Config{
+		Streams:       natsbus.Config{Partitions: 4},
+		BatchSize:     50,
+		Linger:        2 * time.Millisecond,
+		AckWait:       time.Second,
+		PinnedTTL:     2 * time.Second,
+		Heartbeat:     100 * time.Millisecond,
+		MemberTTL:     700 * time.Millisecond,
+		PurgeInterval: 200 * time.Millisecond,
+	}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := w.Start(testCtx(h.t)); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := w.Stop(ctx); err != nil {
+			h.t.Errorf("stop worker: %v", err)
+		}
+		nc.Close()
+	})
+}
+
+// poll GETs path until cond holds or a generous deadline passes.
+func (h *harness) poll(path string, cond func(reply) bool) reply {
+	h.t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		r := h.do("GET", path, "")
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("GET %s never reached the expected state; last: %d %s", path, r.status, r.raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/transfer"
+)
+
+// These tests run the whole write path: the gateway publishes to an
+// embedded JetStream server, an in-process worker applies the requests to
+// Postgres and publishes the outcomes.
+
+func deposit(h *harness, account uuid.UUID, amount, currency string) {
+	h.t.Helper()
+	r := h.do("POST", "/v1/deposits", `{"id":"`+uuid.NewString()+`","account_id":"`+account.String()+
+		`","amount":"`+amount+`","currency":"`+currency+`"}`, "Prefer", "wait=30")
+	expect(h.t, r, 201, "")
+}
+
+func newAccount(h *harness, currency string) uuid.UUID {
+	h.t.Helper()
+	r := h.do("POST", "/v1/accounts", `{"currency":"`+currency+`"}`)
+	expect(h.t, r, 201, "")
+	return uuid.MustParse(r.str("id"))
+}
+
+func TestEndToEndSubmitPollApplied(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	a, b := newAccount(h, "USD"), newAccount(h, "USD")
+
+	// Accepted while no worker runs: pending, and it stays so.
+	fund := uuid.New()
+	r := h.do("POST", "/v1/deposits", `{"id":"`+fund.String()+`","account_id":"`+a.String()+`","amount":"500","currency":"USD"}`)
+	expect(t, r, 202, "")
+	move := uuid.New()
+	expect(t, h.do("POST", "/v1/transfers", transferJSON(move, a, b, "100.111", "USD")), 202, "")
+	for _, id := range []uuid.UUID{fund, move} {
+		if got := h.do("GET", "/v1/transfers/"+id.String(), ""); got.str("status") != "pending" {
+			t.Fatalf("before the worker: %s", got.raw)
+		}
+	}
+
+	h.startWorker()
+	done := h.poll("/v1/transfers/"+move.String(), func(r reply) bool { return r.str("status") == "applied" })
+	if done.str("amount") != "100.11" || done.str("processed_at") == "" || done.str("accepted_at") == "" ||
+		done.str("from_account_id") != a.String() || done.str("to_account_id") != b.String() {
+		t.Fatalf("applied: %s", done.raw)
+	}
+	if got := h.do("GET", "/v1/accounts/"+a.String(), ""); got.str("balance") != "399.89" {
+		t.Fatalf("balance a: %s", got.raw)
+	}
+	entries := h.do("GET", "/v1/accounts/"+b.String()+"/entries", "")
+	if data := entries.body["data"].([]any); len(data) != 1 || data[0].(map[string]any)["transfer_id"] != move.String() ||
+		data[0].(map[string]any)["direction"] != "credit" || data[0].(map[string]any)["balance_after"] != "100.11" {
+		t.Fatalf("entries: %s", entries.raw)
+	}
+
+	// Prefer: wait gets the outcome in the response.
+	quick := uuid.New()
+	w := h.do("POST", "/v1/transfers", transferJSON(quick, b, a, "0.11", "USD"), "Prefer", "wait=30")
+	expect(t, w, 201, "")
+	if w.str("status") != "applied" || w.header.Get("Preference-Applied") != "wait=30" ||
+		w.header.Get("Location") != "/v1/transfers/"+quick.String() {
+		t.Fatalf("wait: %v %s", w.header, w.raw)
+	}
+	broke := h.do("POST", "/v1/withdrawals", `{"id":"`+uuid.NewString()+`","account_id":"`+b.String()+
+		`","amount":"1000","currency":"USD"}`, "Prefer", "wait=30")
+	expect(t, broke, 422, transfer.CodeInsufficientFunds)
+	if tr := broke.body["transfer"].(map[string]any); tr["status"] != "rejected" || tr["account_id"] != b.String() {
+		t.Fatalf("rejection: %s", broke.raw)
+	}
+	wrong := h.do("POST", "/v1/deposits", `{"id":"`+uuid.NewString()+`","account_id":"`+b.String()+
+		`","amount":"1","currency":"EUR"}`, "Prefer", "wait=30")
+	expect(t, wrong, 422, transfer.CodeAccountWrongCurrency)
+
+	// Resubmissions: the known outcome, nothing published; other fields: 409.
+	before := h.requests()
+	expect(t, h.do("POST", "/v1/transfers", transferJSON(quick, b, a, "0.110", "usd"), "Prefer", "wait=30"), 200, "")
+	expect(t, h.do("POST", "/v1/transfers", transferJSON(quick, b, a, "0.12", "USD")), 409, transfer.CodeTransferIDConflict)
+	if after := h.requests(); after > before {
+		t.Fatalf("resubmissions were published: %d -> %d messages", before, after)
+	}
+	if got := h.do("GET", "/v1/accounts/"+b.String(), ""); got.str("balance") != "100.00" {
+		t.Fatalf("balance b: %s", got.raw)
+	}
+	if text := h.metricsText(); !contains(text, `wallet_gateway_wait_outcomes_total{outcome="applied"}`) ||
+		!contains(text, `wallet_gateway_wait_outcomes_total{outcome="rejected"} 2`) {
+		t.Fatalf("wait metrics:\n%s", text)
+	}
+}
+
+// TestEndToEndConcurrentDuplicates submits one request from many clients
+// at once: it is applied once, and every client learns it was applied.
+func TestEndToEndConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	h.startWorker()
+	a, b := newAccount(h, "EUR"), newAccount(h, "EUR")
+	deposit(h, a, "10", "EUR")
+	body := transferJSON(uuid.New(), a, b, "7", "EUR")
+	const clients = 12
+	var wg sync.WaitGroup
+	statuses := make(chan int, clients)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- h.do("POST", "/v1/transfers", body, "Prefer", "wait=30").status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != 200 && s != 201 {
+			t.Fatalf("a duplicate got %d", s)
+		}
+	}
+	if got := h.do("GET", "/v1/accounts/"+a.String(), ""); got.str("balance") != "3.00" {
+		t.Fatalf("applied more than once: %s", got.raw)
+	}
+}
+
+// TestEndToEndConflictWhilePending: the same id with other fields while the
+// first is waiting in the stream is refused; the first is applied.
+func TestEndToEndConflictWhilePending(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	a, b := newAccount(h, "USD"), newAccount(h, "USD")
+	fund := `{"id":"` + uuid.NewString() + `","account_id":"` + a.String() + `","amount":"50","currency":"USD"}`
+	expect(t, h.do("POST", "/v1/deposits", fund), 202, "")
+	id := uuid.New()
+	expect(t, h.do("POST", "/v1/transfers", transferJSON(id, a, b, "20", "USD")), 202, "")
+	expect(t, h.do("POST", "/v1/transfers", transferJSON(id, a, b, "30", "USD"), "Prefer", "wait=1"), 409, transfer.CodeTransferIDConflict)
+	h.startWorker()
+	h.poll("/v1/transfers/"+id.String(), func(r reply) bool { return r.str("status") == "applied" && r.str("amount") == "20.00" })
+	expect(t, h.do("POST", "/v1/transfers", transferJSON(id, a, b, "30", "USD")), 409, transfer.CodeTransferIDConflict)
+}
+
+// TestOriginalScenario is the 2020 service's own scenario, through its API.
+func TestOriginalScenario(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	h.startWorker()
+	usd1, usd2, btc := newAccount(h, "USD"), newAccount(h, "USD"), newAccount(h, "BTC")
+	deposit(h, usd1, "1000", "USD")
+	deposit(h, usd2, "100", "USD")
+	deposit(h, btc, "1", "BTC")
+
+	legacy := func(id uuid.UUID, from, to uuid.UUID, amount, currency string) reply {
+		t.Helper()
+		// The original's clients sent no Content-Type and numbers for amounts.
+		return h.do("POST", "/transfers/", `{"id":"`+id.String()+`","sender_account_id":"`+from.String()+
+			`","receiver_account_id":"`+to.String()+`","amount":`+amount+`,"currency_code":"`+currency+`"}`, "Content-Type", "")
+	}
+	ok := func(r reply) {
+		t.Helper()
+		if r.status != 200 || r.str("result") != "OK" || r.str("error") != "" || r.body["payload"] != nil {
+			t.Fatalf("want OK: %d %s", r.status, r.raw)
+		}
+	}
+	fail := func(r reply, code transfer.Code) {
+		t.Helper()
+		if r.status != 200 || r.str("result") != "ERROR" || r.str("error") != string(code) {
+			t.Fatalf("want ERROR %s: %d %s", code, r.status, r.raw)
+		}
+	}
+
+	id := uuid.New()
+	ok(legacy(id, usd1, usd2, "100.111", "usd"))
+	balance := func(a uuid.UUID) string { return h.do("GET", "/v1/accounts/"+a.String(), "").str("balance") }
+	if balance(usd1) != "899.89" || balance(usd2) != "200.11" {
+		t.Fatalf("balances %s / %s", balance(usd1), balance(usd2))
+	}
+	ok(legacy(id, usd1, usd2, "100.111", "USD"))
+	ok(legacy(id, usd2, usd1, `"5"`, "USD")) // other fields, applied id: OK, as the original
+	if balance(usd1) != "899.89" || balance(usd2) != "200.11" {
+		t.Fatalf("retry moved money: %s / %s", balance(usd1), balance(usd2))
+	}
+	broke := uuid.New()
+	fail(legacy(broke, usd1, usd2, "1001", "USD"), transfer.CodeInsufficientFunds)
+	fail(legacy(broke, usd1, usd2, "1001", "USD"), transfer.CodeInsufficientFunds)
+	fail(legacy(broke, usd1, usd2, "1", "USD"), transfer.CodeTransferIDConflict)
+	fail(legacy(uuid.New(), usd1, btc, "1", "USD"), transfer.CodeReceiverAccountWrongCurrency)
+	fail(legacy(uuid.New(), usd1, usd2, "0.001", "USD"), transfer.CodeTransferAmountMustBePositive)
+	fail(legacy(uuid.New(), usd1, usd2, "1", "GBP"), transfer.CodeCurrencyNotSupported)
+	fail(legacy(uuid.New(), usd1, uuid.New(), "1", "USD"), transfer.CodeReceiverAccountNotExist)
+
+	list := h.do("GET", "/accounts/"+usd1.String()+"/transfers/", "")
+	expect(t, list, 200, "")
+	moves := list.body["payload"].([]any)
+	if len(moves) != 2 {
+		t.Fatalf("transfers: %s", list.raw)
+	}
+	out, in := moves[0].(map[string]any), moves[1].(map[string]any)
+	if out["id"] != id.String() || out["type"] != "INTERNAL" || out["direction"] != "OUTGOING" || out["amount"] != "100.11" ||
+		out["currency_code"] != "USD" || out["account_id"] != usd1.String() || out["corresponding_account_id"] != usd2.String() ||
+		out["created_at"] == nil {
+		t.Fatalf("outgoing: %v", out)
+	}
+	if in["type"] != "DEPOSIT" || in["direction"] != "INCOMING" || in["amount"] != "1000.00" || in["corresponding_account_id"] != nil {
+		t.Fatalf("deposit: %v", in)
+	}
+	recv := h.do("GET", "/accounts/"+usd2.String()+"/transfers/", "").body["payload"].([]any)[0].(map[string]any)
+	if recv["direction"] != "INCOMING" || recv["corresponding_account_id"] != usd1.String() || recv["amount"] != "100.11" {
+		t.Fatalf("incoming: %v", recv)
+	}
+
+	accounts := h.do("GET", "/accounts/", "").body["payload"].([]any)
+	if len(accounts) != 3 {
+		t.Fatalf("accounts: %v", accounts)
+	}
+	// The last change was the transfer between the USD accounts; BTC was
+	// last touched before it.
+	if last := accounts[2].(map[string]any); last["id"] != btc.String() || last["balance"] != "1.00000000" {
+		t.Fatalf("order by updated_at: %v", accounts)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
