@@ -612,6 +612,11 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
+	for _, p := range config.Programs {
+		if _, err := os.Stat(filepath.Join("..", "cmd", string(p), "main.go")); err != nil {
+			t.Errorf("the Dockerfile builds ./cmd/%s, which does not exist", p)
+		}
+	}
 }
 
 // maps reports whether every key of sel has the same value in labels.

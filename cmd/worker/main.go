@@ -1,0 +1,98 @@
+// Command worker consumes the requests stream and applies requests to
+// PostgreSQL in batches, exactly once. Run as many as you like: partitions
+// are balanced over the live workers. It serves /metrics, /healthz and
+// /readyz on --metrics-port.
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/wallet/wallet/internal/config"
+	"github.com/wallet/wallet/internal/lifecycle"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	lifecycle.Exit(config.Worker, run(context.Background(), os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) (err error) {
+	cfg, err := lifecycle.LoadConfig(config.Worker, args)
+	if err != nil {
+		return err
+	}
+	log, err := lifecycle.NewLogger(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log.Info("starting", zap.String("program", "worker"), zap.String("version", version), zap.Stringer("config", cfg))
+
+	ctx, stop := lifecycle.OnSignals(ctx, log, cfg.ShutdownTimeout)
+	defer stop()
+
+	// The health server comes first, so probes answer (unready) while the
+	// dependencies are still being reached.
+	ready := lifecycle.NewReadiness()
+	reg := lifecycle.NewRegistry()
+	ops, err := lifecycle.Listen("metrics", net.JoinHostPort("", strconv.Itoa(cfg.Worker.MetricsPort)), lifecycle.OpsHandler(ready, reg))
+	if err != nil {
+		return err
+	}
+	ops.Start(log)
+	defer func() { _ = ops.Stop(context.Background()) }()
+	if cfg.DebugAddr != "" {
+		dbg, err := lifecycle.Listen("debug", cfg.DebugAddr, lifecycle.DebugHandler())
+		if err != nil {
+			return err
+		}
+		dbg.Start(log)
+		defer func() { _ = dbg.Stop(context.Background()) }()
+	}
+
+	store, err := lifecycle.OpenStore(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-worker")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	w, err := lifecycle.StartWorker(ctx, log, cfg, store, nc, reg)
+	if err != nil {
+		return err
+	}
+	ready.Add(lifecycle.PostgresPing(store))
+	ready.Add(lifecycle.NATSConnected(nc))
+	ready.SetReady(true)
+	log.Info("worker ready", zap.String("id", w.ID()), zap.String("metrics", "http://"+ops.Addr()+"/metrics"))
+
+	select {
+	case <-ctx.Done():
+	case err = <-ops.Done():
+		log.Error("metrics server stopped", zap.Error(err))
+	}
+
+	// Unready first, then finish the batches in hand within the timeout.
+	ready.SetReady(false)
+	sctx, cancel := lifecycle.ShutdownContext(ctx, cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := w.Stop(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
