@@ -25,7 +25,7 @@ import (
 // env is one test's world: an embedded JetStream server, a fresh database,
 // and a producer connection.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *natstest.Server
 	store *postgres.Store
 	nc    *nats.Conn
@@ -48,13 +48,13 @@ func testConfig() worker.Config {
 	}
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	return setupWith(t, func(*worker.Config) {})
 }
 
 // setupWith lets a test change the configuration before the streams exist.
-func setupWith(t *testing.T, modify func(*worker.Config)) *env {
+func setupWith(t testing.TB, modify func(*worker.Config)) *env {
 	t.Helper()
 	e := &env{t: t, srv: natstest.Start(t), store: dbtest.NewStore(t), cfg: testConfig()}
 	modify(&e.cfg)
