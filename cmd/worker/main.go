@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string) (err error) {
 	ready.Add(lifecycle.PostgresPing(store))
 	ready.Add(lifecycle.NATSConnected(nc))
 	ready.SetReady(true)
-	log.Info("worker ready", zap.String("id", w.ID()), zap.String("metrics", "http://"+ops.Addr()+"/metrics"))
+	log.Info("worker ready", zap.String("id", w.ID()), zap.String("metrics_addr", ops.Addr()))
 
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/config"
+	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/natstest"
+	"github.com/wallet/wallet/internal/proctest"
+)
+
+func TestMain(m *testing.M) { proctest.Main(m) }
+
+const pkg = "github.com/wallet/wallet/cmd/gateway"
+
+func do(t *testing.T, method, url, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var buf bytes.Buffer
+	if body != nil {
+		if err := json.NewEncoder(&buf).Encode(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, url, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestGatewayBinary runs cmd/gateway with bearer tokens configured through
+// the environment, checks the probes and the token scopes, submits a
+// deposit that stays pending (no worker runs), and stops it with SIGHUP.
+func TestGatewayBinary(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	db := dbtest.URL(t)
+	const readToken, writeToken = "read-token-for-tests", "write-token-for-tests"
+	tokens := config.HashToken(readToken, config.ScopeRead) + "," + config.HashToken(writeToken, config.ScopeWrite)
+
+	p := proctest.Start(t, proctest.Build(t, pkg), []string{"--port", "0", "--log-format", "json"},
+		"WALLET_DB="+db, "WALLET_NATS_URL="+ns.URL(), "WALLET_AUTH_TOKENS="+tokens, "WALLET_SHUTDOWN_TIMEOUT=10s")
+	ready := p.WaitLog("gateway ready", 2*time.Minute)
+	base := "http://127.0.0.1:" + ready.String("port")
+	if _, err := strconv.Atoi(ready.String("port")); err != nil {
+		t.Fatalf("ready line: %v", ready)
+	}
+
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if code, _ := do(t, "GET", base+path, "", nil); code != 200 {
+			t.Errorf("%s without a token: %d", path, code)
+		}
+	}
+	if code, _ := do(t, "GET", base+"/v1/currencies", "", nil); code != 401 {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	if code, _ := do(t, "GET", base+"/v1/currencies", readToken, nil); code != 200 {
+		t.Errorf("read token: %d, want 200", code)
+	}
+	if code, _ := do(t, "POST", base+"/v1/accounts", readToken, map[string]string{"currency": "USD"}); code != 403 {
+		t.Errorf("read token creating an account: %d, want 403", code)
+	}
+	code, acc := do(t, "POST", base+"/v1/accounts", writeToken, map[string]string{"currency": "USD"})
+	if code != 201 {
+		t.Fatalf("create account: %d %v", code, acc)
+	}
+	id := uuid.NewString()
+	code, dep := do(t, "POST", base+"/v1/deposits", writeToken, map[string]string{
+		"id": id, "account_id": acc["id"].(string), "amount": "5", "currency": "USD"})
+	if code != 202 {
+		t.Fatalf("deposit: %d %v", code, dep)
+	}
+	if code, tr := do(t, "GET", base+"/v1/transfers/"+id, readToken, nil); code != 200 || tr["status"] != "pending" {
+		t.Errorf("deposit status: %d %v, want pending", code, tr)
+	}
+	for _, l := range p.Stderr() {
+		if strings.Contains(l, readToken) || strings.Contains(l, writeToken) {
+			t.Fatalf("a token reached the log: %s", l)
+		}
+	}
+
+	p.Signal(syscall.SIGHUP)
+	if code := p.Wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit status %d after SIGHUP", code)
+	}
+}
