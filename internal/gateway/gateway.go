@@ -43,7 +43,7 @@ const (
 	defaultCurrencyTTL    = time.Minute
 	defaultReadTimeout    = 10 * time.Second
 	defaultIdleTimeout    = 2 * time.Minute
-	// readTimeout bounds every database read and pending lookup a request
+	// dependencyTimeout bounds every database read and pending lookup a request
 	// makes, so a dependency that hangs becomes a 503, not a stuck client.
 	dependencyTimeout = 5 * time.Second
 )
@@ -124,8 +124,6 @@ func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Re
 		CaseSensitive:         true,
 		DisableStartupMessage: true,
 		ErrorHandler:          g.errorHandler,
-		// Responses never depend on Fiber's default server header.
-		ServerHeader: "",
 	})
 	g.app.Use(g.observe)
 	g.routes(gathererOf(reg))
