@@ -529,3 +529,19 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+// TestOperationsDocListsEverySetting keeps docs/operations.md's table in
+// step with the code.
+func TestOperationsDocListsEverySetting(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range AllSettings() {
+		row := "| `--" + s.Name + "`"
+		if !strings.Contains(string(doc), row) || !strings.Contains(string(doc), "`"+s.Env+"`") {
+			t.Errorf("docs/operations.md has no row for --%s / %s", s.Name, s.Env)
+		}
+	}
+}
