@@ -122,7 +122,7 @@ func decodeNewAccount(body []byte) (uuid.UUID, string, *Problem) {
 func stringField(field string, v jsonValue) (string, *Problem) {
 	switch v.kind {
 	case kindString:
-		return v.text, nil
+		return string(v.text), nil
 	case kindAbsent, kindNull:
 		return "", nil
 	}
@@ -132,11 +132,17 @@ func stringField(field string, v jsonValue) (string, *Problem) {
 // stringID reads a UUID field. Absent, null and "" are uuid.Nil, which the
 // domain reports with its *_is_empty codes.
 func stringID(field string, v jsonValue) (uuid.UUID, *Problem) {
-	s, p := stringField(field, v)
-	if p != nil || s == "" {
-		return uuid.Nil, p
+	switch v.kind {
+	case kindString:
+	case kindAbsent, kindNull:
+		return uuid.Nil, nil
+	default:
+		return uuid.Nil, typeProblem(field, v.kind)
 	}
-	id, ok := parseID(s)
+	if len(v.text) == 0 {
+		return uuid.Nil, nil
+	}
+	id, ok := parseIDBytes(v.text)
 	if !ok {
 		return uuid.Nil, fieldProblem(CodeInvalidField, field,
 			"Field "+strconv.Quote(field)+" must be a UUID such as \"3f1c9d2e-8b4a-4c1e-9f2a-6d5b7e8c9a0b\".")
@@ -155,13 +161,22 @@ func parseID(s string) (uuid.UUID, bool) {
 	return id, err == nil
 }
 
+// parseIDBytes is parseID on a body's bytes, without copying them.
+func parseIDBytes(b []byte) (uuid.UUID, bool) {
+	if len(b) != 36 {
+		return uuid.Nil, false
+	}
+	id, err := uuid.ParseBytes(b)
+	return id, err == nil
+}
+
 // amount reads an amount: a decimal string, or for the original API also a
 // JSON number. Syntax errors are invalid_amount; the sign and rounding are
 // the domain's to judge.
 func amount(v jsonValue, numberAllowed bool) (decimal.Decimal, *Problem) {
 	switch {
 	case v.kind == kindString, v.kind == kindNumber && numberAllowed:
-		d, err := transfer.ParseAmount(v.text)
+		d, err := transfer.ParseAmount(string(v.text))
 		if err != nil {
 			return decimal.Decimal{}, fieldProblem(transfer.CodeInvalidAmount, "amount", sentence(err))
 		}

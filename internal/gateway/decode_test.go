@@ -176,7 +176,7 @@ func TestScannerStrings(t *testing.T) {
 	} {
 		s := scanner{b: []byte(in)}
 		got, ok := s.str()
-		if !ok || got != want || s.i != len(in) {
+		if !ok || string(got) != want || s.i != len(in) {
 			t.Errorf("%s: got %q ok=%v at %d; want %q", in, got, ok, s.i, want)
 		}
 	}

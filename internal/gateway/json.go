@@ -33,10 +33,12 @@ func (k jsonKind) String() string {
 	return [...]string{"absent", "a string", "a number", "null", "a boolean", "an object", "an array"}[k]
 }
 
-// jsonValue is one decoded value: the string's content, or a number's text.
+// jsonValue is one decoded value: the string's content, or a number's
+// text. It points into the body when the string had no escapes, so reading
+// a request allocates only for the values kept as strings.
 type jsonValue struct {
 	kind jsonKind
-	text string
+	text []byte
 }
 
 // maxFields bounds an object spec, so seen keys fit in a bit set.
@@ -72,16 +74,17 @@ func readObject(body []byte, names []string, vals []jsonValue) *Problem {
 		}
 		idx := -1
 		for i, n := range names {
-			if n == key {
+			if n == string(key) {
 				idx = i
 				break
 			}
 		}
 		if idx < 0 {
-			return fieldProblem(CodeUnknownField, clip(key), "Unknown field "+strconv.Quote(clip(key))+".")
+			name := clip(string(key))
+			return fieldProblem(CodeUnknownField, name, "Unknown field "+strconv.Quote(name)+".")
 		}
 		if seen&(1<<idx) != 0 {
-			return fieldProblem(CodeDuplicateField, key, "Field "+strconv.Quote(key)+" appears more than once.")
+			return fieldProblem(CodeDuplicateField, names[idx], "Field "+strconv.Quote(names[idx])+" appears more than once.")
 		}
 		seen |= 1 << idx
 		s.space()
@@ -190,7 +193,7 @@ func (s *scanner) literal(word string) bool {
 }
 
 // number reads a number in JSON's grammar and returns its text.
-func (s *scanner) number() (string, bool) {
+func (s *scanner) number() ([]byte, bool) {
 	start := s.i
 	if s.peek() == '-' {
 		s.i++
@@ -201,12 +204,12 @@ func (s *scanner) number() (string, bool) {
 	case c >= '1' && c <= '9':
 		s.digits()
 	default:
-		return "", false
+		return nil, false
 	}
 	if s.peek() == '.' {
 		s.i++
 		if !s.digits() {
-			return "", false
+			return nil, false
 		}
 	}
 	if c := s.peek(); c == 'e' || c == 'E' {
@@ -215,10 +218,10 @@ func (s *scanner) number() (string, bool) {
 			s.i++
 		}
 		if !s.digits() {
-			return "", false
+			return nil, false
 		}
 	}
-	return string(s.b[start:s.i]), true
+	return s.b[start:s.i], true
 }
 
 func (s *scanner) digits() bool {
@@ -230,8 +233,9 @@ func (s *scanner) digits() bool {
 }
 
 // str reads a quoted string. Invalid UTF-8 and lone surrogates become
-// U+FFFD, as encoding/json does.
-func (s *scanner) str() (string, bool) {
+// U+FFFD, as encoding/json does. A string without escapes or non-ASCII
+// bytes is returned as a slice of the body.
+func (s *scanner) str() ([]byte, bool) {
 	s.i++ // opening quote
 	start := s.i
 	for s.i < len(s.b) {
@@ -239,18 +243,18 @@ func (s *scanner) str() (string, bool) {
 		switch {
 		case c == '"':
 			s.i++
-			return string(s.b[start : s.i-1]), true
+			return s.b[start : s.i-1], true
 		case c == '\\' || c >= utf8.RuneSelf:
 			return s.slowStr(start)
 		case c < 0x20:
-			return "", false
+			return nil, false
 		}
 		s.i++
 	}
-	return "", false
+	return nil, false
 }
 
-func (s *scanner) slowStr(start int) (string, bool) {
+func (s *scanner) slowStr(start int) ([]byte, bool) {
 	out := make([]byte, s.i-start, s.i-start+16)
 	copy(out, s.b[start:s.i])
 	for s.i < len(s.b) {
@@ -258,9 +262,9 @@ func (s *scanner) slowStr(start int) (string, bool) {
 		switch {
 		case c == '"':
 			s.i++
-			return string(out), true
+			return out, true
 		case c < 0x20:
-			return "", false
+			return nil, false
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(s.b[s.i:])
 			out = utf8.AppendRune(out, r)
@@ -288,7 +292,7 @@ func (s *scanner) slowStr(start int) (string, bool) {
 		case 'u':
 			r, ok := s.hex4()
 			if !ok {
-				return "", false
+				return nil, false
 			}
 			if utf16.IsSurrogate(r) {
 				r2 := utf8.RuneError
@@ -309,11 +313,11 @@ func (s *scanner) slowStr(start int) (string, bool) {
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", false
+			return nil, false
 		}
 		s.i++
 	}
-	return "", false
+	return nil, false
 }
 
 // hex4 reads the four hex digits after "\u"; s.i is at the 'u' and is left
