@@ -106,16 +106,30 @@ func TestWorkerBinary(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	_, metrics := get(t, base+"/metrics")
-	for _, want := range []string{
+	// The outcome is counted just after the commit the balance shows, so
+	// poll the metrics briefly.
+	want := []string{
 		"wallet_worker_owned_partitions 8",
 		`wallet_worker_outcomes_total{reason="",status="applied"} 1`,
 		"wallet_worker_batch_size_count 1",
 		"go_goroutines ",
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, metrics := get(t, base+"/metrics")
+		var missing []string
+		for _, w := range want {
+			if !strings.Contains(metrics, w) {
+				missing = append(missing, w)
+			}
 		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q", missing)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	p.Signal(syscall.SIGTERM)
