@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/natsbus"
@@ -82,7 +83,7 @@ func benchThroughput(b *testing.B, batch, merge int) {
 	}
 	b.ResetTimer()
 	start := time.Now()
-	e.startWorker(e.cfg, nil)
+	w := e.startWorker(e.cfg, nil)
 	for {
 		info, err := results.Info(ctx(b))
 		if err != nil {
@@ -97,7 +98,31 @@ func benchThroughput(b *testing.B, batch, merge int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "transfers/s")
 	b.ReportMetric(0, "ns/op")
+	if n, sum := histogram(b, w.reg, "wallet_worker_batch_size"); n > 0 {
+		b.ReportMetric(sum/n, "transfers/commit")
+	}
+	if n, sum := histogram(b, w.reg, "wallet_worker_commit_seconds"); n > 0 {
+		b.ReportMetric(sum/n*1000, "ms/commit")
+	}
 	if got, want := e.totalBalance(ids), decimal.NewFromInt(accounts*1000000); !got.Equal(want) {
 		b.Fatalf("total %s, want %s", got, want)
 	}
+}
+
+// histogram returns a histogram's count and sum from reg.
+func histogram(t testing.TB, reg *prometheus.Registry, name string) (count, sum float64) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				count += float64(m.GetHistogram().GetSampleCount())
+				sum += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return count, sum
 }
