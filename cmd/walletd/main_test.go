@@ -297,10 +297,12 @@ func TestGracefulStop(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			db := dbtest.URL(t)
 			storeDir := t.TempDir()
-			w := startWalletd(t, db, storeDir)
+			// One-request batches on one writer let a backlog build up, so
+			// the stop finds requests accepted but not yet applied.
+			w := startWalletd(t, db, storeDir, "--batch-size", "1", "--worker-concurrency", "1")
 
 			accounts := fund(t, w.http, 6, "500")
-			s := submit(w.http, accounts, 8)
+			s := submit(w.http, accounts, 16)
 			s.waitAccepted(t, 300, time.Minute)
 
 			w.Signal(sig)
@@ -309,9 +311,13 @@ func TestGracefulStop(t *testing.T) {
 				t.Fatalf("exit status %d after %s", code, sig)
 			}
 			accepted := s.finish()
-			if w.Lines("stopped") == nil {
-				t.Errorf("no \"stopped\" log line")
+			stopped, signalled := w.Lines("stopped"), w.Lines("signal received: stopping gracefully")
+			if len(stopped) != 1 || len(signalled) != 1 {
+				t.Fatalf("want one signal line and one \"stopped\" line, got %d and %d", len(signalled), len(stopped))
 			}
+			from, _ := time.Parse(time.RFC3339Nano, signalled[0].String("time"))
+			to, _ := time.Parse(time.RFC3339Nano, stopped[0].String("time"))
+			t.Logf("graceful stop took %s", to.Sub(from))
 
 			t.Logf("%d accepted before the stop; %d had no outcome yet", len(accepted), len(accepted)-countDecided(t, db, accepted))
 
