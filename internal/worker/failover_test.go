@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -191,4 +192,91 @@ func TestScaleOut(t *testing.T) {
 	t.Logf("graceful handover: requests in moved partitions applied %s after Stop returned", handover.Round(time.Millisecond))
 	t.Logf("crash failover: requests in moved partitions applied %s after the crash (member TTL %s, pinned TTL %s, ack wait %s)",
 		failover.Round(time.Millisecond), e.cfg.MemberTTL, e.cfg.PinnedTTL, e.cfg.AckWait)
+}
+
+// outageStore is the real store behind a switch that makes every
+// ApplyBatch fail, as a database outage does.
+type outageStore struct {
+	*postgres.Store
+	down atomic.Bool
+}
+
+var errOutage = errors.New("connection refused (injected outage)")
+
+func (o *outageStore) ApplyBatch(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
+	if o.down.Load() {
+		return nil, errOutage
+	}
+	return o.Store.ApplyBatch(ctx, reqs)
+}
+
+// TestDatabaseOutage keeps the database away for longer than the ack wait:
+// the worker retries the same batch and keeps its messages with progress
+// signals, so nothing is redelivered, rejected or reordered; when the
+// database is back everything is applied in order.
+func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	store := &outageStore{Store: e.store}
+	w := e.startWorker(e.cfg, store)
+	accounts := []uuid.UUID{e.account("USD"), e.account("USD")}
+	e.deposited("100", "USD", accounts...)
+	store.down.Store(true)
+	load := orderedLoad(accounts, 10)
+	e.publish(load...)
+	// Retries back off 100, 200, 400, 800 ms: five failures span more than
+	// the 1s ack wait.
+	eventually(t, "retries through an ack wait", func() bool {
+		return counterValue(t, w.reg, "wallet_worker_apply_errors_total") >= 5
+	})
+	if n := counterValue(t, w.reg, "wallet_worker_redeliveries_total"); n != 0 {
+		t.Fatalf("%v messages redelivered during the outage", n)
+	}
+	if _, found, _ := e.bus.LookupResult(ctx(t), load[0].ID); found {
+		t.Fatal("an outcome was published while the database was down")
+	}
+	store.down.Store(false)
+	for _, r := range load {
+		if res := e.waitResult(r.ID); res.Status != transfer.StatusApplied {
+			t.Fatalf("%s %s: %s %s", r.Kind, r.Amount, res.Status, res.Reason)
+		}
+	}
+	if got := e.totalBalance(accounts); !got.Equal(dec("200")) {
+		t.Fatalf("total %s, want 200", got)
+	}
+}
+
+// TestStopDuringOutage stops a worker whose batch cannot commit: Stop
+// returns when its context ends, the batch stays unacked, and the next
+// worker applies it.
+func TestStopDuringOutage(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	store := &outageStore{Store: e.store}
+	store.down.Store(true)
+	first := e.startWorker(e.cfg, store)
+	a := e.account("USD")
+	d := deposit(a, "7", "USD")
+	e.publish(d)
+	eventually(t, "a failed commit", func() bool {
+		return counterValue(t, first.reg, "wallet_worker_apply_errors_total") >= 1
+	})
+	first.stopOnce.Do(func() {
+		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if err := first.Stop(c); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Stop during an outage: %v, want the context's deadline", err)
+		}
+		first.nc.Close()
+	})
+	if e.transferCount(d.ID) != 0 {
+		t.Fatal("applied while the database was down")
+	}
+	e.startWorker(e.cfg, nil)
+	if r := e.waitResult(d.ID); r.Status != transfer.StatusApplied {
+		t.Fatalf("after restart: %+v", r)
+	}
+	if got := e.balance(a); !got.Equal(dec("7")) {
+		t.Fatalf("balance %s", got)
+	}
 }
