@@ -24,6 +24,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/proctest"
 )
 
@@ -501,4 +502,22 @@ func scrape(t *testing.T, url string) map[string]map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestExternalNATS: with --nats-url walletd uses that server and starts
+// none of its own.
+func TestExternalNATS(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	p := proctest.Start(t, proctest.Build(t, pkg), []string{
+		"--db", dbtest.URL(t), "--port", "0", "--log-format", "json", "--nats-url", ns.URL(),
+	})
+	ready := p.WaitLog("walletd ready", 2*time.Minute)
+	if ready.String("nats") != ns.URL() || ready.String("embedded_nats") != "false" {
+		t.Fatalf("ready line: %v", ready)
+	}
+	if len(p.Lines("embedded nats started")) != 0 {
+		t.Error("an embedded server was started")
+	}
+	fund(t, ready.String("http"), 1, "1.5")
 }

@@ -145,6 +145,14 @@ func StartEmbeddedNATS(cfg *config.Config) (*server.Server, string, error) {
 	}
 	if port == 0 {
 		port = natsbus.RandomPort
+	} else {
+		// The server itself would only time out on a taken port; probing
+		// first gives the operator the reason at once.
+		ln, err := net.Listen("tcp", cfg.Embedded.Listen)
+		if err != nil {
+			return nil, "", fmt.Errorf("embedded nats: --nats-listen %s: %w (is another NATS server running? choose another --nats-listen, or use it with --nats-url)", cfg.Embedded.Listen, err)
+		}
+		_ = ln.Close()
 	}
 	if err := os.MkdirAll(cfg.Embedded.StoreDir, 0o750); err != nil {
 		return nil, "", fmt.Errorf("--nats-store-dir: %w", err)
