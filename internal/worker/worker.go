@@ -425,6 +425,8 @@ func (w *Worker) startPartition(p int, takeover bool) {
 	go func() {
 		defer w.partWG.Done()
 		part.run(takeover)
+		w.m.consumerLag.DeleteLabelValues(partitionLabel(p))
+		w.m.redelivered.DeleteLabelValues(partitionLabel(p))
 		w.mu.Lock()
 		if w.parts[p] == part {
 			delete(w.parts, p)
