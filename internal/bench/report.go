@@ -104,7 +104,10 @@ func summarize(name, via string, t *tracker) Result {
 		}
 	}
 	res.AcceptLatency = Summarize(acceptLat)
-	res.AppliedLatency = Summarize(appliedLat)
+	if via != ViaSync {
+		// The baseline decides when it accepts: its second figure would be zero.
+		res.AppliedLatency = Summarize(appliedLat)
+	}
 	res.SendSeconds = time.Duration(lastAccepted).Seconds()
 	res.TotalSeconds = time.Duration(max(lastAccepted, lastDecided)).Seconds()
 	if res.SendSeconds > 0 {
