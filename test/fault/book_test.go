@@ -33,6 +33,7 @@ const (
 	checkResults      = "results"        // the results stream disagrees with the database
 	checkContract     = "contract"       // an answer that breaks the API contract
 	checkCrash        = "crash"          // a process died on its own or logged a panic
+	checkRecovery     = "recovery"       // the service did not serve every partition again after a fault
 )
 
 // violations collects failed checks by name, keeping a few examples each.

@@ -72,7 +72,9 @@ func TestFaults(t *testing.T) {
 	start := time.Now()
 
 	var figures []faultFigure
+	var failed []string
 	natsRestarts := 0
+rounds:
 	for round := 0; round < plan.Rounds; round++ {
 		faults := []fault{
 			killWorker(0), killWorker(2), pauseWorker(1), killGateways(),
@@ -89,8 +91,11 @@ func TestFaults(t *testing.T) {
 			}
 			fig, err := f.inject(ctx, r)
 			if err != nil {
-				stopLoad()
-				t.Fatalf("fault %s: %v", f.name, err)
+				// The service did not recover: stop the nemesis and go
+				// on to the checks, which say what went wrong.
+				failed = append(failed, fmt.Sprintf("%s: %v", f.name, err))
+				t.Errorf("fault %s: %v", f.name, err)
+				break rounds
 			}
 			t.Logf("fault %s", fig)
 			figures = append(figures, fig)
@@ -129,6 +134,9 @@ func TestFaults(t *testing.T) {
 	}
 	for _, crash := range c.crashes() {
 		rep.Violations.add(checkCrash, "%s", crash)
+	}
+	for _, f := range failed {
+		rep.Violations.add(checkRecovery, "%s", f)
 	}
 	t.Logf("faults:\n%s", summarizeFigures(figures))
 	t.Logf("book:\n%s", rep)

@@ -171,7 +171,7 @@ func (r *recorder) summary() map[string]int {
 		case rec.Unsettled:
 			out["unsettled"]++
 		default:
-			out["in flight"]++
+			out["no definite answer"]++
 		}
 	}
 	return out

@@ -151,9 +151,15 @@ func (r *run) decided(ctx context.Context, ids []uuid.UUID) (int, error) {
 	return n, err
 }
 
-// waitDecided polls until every id is decided or ctx ends.
+// stallTimeout ends a wait for decisions that makes no progress at all
+// for this long: the missing ones are lost, not late.
+const stallTimeout = time.Minute
+
+// waitDecided polls until every id is decided, or ctx ends, or no new
+// decision comes for stallTimeout.
 func (r *run) waitDecided(ctx context.Context, ids []uuid.UUID) error {
 	var last error
+	best, progressAt := -1, time.Now()
 	for {
 		n, err := r.decided(ctx, ids)
 		if err == nil && n == len(ids) {
@@ -163,6 +169,12 @@ func (r *run) waitDecided(ctx context.Context, ids []uuid.UUID) error {
 			last = err
 		} else {
 			last = fmt.Errorf("%d of %d decided", n, len(ids))
+			if n > best {
+				best, progressAt = n, time.Now()
+			}
+		}
+		if time.Since(progressAt) > stallTimeout {
+			return fmt.Errorf("no progress for %s: %w", stallTimeout, last)
 		}
 		select {
 		case <-ctx.Done():
