@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ type faultPlan struct {
 }
 
 func shortPlan() faultPlan {
-	return faultPlan{PerCurrency: 8, Rate: 150, Clients: 24, Rounds: 1, Gap: 2 * time.Second,
+	return faultPlan{PerCurrency: 8, Rate: 150, Clients: 24, Rounds: 1, Gap: time.Second,
 		StormEvery: 40, StormSize: 4, ConflictEvery: 53}
 }
 
@@ -56,6 +57,9 @@ func TestFaults(t *testing.T) {
 	}
 	s := seed(t)
 	rng := rand.New(rand.NewPCG(s, 0xfa017))
+	// The nemesis and the load draw from their own generators, so that
+	// the fault order does not depend on how many ops the load drew.
+	nemesis := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
 	c := startCluster(t, clusterConfig{Gateways: 2, Workers: 3})
 	r := newRun(t, c, rng, plan.PerCurrency)
 	model := newLoadModel(rng, r.world, plan.StormEvery, plan.ConflictEvery, plan.StormSize)
@@ -84,7 +88,10 @@ rounds:
 		if plan.PGRestart {
 			faults = append(faults, restartPostgres())
 		}
-		rng.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
+		nemesis.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
+		if seq := os.Getenv(envSequence); seq != "" {
+			faults = pickFaults(t, faults, seq)
+		}
 		for _, f := range faults {
 			if !sleepCtx(ctx, plan.Gap) {
 				t.Fatal(ctx.Err())
@@ -359,7 +366,7 @@ func restartPostgres() fault {
 // writeReport writes a run's figures as JSON to WALLET_FAULT_REPORT_DIR,
 // when set, for docs/reliability.md.
 func writeReport(t testing.TB, name string, v map[string]any) {
-	dir := os.Getenv("WALLET_FAULT_REPORT_DIR")
+	dir := os.Getenv(envReportDir)
 	if dir == "" {
 		return
 	}
@@ -376,3 +383,25 @@ func writeReport(t testing.TB, name string, v map[string]any) {
 }
 
 var reportMu sync.Mutex
+
+// pickFaults returns the faults named in seq, in its order; a name may
+// repeat and picks the next fault of that name, round robin.
+func pickFaults(t testing.TB, all []fault, seq string) []fault {
+	used := map[string]int{}
+	var out []fault
+	for _, name := range strings.Split(seq, ",") {
+		name = strings.TrimSpace(name)
+		var same []fault
+		for _, f := range all {
+			if f.name == name {
+				same = append(same, f)
+			}
+		}
+		if len(same) == 0 {
+			t.Fatalf("%s: no fault named %q", envSequence, name)
+		}
+		out = append(out, same[used[name]%len(same)])
+		used[name]++
+	}
+	return out
+}

@@ -286,6 +286,9 @@ func slowLoris(ctx context.Context, base string, n int) (closed func() int, err 
 // clients keep submitting: no 5xx, no crash, bounded memory, nothing
 // hostile stored, and every valid request applied.
 func TestHostileHTTP(t *testing.T) {
+	// Runs beside the other attack test: each has its own cluster and
+	// database, and both spend most of their time waiting.
+	t.Parallel()
 	total, workers, loris := 4000, 16, 200
 	if long() {
 		total, workers, loris = 40000, 32, 1000

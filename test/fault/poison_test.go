@@ -118,6 +118,9 @@ func readDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string][]
 // are all applied, every poison message is dead-lettered once with its
 // reason and its original bytes, and none is applied.
 func TestPoisonNATS(t *testing.T) {
+	// Runs beside the other attack test: each has its own cluster and
+	// database, and both spend most of their time waiting.
+	t.Parallel()
 	poisonCount, validRate := 2000, 100
 	if long() {
 		poisonCount, validRate = 20000, 200

@@ -48,7 +48,7 @@ func newProc(t testing.TB, dir, name, path string, args, env []string) *proc {
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("--- last lines of %s (%s)\n%s", name, p.logPath, p.logTail(40))
+			t.Logf("--- last lines of %s (whole log kept in %s)\n%s", name, keepLog(t, p.logPath), p.logTail(40))
 		}
 	})
 	return p
@@ -245,4 +245,22 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// keepLog copies a failed test's log out of its temporary directory, which
+// the test removes, and returns where it went.
+func keepLog(t testing.TB, path string) string {
+	dir := filepath.Join(os.TempDir(), "wallet-fault-logs", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-"+strconv.FormatUint(seedVal, 10))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return path
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return path
+	}
+	dst := filepath.Join(dir, filepath.Base(path))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		return path
+	}
+	return dst
 }

@@ -23,6 +23,11 @@ const (
 	// cluster itself. Other tests using the cluster fail while it is down,
 	// so it is never on by default.
 	envPGRestart = "WALLET_FAULT_PG_RESTART"
+	// envSequence runs the named faults in the given order instead of the
+	// seeded shuffle, e.g. "postgres-outage,worker-kill,worker-pause".
+	envSequence = "WALLET_FAULT_SEQUENCE"
+	// envReportDir receives the runs' figures as JSON files.
+	envReportDir = "WALLET_FAULT_REPORT_DIR"
 )
 
 // long reports whether the long suite was asked for.
