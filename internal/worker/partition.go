@@ -30,6 +30,10 @@ type partition struct {
 
 	mu      sync.Mutex
 	lastPin string
+
+	// lastDelivery is the consumer's delivery sequence of the newest
+	// message this partition loop received (see deliveryGap).
+	lastDelivery uint64
 }
 
 func newPartition(w *Worker, p int) *partition {
@@ -102,6 +106,9 @@ func (pt *partition) consume() error {
 		batch, iterErr := pt.collect(it)
 		if len(batch) > 0 {
 			if pt.pinChanged(batch) {
+				careful = true
+			}
+			if pt.deliveryGap(batch) {
 				careful = true
 			}
 			if careful {
@@ -177,6 +184,41 @@ func (pt *partition) pinChanged(batch []jetstream.Msg) bool {
 	return changed
 }
 
+// deliveryGap reports whether batch skips a delivery. The consumer numbers
+// every delivery, redeliveries included, so a jump means a message went to
+// another client or was dropped on its way to us (a slow consumer under
+// load). Either way an older request of this partition may be outstanding,
+// and applying batch before it would break per-account order.
+func (pt *partition) deliveryGap(batch []jetstream.Msg) bool {
+	gap := false
+	for _, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		d := meta.Sequence.Consumer
+		if pt.lastDelivery != 0 && d != pt.lastDelivery+1 {
+			gap = true
+		}
+		if d > pt.lastDelivery {
+			pt.lastDelivery = d
+		}
+	}
+	return gap
+}
+
+// uniqueSeqs counts the distinct stream messages in batch: a redelivered
+// copy of a message already in hand is still one pending message.
+func uniqueSeqs(batch []jetstream.Msg) int {
+	seen := make(map[uint64]bool, len(batch))
+	for _, m := range batch {
+		if meta, err := m.Metadata(); err == nil {
+			seen[meta.Sequence.Stream] = true
+		}
+	}
+	return len(seen)
+}
+
 // awaitForeign holds batch until the consumer has no unacked message
 // outside it. After a takeover the previous owner may still hold older
 // messages (it crashed or paused); they come back to us when their ack
@@ -192,16 +234,17 @@ func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.Messages
 				return nil, errAborted
 			}
 			pt.log.Warn("consumer info", zap.Error(err))
-		} else if info.NumAckPending <= len(batch) {
+		} else if info.NumAckPending <= uniqueSeqs(batch) {
 			return batch, nil
 		} else if !logged {
-			pt.log.Info("waiting for messages held by a previous owner",
-				zap.Int("held_elsewhere", info.NumAckPending-len(batch)))
+			pt.log.Info("waiting for older messages not in hand",
+				zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch)))
 			logged = true
 		}
 		m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
 		switch {
 		case err == nil:
+			pt.deliveryGap([]jetstream.Msg{m}) // keeps lastDelivery current
 			batch = append(batch, m)
 			stop()
 			stop = keepInProgress(batch, pt.w.cfg.progressEvery())
@@ -229,6 +272,12 @@ func (pt *partition) finish(it jetstream.MessagesContext) error {
 		rest = append(rest, m)
 	}
 	if len(rest) == 0 {
+		return nil
+	}
+	if pt.deliveryGap(rest) {
+		// Something older is outstanding; leave these unacked for the next
+		// owner, who waits for everything older before applying them.
+		pt.log.Info("released with a delivery gap; leaving messages to the next owner", zap.Int("messages", len(rest)))
 		return nil
 	}
 	return pt.process(rest)
