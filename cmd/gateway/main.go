@@ -22,27 +22,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) (err error) {
-	cfg, err := lifecycle.LoadConfig(config.Gateway, args)
+	proc, err := lifecycle.Begin(ctx, config.Gateway, version, args)
 	if err != nil {
 		return err
 	}
-	log, err := lifecycle.NewLogger(cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log.Info("starting", zap.String("program", "gateway"), zap.String("version", version), zap.Stringer("config", cfg))
-
-	ctx, stop := lifecycle.OnSignals(ctx, log, cfg.ShutdownTimeout)
-	defer stop()
-	if cfg.DebugAddr != "" {
-		dbg, err := lifecycle.Listen("debug", cfg.DebugAddr, lifecycle.DebugHandler())
-		if err != nil {
-			return err
-		}
-		dbg.Start(log)
-		defer func() { _ = dbg.Stop(context.Background()) }()
-	}
+	defer proc.Close()
+	ctx, cfg, log := proc.Ctx, proc.Cfg, proc.Log
 
 	store, err := lifecycle.OpenStore(ctx, log, cfg)
 	if err != nil {

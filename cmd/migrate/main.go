@@ -7,8 +7,6 @@ import (
 	"context"
 	"os"
 
-	"go.uber.org/zap"
-
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/lifecycle"
 )
@@ -21,18 +19,11 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	cfg, err := lifecycle.LoadConfig(config.Migrate, args)
+	proc, err := lifecycle.Begin(ctx, config.Migrate, version, args)
 	if err != nil {
 		return err
 	}
-	log, err := lifecycle.NewLogger(cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log.Info("starting", zap.String("program", "migrate"), zap.String("version", version), zap.Stringer("config", cfg))
-
-	ctx, stop := lifecycle.OnSignals(ctx, log, cfg.ShutdownTimeout)
-	defer stop()
+	defer proc.Close()
+	ctx, cfg, log := proc.Ctx, proc.Cfg, proc.Log
 	return lifecycle.MigrateDB(ctx, log, cfg)
 }

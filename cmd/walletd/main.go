@@ -27,27 +27,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
-	cfg, err := lifecycle.LoadConfig(config.Walletd, args)
+	proc, err := lifecycle.Begin(ctx, config.Walletd, version, args)
 	if err != nil {
 		return err
 	}
-	log, err := lifecycle.NewLogger(cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log.Info("starting", zap.String("program", "walletd"), zap.String("version", version), zap.Stringer("config", cfg))
-
-	ctx, stop := lifecycle.OnSignals(ctx, log, cfg.ShutdownTimeout)
-	defer stop()
-	if cfg.DebugAddr != "" {
-		dbg, err := lifecycle.Listen("debug", cfg.DebugAddr, lifecycle.DebugHandler())
-		if err != nil {
-			return err
-		}
-		dbg.Start(log)
-		defer func() { _ = dbg.Stop(context.Background()) }()
-	}
+	defer proc.Close()
+	ctx, cfg, log := proc.Ctx, proc.Cfg, proc.Log
 
 	// The database: created when missing (--create-db), then migrated.
 	store, err := lifecycle.OpenStore(ctx, log, cfg)

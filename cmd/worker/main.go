@@ -25,19 +25,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) (err error) {
-	cfg, err := lifecycle.LoadConfig(config.Worker, args)
+	proc, err := lifecycle.Begin(ctx, config.Worker, version, args)
 	if err != nil {
 		return err
 	}
-	log, err := lifecycle.NewLogger(cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log.Info("starting", zap.String("program", "worker"), zap.String("version", version), zap.Stringer("config", cfg))
-
-	ctx, stop := lifecycle.OnSignals(ctx, log, cfg.ShutdownTimeout)
-	defer stop()
+	defer proc.Close()
+	ctx, cfg, log := proc.Ctx, proc.Cfg, proc.Log
 
 	// The health server comes first, so probes answer (unready) while the
 	// dependencies are still being reached.
