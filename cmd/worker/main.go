@@ -42,15 +42,6 @@ func run(ctx context.Context, args []string) (err error) {
 	}
 	ops.Start(log)
 	defer func() { _ = ops.Stop(context.Background()) }()
-	if cfg.DebugAddr != "" {
-		dbg, err := lifecycle.Listen("debug", cfg.DebugAddr, lifecycle.DebugHandler())
-		if err != nil {
-			return err
-		}
-		dbg.Start(log)
-		defer func() { _ = dbg.Stop(context.Background()) }()
-	}
-
 	store, err := lifecycle.OpenStore(ctx, log, cfg)
 	if err != nil {
 		return err
