@@ -19,10 +19,21 @@ type Bus struct {
 	js       jetstream.JetStream
 	requests jetstream.Stream
 	results  jetstream.Stream
+	batcher  *Batcher
+}
+
+// Option tunes Open.
+type Option func(*Bus)
+
+// WithBatcher makes PublishRequest go through b: concurrent requests are
+// stored in atomic batches, one disk sync per batch instead of one per
+// request. The caller keeps b and closes it after the last publish.
+func WithBatcher(b *Batcher) Option {
+	return func(bus *Bus) { bus.batcher = b }
 }
 
 // Open binds to the existing streams (EnsureStreams creates them).
-func Open(ctx context.Context, js jetstream.JetStream) (*Bus, error) {
+func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Bus, error) {
 	requests, err := js.Stream(ctx, RequestsStream)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", RequestsStream, err)
@@ -31,7 +42,11 @@ func Open(ctx context.Context, js jetstream.JetStream) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", ResultsStream, err)
 	}
-	return &Bus{js: js, requests: requests, results: results}, nil
+	b := &Bus{js: js, requests: requests, results: results}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
 }
 
 // RequestMsg builds the message for r: its subject, the Nats-Msg-Id
@@ -64,6 +79,13 @@ func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, requestID 
 	msg, err := RequestMsg(r, requestID)
 	if err != nil {
 		return nil, err
+	}
+	if b.batcher != nil {
+		res, err := b.batcher.Publish(ctx, msg)
+		if err != nil {
+			return nil, fmt.Errorf("publish request %s: %w", r.ID, err)
+		}
+		return &jetstream.PubAck{Stream: RequestsStream, Sequence: res.Seq, Duplicate: res.Duplicate}, nil
 	}
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
 	if err != nil {

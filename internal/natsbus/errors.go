@@ -12,4 +12,7 @@ var (
 	ErrInvalidConfig = errors.New("natsbus: invalid config")
 	// ErrInvalidSubject: a subject does not have the shape of the stream's subjects.
 	ErrInvalidSubject = errors.New("natsbus: invalid subject")
+	// ErrBatcherClosed: the batcher was closed (or its connection was)
+	// before it took the message; the message was not published.
+	ErrBatcherClosed = errors.New("natsbus: batcher closed")
 )

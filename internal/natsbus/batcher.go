@@ -1,0 +1,496 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+)
+
+// Atomic batch publish headers (JetStream ADR-50). Every message of a batch
+// carries the batch id and its 1-based position; the last one also carries
+// the commit marker and is the only one sent with a reply subject.
+const (
+	HeaderBatchID     = "Nats-Batch-Id"
+	HeaderBatchSeq    = "Nats-Batch-Sequence"
+	HeaderBatchCommit = "Nats-Batch-Commit"
+	// headerExpectedStream makes the server refuse a message that would land
+	// in another stream.
+	headerExpectedStream = "Nats-Expected-Stream"
+)
+
+// MaxBatchMessages is the server's limit on the messages of one atomic
+// batch (nats-server's default max_batch_size).
+const MaxBatchMessages = 1000
+
+// JetStream error codes the batcher acts on.
+const (
+	// ErrCodeBatchDuplicate: the batch holds an id the stream already has,
+	// or the same id twice. The batch stored nothing.
+	ErrCodeBatchDuplicate = 10201
+)
+
+// Batcher defaults.
+const (
+	DefaultBatchMessages = 100
+	DefaultBatchLinger   = time.Millisecond
+	DefaultBatchTimeout  = 5 * time.Second
+)
+
+// BatcherConfig tunes a Batcher. The zero value takes the defaults.
+type BatcherConfig struct {
+	// MaxMessages caps one atomic batch (default 100, at most 1000).
+	MaxMessages int
+	// Linger is how long the batcher waits for more publishes once it holds
+	// one and fewer than MaxMessages are queued (default 1ms; negative
+	// means do not wait: a batch is whatever queued up during the previous
+	// commit).
+	Linger time.Duration
+	// Timeout bounds the wait for a batch's (or a single message's) PubAck
+	// (default 5s). A timeout is reported as an error: the outcome is
+	// unknown, so it is never reported as stored.
+	Timeout time.Duration
+	// Stream, when set, is the stream every message must land in.
+	Stream string
+}
+
+func (c BatcherConfig) withDefaults() (BatcherConfig, error) {
+	if c.MaxMessages == 0 {
+		c.MaxMessages = DefaultBatchMessages
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultBatchLinger
+	}
+	if c.Linger < 0 {
+		c.Linger = 0
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultBatchTimeout
+	}
+	if c.MaxMessages < 1 || c.MaxMessages > MaxBatchMessages {
+		return c, fmt.Errorf("%w: batch max messages %d: want 1..%d", ErrInvalidConfig, c.MaxMessages, MaxBatchMessages)
+	}
+	if c.Timeout < 0 {
+		return c, fmt.Errorf("%w: batch timeout %s", ErrInvalidConfig, c.Timeout)
+	}
+	return c, nil
+}
+
+// PubResult is how JetStream answered one published message.
+type PubResult struct {
+	// Seq is the message's sequence in the stream (for a duplicate, the
+	// sequence of the message already stored under its id).
+	Seq uint64
+	// Duplicate is set when the stream already held the message's
+	// Nats-Msg-Id within its dedupe window and dropped this copy.
+	Duplicate bool
+}
+
+// PublishError is an error JetStream answered a publish with: the message
+// (or the whole batch it was in) was not stored.
+type PublishError struct {
+	Code        int    `json:"code"`
+	ErrCode     int    `json:"err_code"`
+	Description string `json:"description"`
+}
+
+func (e *PublishError) Error() string {
+	return fmt.Sprintf("jetstream: %s (%d)", e.Description, e.ErrCode)
+}
+
+// pubAck is the server's answer to a publish or a batch commit.
+type pubAck struct {
+	Stream    string        `json:"stream"`
+	Seq       uint64        `json:"seq"`
+	Duplicate bool          `json:"duplicate"`
+	Batch     string        `json:"batch"`
+	Count     int           `json:"count"`
+	Error     *PublishError `json:"error"`
+}
+
+// Batcher groups concurrent publishes into JetStream atomic batches. With
+// the server syncing to disk before every PubAck, a batch is stored with one
+// sync where single publishes pay one each, so throughput stops being the
+// disk's sync rate. One goroutine collects the queued publishes and commits
+// them as one batch at a time: the server commits batches one after another
+// anyway, and one open batch stays far from its per-stream limit (50).
+//
+// A caller is told its message is stored only when the batch's commit
+// PubAck (or its own PubAck) says so. A batch the server refuses stores
+// nothing (it is atomic); its messages are then published again in halves
+// down to single publishes, where the stream's deduplication answers each
+// duplicate id. A batch whose answer never comes is reported as an error to
+// each of its callers: its outcome is unknown, and a caller that retries
+// with the same Nats-Msg-Id gets a duplicate rather than a second copy.
+//
+// The batcher ends with Close or when its connection closes.
+type Batcher struct {
+	nc  *nats.Conn
+	cfg BatcherConfig
+
+	mu      sync.RWMutex // held for reading while enqueuing, for writing to close queue
+	closed  bool
+	waiting atomic.Int64 // publishes queued and not answered yet
+	queue   chan *pending
+	status  chan nats.Status
+	done    chan struct{} // closed when run returns
+}
+
+// pending is one caller's message waiting for its batch.
+type pending struct {
+	ctx context.Context
+	msg *nats.Msg
+	res chan outcome // buffered: the batcher never blocks on a caller
+}
+
+type outcome struct {
+	r   PubResult
+	err error
+}
+
+// NewBatcher starts a batcher publishing on nc.
+func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Batcher{
+		nc:     nc,
+		cfg:    cfg,
+		queue:  make(chan *pending, 4*cfg.MaxMessages),
+		status: nc.StatusChanged(nats.CLOSED),
+		done:   make(chan struct{}),
+	}
+	go b.run()
+	return b, nil
+}
+
+// Publish queues msg for the next batch and waits until the batch is
+// stored, refused or ctx ends. msg is not modified. An error means the
+// message may not be stored; a nil error means it is (or, with Duplicate,
+// that its id was already stored).
+func (b *Batcher) Publish(ctx context.Context, msg *nats.Msg) (PubResult, error) {
+	if msg == nil || msg.Subject == "" {
+		return PubResult{}, errors.New("batcher: message without subject")
+	}
+	p := &pending{ctx: ctx, msg: copyMsg(msg), res: make(chan outcome, 1)}
+	if err := b.enqueue(ctx, p); err != nil {
+		return PubResult{}, err
+	}
+	select {
+	case o := <-p.res:
+		return o.r, o.err
+	case <-ctx.Done():
+		return PubResult{}, fmt.Errorf("batcher: waiting for the commit: %w", ctx.Err())
+	case <-b.done:
+		// The batcher answers everything it took before it exits; an answer
+		// may already be waiting.
+		select {
+		case o := <-p.res:
+			return o.r, o.err
+		default:
+			return PubResult{}, ErrBatcherClosed
+		}
+	}
+}
+
+func (b *Batcher) enqueue(ctx context.Context, p *pending) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return ErrBatcherClosed
+	}
+	select {
+	case <-b.done:
+		return ErrBatcherClosed
+	default:
+	}
+	b.waiting.Add(1)
+	select {
+	case b.queue <- p:
+		return nil
+	case <-b.done:
+		b.waiting.Add(-1)
+		return ErrBatcherClosed
+	case <-ctx.Done():
+		b.waiting.Add(-1)
+		return fmt.Errorf("batcher: queueing: %w", ctx.Err())
+	}
+}
+
+// Waiting is the number of publishes queued or in a batch and not answered
+// yet.
+func (b *Batcher) Waiting() int { return int(b.waiting.Load()) }
+
+// answer hands p its outcome.
+func (b *Batcher) answer(p *pending, o outcome) {
+	p.res <- o
+	b.waiting.Add(-1)
+}
+
+// Close stops taking publishes, commits those already queued and waits for
+// their answers. Safe to call more than once.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
+	<-b.done
+}
+
+// run is the batcher's goroutine: take one publish, gather more, commit.
+func (b *Batcher) run() {
+	defer close(b.done)
+	defer b.nc.RemoveStatusListener(b.status)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	group := make([]*pending, 0, b.cfg.MaxMessages)
+	for {
+		if b.nc.IsClosed() {
+			b.failQueued(nats.ErrConnectionClosed)
+			return
+		}
+		group = group[:0]
+		select {
+		case p, ok := <-b.queue:
+			if !ok {
+				return
+			}
+			group = append(group, p)
+		case <-b.status:
+			// Only CLOSED is subscribed: nothing can be published any more.
+			b.failQueued(nats.ErrConnectionClosed)
+			return
+		}
+		group, open := b.gather(group, linger)
+		b.commit(group)
+		if !open {
+			return
+		}
+	}
+}
+
+// gather adds queued publishes to group up to MaxMessages, waiting at most
+// Linger for more. It reports false when the queue was closed.
+func (b *Batcher) gather(group []*pending, linger *time.Timer) ([]*pending, bool) {
+	for len(group) < b.cfg.MaxMessages {
+		select {
+		case p, ok := <-b.queue:
+			if !ok {
+				return group, false
+			}
+			group = append(group, p)
+			continue
+		default:
+		}
+		break
+	}
+	if len(group) >= b.cfg.MaxMessages || b.cfg.Linger <= 0 {
+		return group, true
+	}
+	linger.Reset(b.cfg.Linger)
+	defer func() {
+		if !linger.Stop() {
+			select {
+			case <-linger.C:
+			default:
+			}
+		}
+	}()
+	for len(group) < b.cfg.MaxMessages {
+		select {
+		case p, ok := <-b.queue:
+			if !ok {
+				return group, false
+			}
+			group = append(group, p)
+		case <-linger.C:
+			return group, true
+		}
+	}
+	return group, true
+}
+
+// failQueued answers every queued publish with err.
+func (b *Batcher) failQueued(err error) {
+	for {
+		select {
+		case p, ok := <-b.queue:
+			if !ok {
+				return
+			}
+			b.answer(p, outcome{err: err})
+		default:
+			return
+		}
+	}
+}
+
+// commit publishes group, answering each of its callers. Callers that gave
+// up while queued are dropped: they were told their message may not be
+// stored, and publishing it anyway would only make that less likely true.
+func (b *Batcher) commit(group []*pending) {
+	live := group[:0:0]
+	for _, p := range group {
+		if err := p.ctx.Err(); err != nil {
+			b.answer(p, outcome{err: fmt.Errorf("batcher: %w", err)})
+			continue
+		}
+		live = append(live, p)
+	}
+	b.commitGroup(live)
+}
+
+func (b *Batcher) commitGroup(group []*pending) {
+	switch len(group) {
+	case 0:
+		return
+	case 1:
+		r, err := b.publishOne(group[0].msg)
+		b.answer(group[0], outcome{r: r, err: err})
+		return
+	}
+	first, err := b.publishBatch(group)
+	if err == nil {
+		for k, p := range group {
+			b.answer(p, outcome{r: PubResult{Seq: first + uint64(k)}})
+		}
+		return
+	}
+	var pe *PublishError
+	refused := errors.As(err, &pe)
+	if !refused && !errors.Is(err, nats.ErrNoResponders) {
+		// No answer, or not one we can read: the batch may be stored.
+		for _, p := range group {
+			b.answer(p, outcome{err: err})
+		}
+		return
+	}
+	// The server refused the batch, or nothing listens on the commit's
+	// subject: either way it stored none of it.
+	if refused && pe.ErrCode == ErrCodeBatchDuplicate && len(group) > 4 {
+		// Usually one id is already stored: halves keep most of the group
+		// in batches while narrowing down to it.
+		half := len(group) / 2
+		b.commitGroup(group[:half])
+		b.commitGroup(group[half:])
+		return
+	}
+	b.publishEach(group)
+}
+
+// publishEach publishes each message of group on its own, concurrently, so
+// their round trips overlap.
+func (b *Batcher) publishEach(group []*pending) {
+	var wg sync.WaitGroup
+	for _, p := range group {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := b.publishOne(p.msg)
+			b.answer(p, outcome{r: r, err: err})
+		}()
+	}
+	wg.Wait()
+}
+
+// publishOne publishes m and waits for its PubAck.
+func (b *Batcher) publishOne(m *nats.Msg) (PubResult, error) {
+	out := b.prepare(m)
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	resp, err := b.nc.RequestMsgWithContext(ctx, out)
+	if err != nil {
+		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	ack, err := decodeAck(resp)
+	if err != nil {
+		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	return PubResult{Seq: ack.Seq, Duplicate: ack.Duplicate}, nil
+}
+
+// publishBatch publishes group as one atomic batch and returns the stream
+// sequence of its first message: a committed batch is stored contiguously,
+// and the commit's PubAck carries the last sequence and the count.
+func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
+	id := uuid.NewString()
+	n := len(group)
+	for k, p := range group[:n-1] {
+		m := b.prepare(p.msg)
+		m.Header.Set(HeaderBatchID, id)
+		m.Header.Set(HeaderBatchSeq, strconv.Itoa(k+1))
+		// No reply subject: the server answers only the commit (a staged
+		// message with a reply would get an empty acknowledgement).
+		if err := b.nc.PublishMsg(m); err != nil {
+			return 0, fmt.Errorf("batch publish: %w", err)
+		}
+	}
+	last := b.prepare(group[n-1].msg)
+	last.Header.Set(HeaderBatchID, id)
+	last.Header.Set(HeaderBatchSeq, strconv.Itoa(n))
+	last.Header.Set(HeaderBatchCommit, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	resp, err := b.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		return 0, fmt.Errorf("batch commit: %w", err)
+	}
+	ack, err := decodeAck(resp)
+	if err != nil {
+		return 0, fmt.Errorf("batch commit: %w", err)
+	}
+	if ack.Batch != id || ack.Count != n || ack.Seq < uint64(n) {
+		return 0, fmt.Errorf("batch commit: answer for batch %q of %d at %d, want %q of %d", ack.Batch, ack.Count, ack.Seq, id, n)
+	}
+	return ack.Seq - uint64(n) + 1, nil
+}
+
+// prepare returns the copy of m that goes on the wire.
+func (b *Batcher) prepare(m *nats.Msg) *nats.Msg {
+	out := copyMsg(m)
+	if b.cfg.Stream != "" {
+		out.Header.Set(headerExpectedStream, b.cfg.Stream)
+	}
+	return out
+}
+
+// decodeAck reads a PubAck; a JetStream error comes back as *PublishError.
+func decodeAck(resp *nats.Msg) (pubAck, error) {
+	var ack pubAck
+	if len(resp.Data) == 0 {
+		return ack, errors.New("empty acknowledgement")
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return ack, fmt.Errorf("acknowledgement: %w", err)
+	}
+	if ack.Error != nil {
+		return ack, ack.Error
+	}
+	if ack.Stream == "" || ack.Seq == 0 {
+		return ack, fmt.Errorf("acknowledgement without stream or sequence: %q", resp.Data)
+	}
+	return ack, nil
+}
+
+// copyMsg copies subject, headers and data (the data slice is shared: it
+// is only read). Batch headers a caller may have set are dropped.
+func copyMsg(m *nats.Msg) *nats.Msg {
+	out := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
+	for k, v := range m.Header {
+		out.Header[k] = append([]string(nil), v...)
+	}
+	out.Header.Del(HeaderBatchID)
+	out.Header.Del(HeaderBatchSeq)
+	out.Header.Del(HeaderBatchCommit)
+	return out
+}
