@@ -36,6 +36,7 @@ type harness struct {
 	nats  *natstest.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
+	bus   *NATSBus
 	reg   *prometheus.Registry
 }
 
@@ -47,6 +48,8 @@ func setup(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.bus = bus
+	t.Cleanup(bus.Close)
 	if h.g, err = New(cfg, h.store, bus, zap.NewNop(), h.reg); err != nil {
 		t.Fatal(err)
 	}

@@ -19,16 +19,17 @@ type NATSBus struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	bus      *natsbus.Bus
+	batcher  *natsbus.Batcher
 	requests jetstream.Stream
 }
 
 // NewNATSBus binds to the streams, which must exist (natsbus.EnsureStreams).
+// Requests are published through a natsbus.Batcher on nc: concurrent
+// submissions share one atomic batch and so one disk sync, and each is
+// answered when its batch is stored. Close stops the batcher; so does
+// closing nc.
 func NewNATSBus(ctx context.Context, nc *nats.Conn) (*NATSBus, error) {
 	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("gateway bus: %w", err)
-	}
-	bus, err := natsbus.Open(ctx, js)
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
 	}
@@ -36,8 +37,22 @@ func NewNATSBus(ctx context.Context, nc *nats.Conn) (*NATSBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
 	}
-	return &NATSBus{nc: nc, js: js, bus: bus, requests: requests}, nil
+	batcher, err := natsbus.NewBatcher(nc, natsbus.BatcherConfig{Stream: natsbus.RequestsStream})
+	if err != nil {
+		return nil, fmt.Errorf("gateway bus: %w", err)
+	}
+	bus, err := natsbus.Open(ctx, js, natsbus.WithBatcher(batcher))
+	if err != nil {
+		batcher.Close()
+		return nil, fmt.Errorf("gateway bus: %w", err)
+	}
+	return &NATSBus{nc: nc, js: js, bus: bus, batcher: batcher, requests: requests}, nil
 }
+
+// Close commits the publishes already queued and stops taking new ones
+// (they fail, and the gateway answers 503). Call it after the HTTP server
+// has stopped.
+func (b *NATSBus) Close() { b.batcher.Close() }
 
 // Publish implements Bus.
 func (b *NATSBus) Publish(ctx context.Context, r transfer.Request, requestID string) (bool, error) {

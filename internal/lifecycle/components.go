@@ -78,6 +78,7 @@ func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store
 // GatewayServer is the HTTP API bound to its port.
 type GatewayServer struct {
 	gw   *gateway.Gateway
+	bus  *gateway.NATSBus
 	ln   net.Listener
 	done chan error
 }
@@ -99,14 +100,16 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	}
 	gw, err := gateway.New(GatewayConfig(cfg), store, bus, log, reg)
 	if err != nil {
+		bus.Close()
 		return nil, err
 	}
 	addr := ":" + strconv.Itoa(cfg.Port)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		bus.Close()
 		return nil, fmt.Errorf("start gateway: listen on %s (--port): %w", addr, err)
 	}
-	s := &GatewayServer{gw: gw, ln: ln, done: make(chan error, 1)}
+	s := &GatewayServer{gw: gw, bus: bus, ln: ln, done: make(chan error, 1)}
 	go func() {
 		err := gw.Listener(ln)
 		if err != nil {
@@ -127,9 +130,13 @@ func (s *GatewayServer) Done() <-chan error { return s.done }
 // requests are still served until Stop.
 func (s *GatewayServer) Drain() { s.gw.Drain() }
 
-// Stop stops accepting connections and waits for in-flight requests
-// within ctx.
-func (s *GatewayServer) Stop(ctx context.Context) error { return s.gw.Shutdown(ctx) }
+// Stop stops accepting connections, waits for in-flight requests within
+// ctx, then commits the publishes still queued in the bus's batcher.
+func (s *GatewayServer) Stop(ctx context.Context) error {
+	err := s.gw.Shutdown(ctx)
+	s.bus.Close()
+	return err
+}
 
 // StartEmbeddedNATS starts walletd's own JetStream server as configured by
 // --nats-listen, --nats-store-dir and --nats-sync, and returns it with the
