@@ -2,13 +2,9 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strconv"
+	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,25 +14,22 @@ import (
 
 // NATS publishing modes of --via nats.
 const (
-	// ModeAtomic groups requests into JetStream atomic batch publishes: the
-	// server stores a batch with one sync, where single publishes sync each
-	// message.
+	// ModeAtomic groups requests into JetStream atomic batch publishes
+	// through natsbus.Batcher, as the gateway does: the server stores a
+	// batch with one sync, where single publishes sync each message.
 	ModeAtomic = "atomic"
 	// ModeAsync publishes each request asynchronously, a batch-sized window
 	// per sender in flight.
 	ModeAsync = "async"
 	// ModeSingle publishes one request at a time and waits for its PubAck,
-	// as the gateway does for each HTTP request.
+	// with one sync per request.
 	ModeSingle = "single"
 )
 
-// Atomic batch headers (ADR-50); the server refuses batches over 1000
-// messages and more than 50 open batches per stream.
+// Limits of JetStream's atomic batch publish: at most 1000 messages a
+// batch and 50 open batches per stream.
 const (
-	headerBatchID     = "Nats-Batch-Id"
-	headerBatchSeq    = "Nats-Batch-Sequence"
-	headerBatchCommit = "Nats-Batch-Commit"
-	maxAtomicBatch    = 1000
+	maxAtomicBatch    = natsbus.MaxBatchMessages
 	maxAtomicInflight = 50
 )
 
@@ -47,19 +40,13 @@ type producer struct {
 	mode   string
 	batch  int
 	linger time.Duration
-}
 
-// batchAck is the server's answer to an atomic batch commit.
-type batchAck struct {
-	Stream   string `json:"stream"`
-	Sequence uint64 `json:"seq"`
-	BatchID  string `json:"batch"`
-	Count    int    `json:"count"`
-	Error    *struct {
-		Code        int    `json:"code"`
-		ErrCode     int    `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
+	// batcher is shared by every lane in atomic mode (one batcher commits
+	// faster than several: the stream commits batches one after another).
+	// It is made with the first lane and ends with nc.
+	once       sync.Once
+	batcher    *natsbus.Batcher
+	batcherErr error
 }
 
 // sender returns the sender of one producer lane: it gathers up to batch
@@ -132,20 +119,27 @@ func (p *producer) sender(t *tracker, request func(i int) transfer.Request) send
 func (p *producer) publish(ctx context.Context, t *tracker, group []job, msgs []*nats.Msg) {
 	switch p.mode {
 	case ModeAtomic:
-		err := p.publishAtomic(ctx, msgs)
-		if err == nil {
-			now := time.Now()
-			for _, j := range group {
-				t.markAccepted(j.i, now)
+		b, err := p.atomicBatcher()
+		if err != nil {
+			for range msgs {
+				t.markFailed("publish: " + err.Error())
 			}
 			return
 		}
-		// A batch is all or nothing: after a failure (an id the stream
-		// already holds, too many open batches) each message goes alone,
-		// with its id, which the stream deduplicates.
+		// Every message of the group waits for its batch at once; the
+		// batcher packs them, with other lanes' messages, into batches.
+		var wg sync.WaitGroup
 		for k, m := range msgs {
-			p.publishOne(ctx, t, group[k].i, stripBatchHeaders(m))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.publishOne(ctx, t, group[k].i, func(ctx context.Context) error {
+					_, err := b.Publish(ctx, m)
+					return err
+				})
+			}()
 		}
+		wg.Wait()
 	case ModeAsync:
 		futures := make([]jetstream.PubAckFuture, len(msgs))
 		for k, m := range msgs {
@@ -171,16 +165,34 @@ func (p *producer) publish(ctx context.Context, t *tracker, group []job, msgs []
 		}
 	default:
 		for k, m := range msgs {
-			p.publishOne(ctx, t, group[k].i, m)
+			p.publishOne(ctx, t, group[k].i, func(ctx context.Context) error {
+				_, err := p.js.PublishMsg(ctx, m, jetstream.WithExpectStream(natsbus.RequestsStream))
+				return err
+			})
 		}
 	}
 }
 
-func (p *producer) publishOne(ctx context.Context, t *tracker, i int, m *nats.Msg) {
+// atomicBatcher returns the producer's batcher, made on first use.
+func (p *producer) atomicBatcher() (*natsbus.Batcher, error) {
+	p.once.Do(func() {
+		p.batcher, p.batcherErr = natsbus.NewBatcher(p.nc, natsbus.BatcherConfig{
+			MaxMessages: p.batch,
+			Linger:      p.linger,
+			Timeout:     10 * time.Second,
+			Stream:      natsbus.RequestsStream,
+		})
+	})
+	return p.batcher, p.batcherErr
+}
+
+// publishOne publishes request i with publish, retrying a failure a few
+// times (the stream deduplicates by the request id), and marks it.
+func (p *producer) publishOne(ctx context.Context, t *tracker, i int, publish func(context.Context) error) {
 	var err error
 	for attempt := 1; attempt <= httpAttempts; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = p.js.PublishMsg(pctx, m, jetstream.WithExpectStream(natsbus.RequestsStream))
+		err = publish(pctx)
 		cancel()
 		if err == nil {
 			t.markAccepted(i, time.Now())
@@ -195,49 +207,4 @@ func (p *producer) publishOne(ctx context.Context, t *tracker, i int, m *nats.Ms
 		}
 	}
 	t.markFailed("publish: " + errorClass(err))
-}
-
-// publishAtomic publishes msgs as one atomic batch: every message carries
-// the batch id and its sequence, the last one commits and is the only one
-// answered.
-func (p *producer) publishAtomic(ctx context.Context, msgs []*nats.Msg) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	id := uuid.NewString()
-	for k, m := range msgs {
-		m.Header.Set(headerBatchID, id)
-		m.Header.Set(headerBatchSeq, strconv.Itoa(k+1))
-		if k < len(msgs)-1 {
-			if err := p.nc.PublishMsg(m); err != nil {
-				return err
-			}
-		}
-	}
-	last := msgs[len(msgs)-1]
-	last.Header.Set(headerBatchCommit, "1")
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, err := p.nc.RequestMsgWithContext(rctx, last)
-	if err != nil {
-		return fmt.Errorf("batch commit: %w", err)
-	}
-	var ack batchAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return fmt.Errorf("batch commit: %w", err)
-	}
-	if ack.Error != nil {
-		return fmt.Errorf("batch commit: %d %s", ack.Error.ErrCode, ack.Error.Description)
-	}
-	if ack.Count != len(msgs) {
-		return errors.New("batch commit: count mismatch")
-	}
-	return nil
-}
-
-func stripBatchHeaders(m *nats.Msg) *nats.Msg {
-	m.Header.Del(headerBatchID)
-	m.Header.Del(headerBatchSeq)
-	m.Header.Del(headerBatchCommit)
-	return m
 }
