@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +253,53 @@ func (c *cluster) stopAll() {
 	}
 	wg.Wait()
 	c.nats.terminate(10 * time.Second)
+}
+
+// logActivity logs the sessions on the test database and what they wait
+// for, to explain a stall.
+func (c *cluster) logActivity(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := c.admin(ctx)
+	if err != nil {
+		t.Logf("activity: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT pid, coalesce(application_name, ''), coalesce(state, ''),
+		coalesce(wait_event_type || ':' || wait_event, ''), coalesce(now() - xact_start, '0'::interval)::text,
+		coalesce(pg_blocking_pids(pid)::text, ''), left(coalesce(query, ''), 120)
+		FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST`, c.dbName)
+	if err != nil {
+		t.Logf("activity: %v", err)
+		return
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var pid int
+		var app, state, wait, age, blockers, query string
+		if err := rows.Scan(&pid, &app, &state, &wait, &age, &blockers, &query); err != nil {
+			t.Logf("activity: %v", err)
+			return
+		}
+		fmt.Fprintf(&b, "\n  pid %d %s state=%s wait=%s xact=%s blocked_by=%s %s", pid, app, state, wait, age, blockers, strings.Join(strings.Fields(query), " "))
+	}
+	t.Logf("sessions on the test database:%s", b.String())
+}
+
+// blockedByOldTransactions counts sessions on the test database waiting for
+// a lock held by a transaction open for longer than age.
+func (c *cluster) blockedByOldTransactions(ctx context.Context, age time.Duration) (int, error) {
+	conn, err := c.admin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity w
+		WHERE w.datname = $1 AND EXISTS (SELECT 1 FROM pg_stat_activity h
+			WHERE h.pid = ANY(pg_blocking_pids(w.pid)) AND h.xact_start < now() - $2::interval)`,
+		c.dbName, age.String()).Scan(&n)
+	return n, err
 }

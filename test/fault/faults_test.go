@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -102,6 +103,7 @@ rounds:
 				// on to the checks, which say what went wrong.
 				failed = append(failed, fmt.Sprintf("%s: %v", f.name, err))
 				t.Errorf("fault %s: %v", f.name, err)
+				c.logActivity(t)
 				break rounds
 			}
 			t.Logf("fault %s", fig)
@@ -156,6 +158,10 @@ rounds:
 	})
 	if rep.Violations.total() != 0 {
 		t.Errorf("the books are wrong (seed %d):%s", s, rep.Violations)
+		// Goroutine dumps of the services, for whoever reads the logs.
+		for _, svc := range append(append([]*service(nil), c.workers...), c.gateways...) {
+			svc.stopWith(syscall.SIGQUIT, 10*time.Second)
+		}
 	}
 	if rep.Accepted == 0 || rep.Applied == 0 {
 		t.Errorf("the load did nothing: %d accepted, %d applied", rep.Accepted, rep.Applied)
@@ -190,7 +196,10 @@ func killWorker(i int) fault {
 
 // pauseWorker stops worker i with SIGSTOP for longer than its ack wait and
 // pinned TTL, so its batch in hand is redelivered to another worker, then
-// lets it continue with its stale batch.
+// lets it continue with its stale batch. A probe sent when it stops shows
+// whether the others served its partitions meanwhile: they cannot when the
+// stopped worker holds row locks in an open transaction, and then they go
+// on as soon as it continues.
 func pauseWorker(i int) fault {
 	return fault{name: "worker-pause", inject: func(ctx context.Context, r *run) (faultFigure, error) {
 		w := r.c.workers[i]
@@ -198,23 +207,41 @@ func pauseWorker(i int) fault {
 		if err := w.pause(); err != nil {
 			return faultFigure{}, err
 		}
-		// The others serve the paused worker's partitions meanwhile.
-		during, err := r.probe(ctx, viaNATS)
-		if err != nil {
-			return faultFigure{}, err
+		type result struct {
+			d   time.Duration
+			err error
 		}
-		if rest := down - during; rest > 0 && !sleepCtx(ctx, rest) {
-			return faultFigure{}, ctx.Err()
-		}
+		during := make(chan result, 1)
+		go func() {
+			d, err := r.probe(ctx, viaNATS)
+			during <- result{d, err}
+		}()
+		slept := sleepCtx(ctx, down)
+		// Just before it continues: sessions waiting on a lock held by a
+		// transaction that has been open for most of the pause (the
+		// stopped worker's).
+		blocked, _ := r.c.blockedByOldTransactions(ctx, down/2)
 		if err := w.resume(); err != nil {
 			return faultFigure{}, err
+		}
+		if !slept {
+			return faultFigure{}, ctx.Err()
+		}
+		res := <-during
+		if res.err != nil {
+			return faultFigure{}, fmt.Errorf("partitions not served after the pause: %w", res.err)
 		}
 		rec, err := r.probe(ctx, viaNATS)
 		if err != nil {
 			return faultFigure{}, err
 		}
-		return faultFigure{Name: "worker-pause " + w.name, Down: max(down, during), Recovery: rec,
-			Note: fmt.Sprintf("others served its partitions after %s", during.Round(10*time.Millisecond))}, nil
+		note := fmt.Sprintf("others served its partitions after %s", res.d.Round(10*time.Millisecond))
+		if res.d >= down {
+			note = fmt.Sprintf("its partitions waited for it to continue (%s; %d sessions were waiting on its open transaction's locks)",
+				res.d.Round(10*time.Millisecond), blocked)
+			rec = max(rec, res.d-down)
+		}
+		return faultFigure{Name: "worker-pause " + w.name, Down: down, Recovery: rec, Note: note}, nil
 	}}
 }
 
