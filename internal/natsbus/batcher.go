@@ -40,7 +40,8 @@ const (
 // Batcher defaults.
 const (
 	DefaultBatchMessages = 100
-	DefaultBatchLinger   = time.Millisecond
+	DefaultBatchMin      = 32
+	DefaultBatchLinger   = 0
 	DefaultBatchTimeout  = 5 * time.Second
 )
 
@@ -48,10 +49,19 @@ const (
 type BatcherConfig struct {
 	// MaxMessages caps one atomic batch (default 100, at most 1000).
 	MaxMessages int
+	// MinMessages is the smallest group sent as an atomic batch (default
+	// 32); smaller groups go as single publishes, up to MinMessages of them
+	// in flight at once, so a light load is answered at single-publish
+	// latency and a heavy one fills the queue and is batched. A file-backed
+	// R1 stream stages each batch in a store of its own (created, synced
+	// and deleted per batch), which cost 15-25 ms a batch on the reference
+	// machine: more than a few dozen single publishes. Set it to 2 to batch
+	// every group.
+	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
-	// one and fewer than MaxMessages are queued (default 1ms; negative
-	// means do not wait: a batch is whatever queued up during the previous
-	// commit).
+	// one and fewer than MaxMessages are queued. By default it does not
+	// wait: a group is whatever queued up while the previous batch
+	// committed or the single publishes in flight were at their limit.
 	Linger time.Duration
 	// Timeout bounds the wait for a batch's (or a single message's) PubAck
 	// (default 5s). A timeout is reported as an error: the outcome is
@@ -65,6 +75,9 @@ func (c BatcherConfig) withDefaults() (BatcherConfig, error) {
 	if c.MaxMessages == 0 {
 		c.MaxMessages = DefaultBatchMessages
 	}
+	if c.MinMessages == 0 {
+		c.MinMessages = min(DefaultBatchMin, c.MaxMessages)
+	}
 	if c.Linger == 0 {
 		c.Linger = DefaultBatchLinger
 	}
@@ -76,6 +89,9 @@ func (c BatcherConfig) withDefaults() (BatcherConfig, error) {
 	}
 	if c.MaxMessages < 1 || c.MaxMessages > MaxBatchMessages {
 		return c, fmt.Errorf("%w: batch max messages %d: want 1..%d", ErrInvalidConfig, c.MaxMessages, MaxBatchMessages)
+	}
+	if c.MinMessages < 1 || c.MinMessages > c.MaxMessages {
+		return c, fmt.Errorf("%w: batch min messages %d: want 1..%d", ErrInvalidConfig, c.MinMessages, c.MaxMessages)
 	}
 	if c.Timeout < 0 {
 		return c, fmt.Errorf("%w: batch timeout %s", ErrInvalidConfig, c.Timeout)
@@ -137,7 +153,9 @@ type Batcher struct {
 
 	mu      sync.RWMutex // held for reading while enqueuing, for writing to close queue
 	closed  bool
-	waiting atomic.Int64 // publishes queued and not answered yet
+	waiting atomic.Int64   // publishes queued and not answered yet
+	singles chan struct{}  // one token per single publish in flight
+	flight  sync.WaitGroup // single publishes in flight
 	queue   chan *pending
 	status  chan nats.Status
 	done    chan struct{} // closed when run returns
@@ -162,11 +180,12 @@ func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 		return nil, err
 	}
 	b := &Batcher{
-		nc:     nc,
-		cfg:    cfg,
-		queue:  make(chan *pending, 4*cfg.MaxMessages),
-		status: nc.StatusChanged(nats.CLOSED),
-		done:   make(chan struct{}),
+		nc:      nc,
+		cfg:     cfg,
+		queue:   make(chan *pending, 4*cfg.MaxMessages),
+		singles: make(chan struct{}, cfg.MinMessages),
+		status:  nc.StatusChanged(nats.CLOSED),
+		done:    make(chan struct{}),
 	}
 	go b.run()
 	return b, nil
@@ -250,6 +269,7 @@ func (b *Batcher) Close() {
 // run is the batcher's goroutine: take one publish, gather more, commit.
 func (b *Batcher) run() {
 	defer close(b.done)
+	defer b.flight.Wait()
 	defer b.nc.RemoveStatusListener(b.status)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -351,12 +371,11 @@ func (b *Batcher) commit(group []*pending) {
 }
 
 func (b *Batcher) commitGroup(group []*pending) {
-	switch len(group) {
-	case 0:
+	if len(group) == 0 {
 		return
-	case 1:
-		r, err := b.publishOne(group[0].msg)
-		b.answer(group[0], outcome{r: r, err: err})
+	}
+	if len(group) < b.cfg.MinMessages {
+		b.publishSingles(group)
 		return
 	}
 	first, err := b.publishBatch(group)
@@ -388,8 +407,25 @@ func (b *Batcher) commitGroup(group []*pending) {
 	b.publishEach(group)
 }
 
+// publishSingles starts a single publish for each message of group and
+// returns without waiting for their PubAcks, except while MinMessages
+// singles are in flight: then the queue fills up and the next group is
+// large enough for a batch.
+func (b *Batcher) publishSingles(group []*pending) {
+	for _, p := range group {
+		b.singles <- struct{}{}
+		b.flight.Add(1)
+		go func() {
+			defer b.flight.Done()
+			r, err := b.publishOne(p.msg)
+			<-b.singles
+			b.answer(p, outcome{r: r, err: err})
+		}()
+	}
+}
+
 // publishEach publishes each message of group on its own, concurrently, so
-// their round trips overlap.
+// their round trips overlap, and waits for all of them.
 func (b *Batcher) publishEach(group []*pending) {
 	var wg sync.WaitGroup
 	for _, p := range group {

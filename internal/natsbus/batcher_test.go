@@ -150,9 +150,10 @@ func TestBatcherConcurrentPublishesStoredOnceEach(t *testing.T) {
 }
 
 // oneBatch is a config under which the next n publishes form one batch:
-// the batcher waits (up to an hour) until it holds n.
+// the batcher waits (up to an hour) until it holds n, and batches any
+// group of two or more.
 func oneBatch(n int) natsbus.BatcherConfig {
-	return natsbus.BatcherConfig{MaxMessages: n, Linger: time.Hour}
+	return natsbus.BatcherConfig{MaxMessages: n, MinMessages: 2, Linger: time.Hour}
 }
 
 func TestBatcherBatchWithStoredIDStoresTheRest(t *testing.T) {
@@ -325,7 +326,7 @@ func TestBatcherEndsWithItsConnection(t *testing.T) {
 
 func TestBatcherConfig(t *testing.T) {
 	t.Parallel()
-	for _, cfg := range []natsbus.BatcherConfig{{MaxMessages: -1}, {MaxMessages: 1001}, {Timeout: -time.Second}} {
+	for _, cfg := range []natsbus.BatcherConfig{{MaxMessages: -1}, {MaxMessages: 1001}, {Timeout: -time.Second}, {MaxMessages: 10, MinMessages: 11}} {
 		if _, err := natsbus.NewBatcher(nil, cfg); !errors.Is(err, natsbus.ErrInvalidConfig) {
 			t.Errorf("%+v: %v, want ErrInvalidConfig", cfg, err)
 		}
