@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,11 +22,21 @@ func New(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool}
 }
 
-// Open connects a pool to url and checks that the database answers.
+// DefaultMaxConns is the pool size when the URL sets no pool_max_conns.
+// pgx's own default (the number of CPUs, at least 4) is too small for a
+// process whose batch transactions hold connections for tens of
+// milliseconds while the gateway's lookups need one per request.
+const DefaultMaxConns = 16
+
+// Open connects a pool to url and checks that the database answers. A
+// pool_max_conns parameter in url overrides DefaultMaxConns.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
