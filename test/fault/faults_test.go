@@ -89,6 +89,10 @@ rounds:
 		if plan.PGRestart {
 			faults = append(faults, restartPostgres())
 		}
+		if os.Getenv(envSequence) != "" {
+			// Every fault can be named in a sequence.
+			faults = append(faults, restartNATS(true), restartNATS(false), restartPostgres())
+		}
 		nemesis.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
 		if seq := os.Getenv(envSequence); seq != "" {
 			faults = pickFaults(t, faults, seq)
@@ -104,6 +108,7 @@ rounds:
 				failed = append(failed, fmt.Sprintf("%s: %v", f.name, err))
 				t.Errorf("fault %s: %v", f.name, err)
 				c.logActivity(t)
+				r.logConsumers(t)
 				break rounds
 			}
 			t.Logf("fault %s", fig)

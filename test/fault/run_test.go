@@ -284,3 +284,32 @@ func summarizeFigures(figs []faultFigure) string {
 	}
 	return b.String()
 }
+
+// logConsumers logs the requests stream's and partition consumers' state,
+// to explain a stall.
+func (r *run) logConsumers(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := r.js.Stream(ctx, "WALLET_REQUESTS")
+	if err != nil {
+		t.Logf("consumers: %v", err)
+		return
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Logf("consumers: %v", err)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "requests stream: %d messages, first seq %d, last seq %d, deleted %d",
+		info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, info.State.NumDeleted)
+	lister := s.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		fmt.Fprintf(&b, "\n  %s: pending %d, ack pending %d, redelivered %d, delivered stream seq %d, ack floor stream seq %d, waiting pulls %d, pinned %v",
+			ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumWaiting, ci.PriorityGroups)
+	}
+	if err := lister.Err(); err != nil {
+		fmt.Fprintf(&b, "\n  list: %v", err)
+	}
+	t.Log(b.String())
+}
