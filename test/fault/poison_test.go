@@ -30,6 +30,8 @@ type poisonMsg struct {
 type poisonFactory struct {
 	rng   *rand.Rand
 	world *world
+	// only, when not negative, restricts the factory to one kind.
+	only int
 }
 
 func (f *poisonFactory) next() poisonMsg {
@@ -41,7 +43,11 @@ func (f *poisonFactory) next() poisonMsg {
 		return []byte(fmt.Sprintf(`{"v":1,"kind":"withdrawal","id":%q,"account_id":%q%s}`, id, acct.ID, fields))
 	}
 	p := poisonMsg{subject: subject, msgID: "poison-" + id.String()}
-	switch k := f.rng.IntN(16); k {
+	k := f.rng.IntN(16)
+	if f.only >= 0 {
+		k = f.only
+	}
+	switch k {
 	case 0:
 		p.kind, p.reasons = "random bytes", []string{"malformed_json"}
 		p.data = make([]byte, 1+f.rng.IntN(300))
@@ -55,7 +61,7 @@ func (f *poisonFactory) next() poisonMsg {
 		p.kind, p.reasons, p.data = "empty", []string{"malformed_json"}, nil
 	case 3:
 		p.kind, p.reasons = "oversized", []string{"payload_too_large"}
-		p.data = valid(`,"amount":"1","currency":"USD","pad":"` + strings.Repeat("x", 100<<10) + `"`)
+		p.data = valid(`,"amount":"1","currency":"USD","pad":"` + strings.Repeat("x", 70<<10+f.rng.IntN(100<<10)) + `"`)
 	case 4:
 		p.kind, p.reasons, p.data = "version 2", []string{"unsupported_version"},
 			[]byte(fmt.Sprintf(`{"v":2,"kind":"withdrawal","id":%q,"account_id":%q,"amount":"1","currency":"USD"}`, id, acct.ID))
@@ -118,13 +124,31 @@ func readDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string][]
 // are all applied, every poison message is dead-lettered once with its
 // reason and its original bytes, and none is applied.
 func TestPoisonNATS(t *testing.T) {
-	// Runs beside the other attack test: each has its own cluster and
-	// database, and both spend most of their time waiting.
+	// Runs beside the other attack tests: each has its own cluster and
+	// database, and all spend most of their time waiting.
 	t.Parallel()
-	poisonCount, validRate := 2000, 100
 	if long() {
-		poisonCount, validRate = 20000, 200
+		testPoison(t, "poison", 20000, 200, -1)
+		return
 	}
+	testPoison(t, "poison", 2000, 100, -1)
+}
+
+// TestPoisonLargePayloads floods the partitions with 70-170 KiB poison
+// payloads while valid requests from the same senders keep coming: large
+// deliveries must not make a worker lose a delivery (a client-side slow
+// consumer) and apply a sender's later requests before an earlier one.
+func TestPoisonLargePayloads(t *testing.T) {
+	if !long() {
+		t.Skipf("large payload flood runs in the long suite (%s=1)", envLong)
+	}
+	t.Parallel()
+	testPoison(t, "poison-large", 3000, 150, 3)
+}
+
+// testPoison runs valid traffic and poisonCount poison messages (of one
+// kind when only >= 0) and checks the books and the dead letters.
+func testPoison(t *testing.T, name string, poisonCount, validRate, only int) {
 	s := seed(t)
 	rng := rand.New(rand.NewPCG(s, 0x9015))
 	c := startCluster(t, clusterConfig{Gateways: 1, Workers: 2})
@@ -152,7 +176,7 @@ func TestPoisonNATS(t *testing.T) {
 	validCtx, stopValid := context.WithCancel(ctx)
 	waitValid := r.load(validCtx, ctx, model, validRate, 8)
 
-	f := &poisonFactory{rng: rand.New(rand.NewPCG(rng.Uint64(), 3)), world: r.world}
+	f := &poisonFactory{rng: rand.New(rand.NewPCG(rng.Uint64(), 3)), world: r.world, only: only}
 	_, js := c.nats.connect(t, "poison")
 	var (
 		mu       sync.Mutex
@@ -272,6 +296,6 @@ func TestPoisonNATS(t *testing.T) {
 	if rep.Applied == 0 || len(stored) == 0 {
 		t.Errorf("nothing happened: %d applied, %d poison stored", rep.Applied, len(stored))
 	}
-	writeReport(t, "poison", map[string]any{"seed": s, "poison_published": poisonCount, "poison_stored": len(stored),
+	writeReport(t, name, map[string]any{"seed": s, "poison_published": poisonCount, "poison_stored": len(stored),
 		"dead_letters_by_reason": byReason, "valid_accepted": rep.Accepted, "valid_applied": rep.Applied})
 }
