@@ -86,7 +86,7 @@ func (pt *partition) run(takeover bool) {
 // consume runs one message iterator until the partition is released or the
 // iterator fails.
 func (pt *partition) consume() error {
-	cons, err := pt.w.requests.Consumer(pt.ctx, pt.name)
+	cons, err := pt.w.partitionConsumer(pt.ctx, pt.p)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", pt.name, err)
 	}

@@ -130,12 +130,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := natsbus.EnsureStreams(ctx, w.js, w.cfg.Streams); err != nil {
 		return err
 	}
-	if err := natsbus.EnsureConsumers(ctx, w.js, natsbus.ConsumerConfig{
-		Partitions:    w.cfg.Streams.Partitions,
-		MaxAckPending: w.cfg.BatchSize,
-		AckWait:       w.cfg.AckWait,
-		PinnedTTL:     w.cfg.PinnedTTL,
-	}); err != nil {
+	if err := natsbus.EnsureConsumers(ctx, w.js, w.consumerConfig()); err != nil {
 		return err
 	}
 	var err error
@@ -479,10 +474,34 @@ func (w *Worker) purgeLoop() {
 	}
 }
 
+// partitionConsumer looks up partition p's consumer and recreates it when
+// it is missing. Consumers keep their state in memory (see
+// natsbus.PartitionConsumerConfig), so a restarted server has none; a new
+// one starts from the partition's first unpurged message, and whatever was
+// applied already replays. A pull in progress resumes once it exists again.
+func (w *Worker) partitionConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
+	c, err := w.requests.Consumer(ctx, natsbus.ConsumerName(p))
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return c, err
+	}
+	w.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
+	return w.requests.CreateOrUpdateConsumer(ctx, natsbus.PartitionConsumerConfig(w.consumerConfig(), p))
+}
+
+// consumerConfig describes the partition consumers this worker expects.
+func (w *Worker) consumerConfig() natsbus.ConsumerConfig {
+	return natsbus.ConsumerConfig{
+		Partitions:    w.cfg.Streams.Partitions,
+		MaxAckPending: w.cfg.BatchSize,
+		AckWait:       w.cfg.AckWait,
+		PinnedTTL:     w.cfg.PinnedTTL,
+	}
+}
+
 // samplePartition records partition p's lag and returns its ack floor:
 // the highest stream sequence below which everything is acked.
 func (w *Worker) samplePartition(ctx context.Context, p int) (uint64, error) {
-	c, err := w.requests.Consumer(ctx, natsbus.ConsumerName(p))
+	c, err := w.partitionConsumer(ctx, p)
 	if err != nil {
 		return 0, err
 	}
