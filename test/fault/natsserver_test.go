@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,11 @@ jetstream {
 		t.Fatal(err)
 	}
 	s.proc = newProc(t, dir, "nats-server", bin.NATS, []string{"-c", confPath}, nil)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("nats store listing kept in %s", s.keepListing(t))
+		}
+	})
 	if err := s.restart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -115,4 +121,25 @@ func (s *natsServer) connect(t testing.TB, name string) (*nats.Conn, jetstream.J
 		t.Fatal(err)
 	}
 	return nc, js
+}
+
+// keepListing writes the store directory's file listing next to the kept
+// logs: which streams and consumers the server had on disk.
+func (s *natsServer) keepListing(t testing.TB) string {
+	var b strings.Builder
+	_ = filepath.WalkDir(s.store, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(s.store, path)
+		if info, err := d.Info(); err == nil {
+			fmt.Fprintf(&b, "%10d %s %s\n", info.Size(), info.ModTime().UTC().Format("15:04:05.000"), rel)
+		}
+		return nil
+	})
+	path := filepath.Join(keptDir(t), "nats-store.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return err.Error()
+	}
+	return path
 }

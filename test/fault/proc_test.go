@@ -250,10 +250,7 @@ func freePort(t testing.TB) int {
 // keepLog copies a failed test's log out of its temporary directory, which
 // the test removes, and returns where it went.
 func keepLog(t testing.TB, path string) string {
-	dir := filepath.Join(os.TempDir(), "wallet-fault-logs", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-"+strconv.FormatUint(seedVal, 10))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return path
-	}
+	dir := keptDir(t)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return path
@@ -263,4 +260,11 @@ func keepLog(t testing.TB, path string) string {
 		return path
 	}
 	return dst
+}
+
+// keptDir is where a failed test's logs are kept.
+func keptDir(t testing.TB) string {
+	dir := filepath.Join(os.TempDir(), "wallet-fault-logs", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-"+strconv.FormatUint(seedVal, 10))
+	_ = os.MkdirAll(dir, 0o755)
+	return dir
 }
