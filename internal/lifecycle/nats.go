@@ -21,6 +21,11 @@ func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// No reconnect buffer: a publish made while disconnected fails at
+		// once instead of being sent after the caller gave up, so the
+		// gateway's 503 means "not stored" (the fault suite saw 503'd
+		// deposits applied once NATS came back). Every publisher retries.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			// A nil error is our own Close at shutdown, not news.
 			if err != nil {

@@ -38,6 +38,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	// A process frozen inside a batch transaction (SIGSTOP, a hung VM)
+	// would hold its row locks, and stall every batch touching those
+	// accounts, for as long as it is frozen. The server ends such a
+	// session instead; its batch was not committed and is retried.
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "15s"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
