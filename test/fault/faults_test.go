@@ -82,7 +82,7 @@ func TestFaults(t *testing.T) {
 rounds:
 	for round := 0; round < plan.Rounds; round++ {
 		faults := []fault{
-			killWorker(0), killWorker(2), pauseWorker(1), killGateways(),
+			killWorker(0), killWorker(2), killWorker(0), pauseWorker(1), killGateways(),
 			restartNATS(plan.NATSKill && natsRestarts%2 == 1), postgresOutage(3 * time.Second), postgresBlip(),
 		}
 		natsRestarts++
@@ -182,11 +182,19 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// killWorker kills worker i with SIGKILL mid-batch, times the takeover of
-// its partitions by the others, then restarts it.
+// killWorker kills a worker with SIGKILL mid-batch: the first one caught
+// inside a database transaction that has written (worker i when none is
+// caught within a few seconds). It times the takeover of its partitions by
+// the others, then restarts it.
 func killWorker(i int) fault {
 	return fault{name: "worker-kill", inject: func(ctx context.Context, r *run) (faultFigure, error) {
-		w := r.c.workers[i]
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		w := r.c.workerMidBatch(wctx)
+		cancel()
+		note := "killed mid-batch"
+		if w == nil {
+			w, note = r.c.workers[i], "killed between batches"
+		}
 		w.kill()
 		rec, err := r.probe(ctx, viaNATS)
 		if err != nil {
@@ -195,7 +203,7 @@ func killWorker(i int) fault {
 		if err := w.restart(ctx); err != nil {
 			return faultFigure{}, err
 		}
-		return faultFigure{Name: "worker-kill " + w.name, Recovery: rec, Note: "partitions taken over by the others"}, nil
+		return faultFigure{Name: "worker-kill " + w.name, Recovery: rec, Note: note + "; partitions taken over by the others"}, nil
 	}}
 }
 
