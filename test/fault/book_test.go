@@ -21,7 +21,7 @@ import (
 const (
 	checkLost         = "lost"           // accepted, never decided
 	checkPhantom      = "phantom"        // decided, never sent
-	checkRefused      = "refused-stored" // refused by the gateway, yet stored
+	checkRefused      = "refused-stored" // refused by the gateway (a 4xx, or a 503 while NATS was down), yet stored
 	checkFields       = "fields"         // stored transfer differs from the request
 	checkOutcome      = "outcome"        // applied or rejected against the rules of the load
 	checkEntries      = "entries"        // an applied transfer without exactly its 1 or 2 entries

@@ -315,6 +315,11 @@ func restartNATS(kill bool) fault {
 				// lost unless it was truly stored.
 				r.rec.accepted(o.ID, fmt.Sprintf("http %d while nats down", status), 0)
 				statuses[status]++
+			case status == http.StatusServiceUnavailable:
+				// NATS was already gone when the request was sent: it
+				// cannot have been stored, and must never be applied.
+				r.rec.refused(o.ID, status, code)
+				statuses[status]++
 			default:
 				r.rec.answer(o.ID, fmt.Sprintf("http %d %s while nats down", status, code))
 				statuses[status]++

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -236,16 +237,36 @@ func truncateLine(s string) string {
 	return s
 }
 
-// freePort asks the kernel for a free TCP port on the loopback interface.
+// freePort finds a TCP port free on every interface. It draws from below
+// the kernel's ephemeral range (32768 and up on Linux), where the outgoing
+// connections of other processes cannot take it between this check and
+// the program's bind, and remembers what it handed out so that two
+// programs of one test binary never get the same port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for attempt := 0; attempt < 1000; attempt++ {
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[port] = true
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // keepLog copies a failed test's log out of its temporary directory, which
 // the test removes, and returns where it went.
