@@ -45,6 +45,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "15s"
 	}
+	// Plan every statement for the table as it is now. A generic plan
+	// made while a table was nearly empty (a new database, or autovacuum
+	// off) scans it sequentially, and each pooled connection keeps that
+	// plan for its life: as the table grew, every batch's lookup of
+	// decided ids read the whole of transfers.
+	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)

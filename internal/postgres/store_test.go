@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -368,5 +369,51 @@ func checkBooks(t *testing.T, s *postgres.Store) {
 	}
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE balance < 0`).Scan(&bad); err != nil || bad != 0 {
 		t.Fatalf("negative balances: %d (%v)", bad, err)
+	}
+}
+
+// TestPlansFollowTableGrowth: a statement first run while transfers was
+// empty must still use the primary key once the table has grown, with no
+// ANALYZE in between (autovacuum may be off, or not yet have run). A cached
+// generic plan would keep scanning the whole table.
+func TestPlansFollowTableGrowth(t *testing.T) {
+	t.Parallel()
+	s := dbtest.NewStore(t)
+	ctx := context.Background()
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`PREPARE decided(uuid[]) AS SELECT id FROM transfers WHERE id = ANY($1)`)
+	for range 8 { // past the five custom plans after which a generic one may stick
+		exec(`EXECUTE decided(ARRAY[gen_random_uuid(), gen_random_uuid()])`)
+	}
+	exec(`INSERT INTO transfers (id, kind, status, amount, currency, fingerprint, submitted_at, processed_at, to_account)
+		SELECT gen_random_uuid(), 'deposit', 'applied', 1, 'USD', sha256(i::text::bytea), now(), now(), gen_random_uuid()
+		FROM generate_series(1, 20000) AS i`)
+	rows, err := conn.Query(ctx, `EXPLAIN EXECUTE decided(ARRAY[gen_random_uuid(), gen_random_uuid()])`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan += line + "\n"
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "transfers_pkey") {
+		t.Fatalf("decided-ids lookup on 20,000 transfers does not use the primary key:\n%s", plan)
 	}
 }
