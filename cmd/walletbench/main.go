@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		jsonOut    = fs.Bool("json", false, "print the report as JSON instead of a table")
 		svgOut     = fs.String("out", "", "write a plot of throughput and latency over time to this .svg file")
 		quiet      = fs.Bool("quiet", false, "no live progress line")
+		cpuProfile = fs.String("cpuprofile", "", "write the tool's own CPU profile to this file (to see what the load costs on the client side)")
 	)
 	fs.StringVar(&cfg.Via, "via", bench.ViaHTTP, "drive load through: http (the gateway), nats (straight into JetStream) or sync (the baseline alone)")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also run the same workload through the synchronous baseline (sync) and print the ratio")
@@ -103,6 +105,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Progress = stderr
 	}
 	cfg.Command = "walletbench " + strings.Join(args, " ")
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
