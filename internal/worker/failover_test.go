@@ -280,3 +280,32 @@ func TestStopDuringOutage(t *testing.T) {
 		t.Fatalf("balance %s", got)
 	}
 }
+
+// TestResumesAfterServerRestart: the partition consumers keep their state
+// in memory, so a restarted server has none. The worker must recreate them
+// and pull again when its connection comes back, not only when the purge
+// loop (here: once an hour) next looks.
+func TestResumesAfterServerRestart(t *testing.T) {
+	t.Parallel()
+	e := setupWith(t, func(c *worker.Config) { c.PurgeInterval = time.Hour })
+	e.startWorker(e.cfg, nil)
+	a := e.account("USD")
+	before := deposit(a, "10", "USD")
+	e.publish(before)
+	if r := e.waitResult(before.ID); r.Status != transfer.StatusApplied {
+		t.Fatalf("before the restart: %+v", r)
+	}
+
+	e.srv.Restart()
+	after := deposit(a, "5", "USD")
+	e.publish(after)
+	if r := e.waitResult(after.ID); r.Status != transfer.StatusApplied {
+		t.Fatalf("after the restart: %+v", r)
+	}
+	if got := e.balance(a); !got.Equal(dec("15")) {
+		t.Fatalf("balance %s, want 15", got)
+	}
+	if n := e.transferCount(before.ID); n != 1 {
+		t.Fatalf("%d transfers stored for the request before the restart", n)
+	}
+}

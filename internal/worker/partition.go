@@ -34,6 +34,10 @@ type partition struct {
 	// lastDelivery is the consumer's delivery sequence of the newest
 	// message this partition loop received (see deliveryGap).
 	lastDelivery uint64
+
+	// iter is the pull in progress (nil between pulls); restartPull stops
+	// it so the loop pulls again, from a consumer that was recreated.
+	iter jetstream.MessagesContext
 }
 
 func newPartition(w *Worker, p int) *partition {
@@ -43,6 +47,18 @@ func newPartition(w *Worker, p int) *partition {
 		log:    w.log.With(zap.Int("partition", p)),
 		ctx:    ctx,
 		cancel: cancel,
+	}
+}
+
+// restartPull ends the current pull; the partition loop then pulls again
+// from the partition's consumer as it now is. What it held unacked is
+// delivered again and replays.
+func (pt *partition) restartPull() {
+	pt.mu.Lock()
+	it := pt.iter
+	pt.mu.Unlock()
+	if it != nil {
+		it.Stop()
 	}
 }
 
@@ -76,7 +92,11 @@ func (pt *partition) run(takeover bool) {
 		if errors.Is(err, errAborted) {
 			return
 		}
-		pt.log.Warn("partition consumer failed, retrying", zap.Error(err))
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			pt.log.Info("pulling again from the restored consumer")
+		} else {
+			pt.log.Warn("partition consumer failed, retrying", zap.Error(err))
+		}
 		if !backoff.wait(pt.ctx) {
 			return
 		}
@@ -98,10 +118,20 @@ func (pt *partition) consume() error {
 	if err != nil {
 		return fmt.Errorf("messages %s: %w", pt.name, err)
 	}
-	defer it.Stop()
+	pt.mu.Lock()
+	pt.iter = it
+	pt.mu.Unlock()
+	defer func() {
+		pt.mu.Lock()
+		pt.iter = nil
+		pt.mu.Unlock()
+		it.Stop()
+	}()
 	// Until proven otherwise, another worker may hold older messages of
 	// this partition (it owned it before us).
 	careful := true
+	// A recreated consumer numbers its deliveries from 1 again.
+	pt.lastDelivery = 0
 	for {
 		batch, iterErr := pt.collect(it)
 		if len(batch) > 0 {

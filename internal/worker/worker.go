@@ -156,9 +156,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	// Assign right away rather than a heartbeat later.
 	w.rebalance(ctx)
-	w.loopWG.Add(2)
+	w.loopWG.Add(3)
 	go w.membershipLoop()
 	go w.purgeLoop()
+	go w.reconnectLoop()
 	w.log.Info("worker started",
 		zap.Int("partitions", w.cfg.Streams.Partitions), zap.Int("batch_size", w.cfg.BatchSize),
 		zap.Int("concurrency", w.cfg.Concurrency), zap.Duration("ack_wait", w.cfg.AckWait),
@@ -474,18 +475,83 @@ func (w *Worker) purgeLoop() {
 	}
 }
 
+// reconnectLoop restores the owned partitions' consumers each time the
+// connection comes back. A restarted server has lost them (they keep their
+// state in memory), and a pull iterator on a missing consumer only sees
+// missed heartbeats: without this, pulling would resume only when the purge
+// loop next looked at the consumer.
+func (w *Worker) reconnectLoop() {
+	defer w.loopWG.Done()
+	status := w.nc.StatusChanged(nats.CONNECTED)
+	defer w.nc.RemoveStatusListener(status)
+	for {
+		select {
+		case <-w.loopStop:
+			return
+		case <-status:
+		}
+		for _, p := range w.Owned() {
+			w.restoreConsumer(p)
+		}
+	}
+}
+
+// restoreConsumer recreates partition p's consumer if it is missing and
+// then restarts the partition's pull on it. A server that has just come
+// back may still be loading its streams, so failures are retried for a
+// while; the purge loop remains the fallback.
+func (w *Worker) restoreConsumer(p int) {
+	backoff := newBackoff(50*time.Millisecond, time.Second)
+	for attempt := 0; attempt < 20; attempt++ {
+		ctx, cancel := context.WithTimeout(w.hardCtx, 5*time.Second)
+		_, recreated, err := w.lookupConsumer(ctx, p)
+		cancel()
+		if err == nil {
+			if recreated {
+				w.mu.Lock()
+				pt := w.parts[p]
+				w.mu.Unlock()
+				if pt != nil {
+					pt.restartPull()
+				}
+			}
+			return
+		}
+		if w.hardCtx.Err() != nil {
+			return
+		}
+		select {
+		case <-w.loopStop:
+			return
+		default:
+		}
+		if !backoff.wait(w.hardCtx) {
+			return
+		}
+	}
+	w.log.Warn("partition consumer not restored after reconnecting; the purge loop will retry", zap.Int("partition", p))
+}
+
 // partitionConsumer looks up partition p's consumer and recreates it when
 // it is missing. Consumers keep their state in memory (see
 // natsbus.PartitionConsumerConfig), so a restarted server has none; a new
 // one starts from the partition's first unpurged message, and whatever was
 // applied already replays. A pull in progress resumes once it exists again.
 func (w *Worker) partitionConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
+	c, _, err := w.lookupConsumer(ctx, p)
+	return c, err
+}
+
+// lookupConsumer is partitionConsumer that also says whether it had to
+// recreate the consumer.
+func (w *Worker) lookupConsumer(ctx context.Context, p int) (jetstream.Consumer, bool, error) {
 	c, err := w.requests.Consumer(ctx, natsbus.ConsumerName(p))
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return c, err
+		return c, false, err
 	}
 	w.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
-	return w.requests.CreateOrUpdateConsumer(ctx, natsbus.PartitionConsumerConfig(w.consumerConfig(), p))
+	c, err = w.requests.CreateOrUpdateConsumer(ctx, natsbus.PartitionConsumerConfig(w.consumerConfig(), p))
+	return c, err == nil, err
 }
 
 // consumerConfig describes the partition consumers this worker expects.
