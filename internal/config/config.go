@@ -193,7 +193,7 @@ func Defaults(p Program) Config {
 			RequestsMaxBytes: 1 << 30,
 		},
 		Worker: WorkerSettings{
-			BatchSize:   500,
+			BatchSize:   100,
 			BatchLinger: 5 * time.Millisecond,
 			Concurrency: 2,
 			AckWait:     5 * time.Second,

@@ -152,7 +152,7 @@ func bind(c *Config, p Program) []entry {
 			int64Value{&c.Stream.RequestsMaxBytes, 1 << 20, math.MaxInt64}},
 
 		// Workers.
-		{"batch-size", "", "most requests a worker applies in one database transaction", false, consumers,
+		{"batch-size", "", "most requests a worker pulls from one partition at a time (the consumers' max ack pending); a worker merges several partitions' batches into one transaction of up to 1000", false, consumers,
 			intValue{&c.Worker.BatchSize, 1, 10000}},
 		{"batch-linger", "", "how long a worker waits to fill a batch", false, consumers,
 			durationValue{&c.Worker.BatchLinger, 0, time.Second}},

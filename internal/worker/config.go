@@ -13,7 +13,13 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultBatchSize   = 500
+	// DefaultBatchSize bounds what each partition holds unacked. Every
+	// partition's messages wait their turn for a writer, so the sum over
+	// partitions must drain well within the ack wait: with 500 per
+	// partition a backlog after a 15 s database outage was redelivered
+	// 5,700-7,700 times while it drained; with 100, 450-660 times, at the
+	// same throughput (writers still merge partitions into one transaction).
+	DefaultBatchSize   = 100
 	DefaultLinger      = 5 * time.Millisecond
 	DefaultConcurrency = 2
 	// DefaultMaxMerge caps the requests of one ApplyBatch when writers merge
@@ -38,7 +44,8 @@ type Config struct {
 	// Streams.Partitions is the partition count.
 	Streams natsbus.Config
 	// BatchSize is the most messages a partition pulls into one batch and
-	// the consumers' MaxAckPending.
+	// the consumers' MaxAckPending. Writers merge the batches of several
+	// partitions into one transaction of up to MaxMerge requests.
 	BatchSize int
 	// Linger is how long a partition waits for more messages after the
 	// first before it hands its batch on.
