@@ -13,10 +13,12 @@ import (
 	"github.com/wallet/wallet/internal/postgres"
 )
 
-// PostgreSQL error codes CreateDatabase tells apart.
+// PostgreSQL error codes CreateDatabase and OpenStore tell apart.
 const (
 	codeDuplicateDatabase = "42P04"
 	codeInvalidCatalog    = "3D000"
+	codeInvalidPassword   = "28P01"
+	codeInvalidAuth       = "28000"
 )
 
 // CreateDatabase creates the database named in url when it does not exist,
@@ -79,7 +81,16 @@ func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postg
 				log.Info("created database", zap.String("db", target))
 			}
 		}
-		return postgres.Open(ctx, cfg.DB)
+		store, err := postgres.Open(ctx, cfg.DB)
+		switch {
+		case err == nil:
+		case isCode(err, codeInvalidCatalog):
+			// Waiting will not create it.
+			err = Permanent(fmt.Errorf("%w (create the database, or start with --create-db)", err))
+		case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
+			err = Permanent(err)
+		}
+		return store, err
 	})
 }
 

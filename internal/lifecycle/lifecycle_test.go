@@ -279,3 +279,33 @@ func TestNewLogger(t *testing.T) {
 		t.Error("bad format accepted")
 	}
 }
+
+func TestRetryStopsAtAPermanentError(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	missing := errors.New(`database "nope" does not exist`)
+	_, err := Retry(context.Background(), zap.NewNop(), "postgres", 10, time.Hour, func(context.Context) (int, error) {
+		calls.Add(1)
+		return 0, Permanent(missing)
+	})
+	if !errors.Is(err, missing) || errors.Is(err, ErrUnreachable) || calls.Load() != 1 {
+		t.Fatalf("err=%v calls=%d", err, calls.Load())
+	}
+}
+
+// TestOpenStoreMissingDatabase: without --create-db a database that does
+// not exist fails start-up at once, saying what to do, rather than after
+// minutes of back-off.
+func TestOpenStoreMissingDatabase(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(dbtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/wallet_missing_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	cfg := &config.Config{DB: u.String(), DBRetryCount: 10, DBRetryTimeout: time.Hour}
+	_, err = OpenStore(context.Background(), zap.NewNop(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--create-db") || errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v", err)
+	}
+}
