@@ -488,7 +488,10 @@ func (w *Worker) reconnectLoop() {
 		select {
 		case <-w.loopStop:
 			return
-		case <-status:
+		case _, open := <-status:
+			if !open {
+				return
+			}
 		}
 		for _, p := range w.Owned() {
 			w.restoreConsumer(p)
