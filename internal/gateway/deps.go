@@ -31,6 +31,10 @@ type Bus interface {
 	// logs. duplicate reports that the stream already held a request with
 	// req.ID (the dedupe window dropped this one).
 	Publish(ctx context.Context, req transfer.Request, requestID string) (duplicate bool, err error)
+	// Resubmit stores req under a message id of its own
+	// (natsbus.ResubmitMsgID), for when its id is taken in the dedupe
+	// window by a message that is not a valid request.
+	Resubmit(ctx context.Context, req transfer.Request, requestID string) (duplicate bool, err error)
 	// LookupPending finds an accepted request by id in the requests
 	// stream. found is false when the stream does not hold it.
 	LookupPending(ctx context.Context, id uuid.UUID) (p Pending, found bool, err error)

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -222,3 +224,46 @@ func TestOriginalScenario(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestEndToEndIDTakenByMalformedMessage: a producer published something
+// that is not a request under an id (the workers dead-letter it), then the
+// real request comes through HTTP within the stream's dedupe window. The
+// stream drops it as a duplicate of the malformed message; the gateway must
+// still get it stored and applied rather than answer 202 for nothing. The
+// same holds for a body filed under another account's subject.
+func TestEndToEndIDTakenByMalformedMessage(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	h.startWorker()
+	a, other := newAccount(h, "USD"), newAccount(h, "USD")
+	for _, poison := range []func(id uuid.UUID) *nats.Msg{
+		func(id uuid.UUID) *nats.Msg {
+			m := nats.NewMsg(natsbus.RequestSubject(a, id))
+			m.Data = []byte(`{"v":1,"kind":"deposit","id":"` + id.String() + `","account_id":"` + a.String() + `","amount":12.5,"currency":"USD"}`)
+			return m
+		},
+		func(id uuid.UUID) *nats.Msg {
+			m := nats.NewMsg(natsbus.RequestSubject(other, id))
+			m.Data = []byte(`{"v":1,"kind":"deposit","id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"12.5","currency":"USD"}`)
+			return m
+		},
+	} {
+		id := uuid.New()
+		m := poison(id)
+		m.Header.Set(natsbus.HeaderMsgID, id.String())
+		if _, err := h.js.PublishMsg(testCtx(t), m); err != nil {
+			t.Fatal(err)
+		}
+		body := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"12.5","currency":"USD"}`
+		r := h.do("POST", "/v1/deposits", body, "Prefer", "wait=30")
+		expect(t, r, 201, "")
+		if r.str("status") != "applied" {
+			t.Fatalf("deposit %s: %s", id, r.raw)
+		}
+		// A retry answers from the database.
+		expect(t, h.do("POST", "/v1/deposits", body), 200, "")
+	}
+	if got := h.do("GET", "/v1/accounts/"+a.String(), ""); got.str("balance") != "25.00" {
+		t.Fatalf("balance: %s", got.raw)
+	}
+}

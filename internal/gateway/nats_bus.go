@@ -63,8 +63,24 @@ func (b *NATSBus) Publish(ctx context.Context, r transfer.Request, requestID str
 	return ack.Duplicate, nil
 }
 
+// Resubmit implements Bus.
+func (b *NATSBus) Resubmit(ctx context.Context, r transfer.Request, requestID string) (bool, error) {
+	msg, err := natsbus.RequestMsg(r, requestID)
+	if err != nil {
+		return false, err
+	}
+	msg.Header.Set(natsbus.HeaderMsgID, natsbus.ResubmitMsgID(r.ID))
+	res, err := b.batcher.Publish(ctx, msg)
+	if err != nil {
+		return false, fmt.Errorf("resubmit request %s: %w", r.ID, err)
+	}
+	return res.Duplicate, nil
+}
+
 // LookupPending implements Bus: the last message stored under the id in any
 // partition, decoded, with the stream's timestamp as its acceptance time.
+// A message the workers will dead-letter (not a request, or filed under a
+// subject that does not match its body) is not a pending request.
 func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, bool, error) {
 	filter := natsbus.RequestsPrefix + "*." + id.String() + ".*"
 	m, err := b.requests.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(filter))
@@ -75,6 +91,9 @@ func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, boo
 		return Pending{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
 	}
 	r, err := natsbus.DecodeRequest(m.Data)
+	if err == nil {
+		_, err = natsbus.CheckSubject(m.Subject, r)
+	}
 	if err != nil {
 		// A producer's poison message under this id: the worker will
 		// dead-letter it, and it holds no request to report.

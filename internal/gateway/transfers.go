@@ -135,6 +135,8 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		}
 		if st.pending {
 			s.state = st
+		} else if err := g.resubmit(ctx, r, rid); err != nil {
+			return submission{}, errors.Join(errUnavailable, err)
 		}
 		if s.p.Request.Fingerprint() != r.Fingerprint() && !keepWaiting {
 			return s, nil
@@ -181,6 +183,26 @@ func (g *Gateway) publish(ctx context.Context, r transfer.Request, rid string) (
 	}
 	g.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	return dup, err
+}
+
+// resubmit stores r when its id is taken in the stream's dedupe window by a
+// message that is neither pending nor decided: a producer's malformed
+// message under the same id, dead-lettered or about to be. Answering 202
+// on the strength of that duplicate would accept a request that is never
+// applied.
+func (g *Gateway) resubmit(ctx context.Context, r transfer.Request, rid string) error {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	_, err := g.bus.Resubmit(ctx, r, rid)
+	result := "resubmitted"
+	if err != nil {
+		result = "error"
+	}
+	g.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	g.log.Info("request id taken by a message that is not a request; stored under a message id of its own",
+		zap.Stringer("id", r.ID), zap.String("request_id", rid), zap.Error(err))
+	return err
 }
 
 // countWait records how a wait ended, for the wait_outcomes metric.

@@ -72,6 +72,13 @@ func RequestMsg(r transfer.Request, requestID string) (*nats.Msg, error) {
 	return msg, nil
 }
 
+// ResubmitMsgID is the message id of a request whose own id is taken, within
+// the dedupe window, by a message that is not a valid request (a producer's
+// malformed message, which the workers dead-letter): published again under
+// its own id, the request would be dropped as a duplicate and never applied.
+// The database still applies each request id at most once.
+func ResubmitMsgID(id uuid.UUID) string { return id.String() + ".resubmit" }
+
 // PublishRequest publishes r and waits for its PubAck: from then on the
 // request is stored. A PubAck with Duplicate set means the id was already
 // in the stream within the dedupe window.
