@@ -69,7 +69,7 @@ func startService(t *testing.T) service {
 	})
 
 	gnc := connect()
-	bus, err := gateway.NewNATSBus(ctx, gnc)
+	bus, err := gateway.NewNATSBus(ctx, gnc, natsbus.BatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,10 @@ type GatewaySettings struct {
 	AuthTokens []AuthToken
 	// MaxWait caps a client's Prefer: wait=N.
 	MaxWait time.Duration
+	// PublishBatchMin is the smallest group of concurrent publishes sent
+	// as one JetStream atomic batch; PublishBatchMax the largest.
+	PublishBatchMin int
+	PublishBatchMax int
 }
 
 // Embedded holds walletd's embedded JetStream server settings.
@@ -200,7 +204,14 @@ func Defaults(p Program) Config {
 			PinnedTTL:   10 * time.Second,
 			MetricsPort: 9090,
 		},
-		Gateway: GatewaySettings{MaxWait: 30 * time.Second},
+		Gateway: GatewaySettings{
+			MaxWait: 30 * time.Second,
+			// An atomic batch costs a fixed 10 ms or more in nats-server
+			// 2.15 (a staging store per batch); single publishes cost one
+			// sync each. Measured in docs/performance.md.
+			PublishBatchMin: 32,
+			PublishBatchMax: 100,
+		},
 		Embedded: Embedded{
 			Listen:   "127.0.0.1:4223",
 			StoreDir: defaultStoreDir(),

@@ -45,6 +45,8 @@ var samples = map[string]struct{ in, want string }{
 	"metrics-port":       {"9191", "9191"},
 	"auth-tokens":        {HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite), HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite)},
 	"max-wait":           {"10s", "10s"},
+	"publish-batch-min":  {"8", "8"},
+	"publish-batch-max":  {"200", "200"},
 	"debug-addr":         {"127.0.0.1:6060", "127.0.0.1:6060"},
 	"nats-listen":        {"127.0.0.1:14222", "127.0.0.1:14222"},
 	"nats-store-dir":     {"/var/lib/walletd", "/var/lib/walletd"},
@@ -83,6 +85,8 @@ var bad = map[string]string{
 	"metrics-port":       "70000",
 	"auth-tokens":        "sha256:abcd:write",
 	"max-wait":           "1d",
+	"publish-batch-min":  "0",
+	"publish-batch-max":  "1001",
 	"debug-addr":         "6060",
 	"nats-listen":        "everywhere",
 	"nats-store-dir":     " ",
@@ -356,6 +360,7 @@ func TestBadCombinations(t *testing.T) {
 		{Worker, []string{"--nats-tls-cert", cert}, "nats-tls-cert"},
 		{Gateway, []string{"--nats-tls-ca", "/nonexistent/ca.pem"}, "nats-tls-ca"},
 		{Walletd, []string{"--stream-replicas", "3"}, "stream-replicas"},
+		{Gateway, []string{"--publish-batch-min", "200"}, "publish-batch-min"},
 	}
 	for _, tc := range cases {
 		_, err := Load(tc.p, tc.args, env(nil))

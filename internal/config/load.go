@@ -186,6 +186,9 @@ func (c *Config) validate() error {
 			return bad("ack-wait", "%s must not exceed --pinned-ttl (%s): a redelivery must not reach another worker while the pin holds", c.Worker.AckWait, c.Worker.PinnedTTL)
 		}
 	}
+	if (p == Walletd || p == Gateway) && c.Gateway.PublishBatchMin > c.Gateway.PublishBatchMax {
+		return bad("publish-batch-min", "%d must not exceed --publish-batch-max (%d)", c.Gateway.PublishBatchMin, c.Gateway.PublishBatchMax)
+	}
 	if p == Walletd && c.EmbeddedNATS() && c.Stream.Replicas != 1 {
 		return bad("stream-replicas", "must be 1 with the embedded single-node NATS server (got %d)", c.Stream.Replicas)
 	}

@@ -170,6 +170,10 @@ func bind(c *Config, p Program) []entry {
 			tokensValue{&c.Gateway.AuthTokens}},
 		{"max-wait", "", "longest wait a client may ask for with Prefer: wait=N", false, producers,
 			durationValue{&c.Gateway.MaxWait, 0, 5 * time.Minute}},
+		{"publish-batch-min", "", "fewest waiting requests the gateway publishes as one JetStream atomic batch (one disk sync for all); fewer go as single publishes, one sync each", false, producers,
+			intValue{&c.Gateway.PublishBatchMin, 1, 1000}},
+		{"publish-batch-max", "", "most requests in one atomic batch (at least --publish-batch-min, at most 1000)", false, producers,
+			intValue{&c.Gateway.PublishBatchMax, 1, 1000}},
 
 		// Debugging.
 		{"debug-addr", "", "host:port serving net/http/pprof (empty: off; keep it on localhost)", false, services,

@@ -44,7 +44,7 @@ func setup(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, store: dbtest.NewStore(t), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
 	h.nc, h.js = h.nats.Setup(t, natsbus.Config{Partitions: 4})
-	bus, err := NewNATSBus(testCtx(t), h.nc)
+	bus, err := NewNATSBus(testCtx(t), h.nc, natsbus.BatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

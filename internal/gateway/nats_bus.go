@@ -28,7 +28,7 @@ type NATSBus struct {
 // submissions share one atomic batch and so one disk sync, and each is
 // answered when its batch is stored. Close stops the batcher; so does
 // closing nc.
-func NewNATSBus(ctx context.Context, nc *nats.Conn) (*NATSBus, error) {
+func NewNATSBus(ctx context.Context, nc *nats.Conn, batching natsbus.BatcherConfig) (*NATSBus, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
@@ -37,7 +37,8 @@ func NewNATSBus(ctx context.Context, nc *nats.Conn) (*NATSBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
 	}
-	batcher, err := natsbus.NewBatcher(nc, natsbus.BatcherConfig{Stream: natsbus.RequestsStream})
+	batching.Stream = natsbus.RequestsStream
+	batcher, err := natsbus.NewBatcher(nc, batching)
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -182,7 +183,7 @@ func TestMetricsAndRequestID(t *testing.T) {
 func TestNewSharesMetrics(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{})
-	bus, err := NewNATSBus(context.Background(), h.nc)
+	bus, err := NewNATSBus(context.Background(), h.nc, natsbus.BatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,10 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err := natsbus.EnsureStreams(ctx, js, Streams(cfg)); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	bus, err := gateway.NewNATSBus(ctx, nc)
+	bus, err := gateway.NewNATSBus(ctx, nc, natsbus.BatcherConfig{
+		MinMessages: cfg.Gateway.PublishBatchMin,
+		MaxMessages: cfg.Gateway.PublishBatchMax,
+	})
 	if err != nil {
 		return nil, err
 	}
