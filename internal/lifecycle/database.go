@@ -71,7 +71,7 @@ func isCode(err error, code string) bool {
 func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postgres.Store, error) {
 	target := config.RedactURL(cfg.DB)
 	log.Info("connecting to postgres", zap.String("db", target), zap.Int("attempts", cfg.DBRetryCount))
-	return Retry(ctx, log, "postgres", cfg.DBRetryCount, cfg.DBRetryTimeout, func(ctx context.Context) (*postgres.Store, error) {
+	store, err := Retry(ctx, log, "postgres", cfg.DBRetryCount, cfg.DBRetryTimeout, func(ctx context.Context) (*postgres.Store, error) {
 		if cfg.CreateDB {
 			created, err := CreateDatabase(ctx, cfg.DB)
 			if err != nil {
@@ -92,6 +92,23 @@ func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postg
 		}
 		return store, err
 	})
+	if err == nil {
+		warnAutovacuumOff(ctx, log, store)
+	}
+	return store, err
+}
+
+// warnAutovacuumOff logs a warning when the server does not vacuum and
+// analyze by itself. The service stays correct without it (statements are
+// planned for the tables as they are), but the accounts table, updated on
+// every transfer, keeps its dead row versions until someone runs VACUUM.
+func warnAutovacuumOff(ctx context.Context, log *zap.Logger, store *postgres.Store) {
+	var on string
+	if err := store.Pool().QueryRow(ctx, "SHOW autovacuum").Scan(&on); err != nil || on == "on" {
+		return
+	}
+	log.Warn("autovacuum is off on this PostgreSQL server: run VACUUM ANALYZE on the wallet tables regularly, or turn autovacuum on",
+		zap.String("autovacuum", on))
 }
 
 // MigrateDB connects with cfg's retries (creating the database when

@@ -309,3 +309,24 @@ func TestOpenStoreMissingDatabase(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestOpenStoreWarnsWhenAutovacuumIsOff: the warning appears exactly when
+// the server has autovacuum off (as the development machine's has).
+func TestOpenStoreWarnsWhenAutovacuumIsOff(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.WarnLevel)
+	cfg := &config.Config{DB: dbtest.URL(t), DBRetryCount: 1, DBRetryTimeout: time.Second}
+	store, err := OpenStore(context.Background(), zap.New(core), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var on string
+	if err := store.Pool().QueryRow(context.Background(), "SHOW autovacuum").Scan(&on); err != nil {
+		t.Fatal(err)
+	}
+	warned := logs.FilterMessageSnippet("autovacuum is off").Len() == 1
+	if warned != (on == "off") {
+		t.Fatalf("autovacuum %s, warned %v", on, warned)
+	}
+}
