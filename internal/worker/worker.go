@@ -499,25 +499,17 @@ func (w *Worker) reconnectLoop() {
 	}
 }
 
-// restoreConsumer recreates partition p's consumer if it is missing and
-// then restarts the partition's pull on it. A server that has just come
+// restoreConsumer recreates partition p's consumer if it is missing (which
+// restarts the partition's pull on it). A server that has just come
 // back may still be loading its streams, so failures are retried for a
 // while; the purge loop remains the fallback.
 func (w *Worker) restoreConsumer(p int) {
 	backoff := newBackoff(50*time.Millisecond, time.Second)
 	for attempt := 0; attempt < 20; attempt++ {
 		ctx, cancel := context.WithTimeout(w.hardCtx, 5*time.Second)
-		_, recreated, err := w.lookupConsumer(ctx, p)
+		_, err := w.partitionConsumer(ctx, p)
 		cancel()
 		if err == nil {
-			if recreated {
-				w.mu.Lock()
-				pt := w.parts[p]
-				w.mu.Unlock()
-				if pt != nil {
-					pt.restartPull()
-				}
-			}
 			return
 		}
 		if w.hardCtx.Err() != nil {
@@ -539,22 +531,25 @@ func (w *Worker) restoreConsumer(p int) {
 // it is missing. Consumers keep their state in memory (see
 // natsbus.PartitionConsumerConfig), so a restarted server has none; a new
 // one starts from the partition's first unpurged message, and whatever was
-// applied already replays. A pull in progress resumes once it exists again.
+// applied already replays. A recreated consumer gets a new pull at once:
+// one made on the missing consumer would only see missed heartbeats.
 func (w *Worker) partitionConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
-	c, _, err := w.lookupConsumer(ctx, p)
-	return c, err
-}
-
-// lookupConsumer is partitionConsumer that also says whether it had to
-// recreate the consumer.
-func (w *Worker) lookupConsumer(ctx context.Context, p int) (jetstream.Consumer, bool, error) {
 	c, err := w.requests.Consumer(ctx, natsbus.ConsumerName(p))
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return c, false, err
+		return c, err
 	}
 	w.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
 	c, err = w.requests.CreateOrUpdateConsumer(ctx, natsbus.PartitionConsumerConfig(w.consumerConfig(), p))
-	return c, err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	pt := w.parts[p]
+	w.mu.Unlock()
+	if pt != nil {
+		pt.restartPull() // a no-op between pulls, as when the partition loop itself asked
+	}
+	return c, nil
 }
 
 // consumerConfig describes the partition consumers this worker expects.
