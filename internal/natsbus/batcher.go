@@ -271,8 +271,6 @@ func (b *Batcher) run() {
 	defer close(b.done)
 	defer b.flight.Wait()
 	defer b.nc.RemoveStatusListener(b.status)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
 	group := make([]*pending, 0, b.cfg.MaxMessages)
 	for {
 		if b.nc.IsClosed() {
@@ -291,7 +289,7 @@ func (b *Batcher) run() {
 			b.failQueued(nats.ErrConnectionClosed)
 			return
 		}
-		group, open := b.gather(group, linger)
+		group, open := b.gather(group)
 		b.commit(group)
 		if !open {
 			return
@@ -299,43 +297,36 @@ func (b *Batcher) run() {
 	}
 }
 
-// gather adds queued publishes to group up to MaxMessages, waiting at most
-// Linger for more. It reports false when the queue was closed.
-func (b *Batcher) gather(group []*pending, linger *time.Timer) ([]*pending, bool) {
+// gather adds queued publishes to group up to MaxMessages: those already
+// queued, and with a Linger those that arrive within it. It reports false
+// when the queue was closed.
+func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
+	var linger <-chan time.Time // nil: take only what is queued now
+	if b.cfg.Linger > 0 {
+		t := time.NewTimer(b.cfg.Linger)
+		defer t.Stop()
+		linger = t.C
+	}
 	for len(group) < b.cfg.MaxMessages {
-		select {
-		case p, ok := <-b.queue:
-			if !ok {
-				return group, false
-			}
-			group = append(group, p)
-			continue
-		default:
-		}
-		break
-	}
-	if len(group) >= b.cfg.MaxMessages || b.cfg.Linger <= 0 {
-		return group, true
-	}
-	linger.Reset(b.cfg.Linger)
-	defer func() {
-		if !linger.Stop() {
+		var p *pending
+		var open bool
+		if linger == nil {
 			select {
-			case <-linger.C:
+			case p, open = <-b.queue:
 			default:
+				return group, true
+			}
+		} else {
+			select {
+			case p, open = <-b.queue:
+			case <-linger:
+				return group, true
 			}
 		}
-	}()
-	for len(group) < b.cfg.MaxMessages {
-		select {
-		case p, ok := <-b.queue:
-			if !ok {
-				return group, false
-			}
-			group = append(group, p)
-		case <-linger.C:
-			return group, true
+		if !open {
+			return group, false
 		}
+		group = append(group, p)
 	}
 	return group, true
 }
