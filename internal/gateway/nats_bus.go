@@ -66,16 +66,11 @@ func (b *NATSBus) Publish(ctx context.Context, r transfer.Request, requestID str
 
 // Resubmit implements Bus.
 func (b *NATSBus) Resubmit(ctx context.Context, r transfer.Request, requestID string) (bool, error) {
-	msg, err := natsbus.RequestMsg(r, requestID)
+	ack, err := b.bus.ResubmitRequest(ctx, r, requestID)
 	if err != nil {
 		return false, err
 	}
-	msg.Header.Set(natsbus.HeaderMsgID, natsbus.ResubmitMsgID(r.ID))
-	res, err := b.batcher.Publish(ctx, msg)
-	if err != nil {
-		return false, fmt.Errorf("resubmit request %s: %w", r.ID, err)
-	}
-	return res.Duplicate, nil
+	return ack.Duplicate, nil
 }
 
 // LookupPending implements Bus: the last message stored under the id in any
@@ -91,10 +86,7 @@ func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, boo
 	if err != nil {
 		return Pending{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
 	}
-	r, err := natsbus.DecodeRequest(m.Data)
-	if err == nil {
-		_, err = natsbus.CheckSubject(m.Subject, r)
-	}
+	r, err := natsbus.DecodeStoredRequest(m.Subject, m.Data)
 	if err != nil {
 		// A producer's poison message under this id: the worker will
 		// dead-letter it, and it holds no request to report.

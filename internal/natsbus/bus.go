@@ -83,10 +83,22 @@ func ResubmitMsgID(id uuid.UUID) string { return id.String() + ".resubmit" }
 // request is stored. A PubAck with Duplicate set means the id was already
 // in the stream within the dedupe window.
 func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, requestID string) (*jetstream.PubAck, error) {
+	return b.publishRequest(ctx, r, requestID, r.ID.String())
+}
+
+// ResubmitRequest is PublishRequest under ResubmitMsgID(r.ID): for a request
+// whose own id is taken in the dedupe window by a message that is not a
+// valid request.
+func (b *Bus) ResubmitRequest(ctx context.Context, r transfer.Request, requestID string) (*jetstream.PubAck, error) {
+	return b.publishRequest(ctx, r, requestID, ResubmitMsgID(r.ID))
+}
+
+func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID, msgID string) (*jetstream.PubAck, error) {
 	msg, err := RequestMsg(r, requestID)
 	if err != nil {
 		return nil, err
 	}
+	msg.Header.Set(HeaderMsgID, msgID)
 	if b.batcher != nil {
 		res, err := b.batcher.Publish(ctx, msg)
 		if err != nil {

@@ -223,6 +223,20 @@ func DecodeRequest(data []byte) (transfer.Request, error) {
 	return r, nil
 }
 
+// DecodeStoredRequest decodes a message as stored in the requests stream:
+// its body must be a valid envelope and its subject must name the body's
+// id and partition account. Anything else is poison, which the workers
+// dead-letter and never apply; the error is a *DecodeError when the body
+// or subject says why.
+func DecodeStoredRequest(subject string, data []byte) (transfer.Request, error) {
+	r, err := DecodeRequest(data)
+	if err != nil {
+		return r, err
+	}
+	_, err = CheckSubject(subject, r)
+	return r, err
+}
+
 // CheckSubject verifies that a request's stored subject names the request's
 // own id and partition account, so a producer cannot file a request under
 // another account's partition or another id.

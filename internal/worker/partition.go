@@ -329,10 +329,7 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 		}
 		items = append(items, held{msg: m, seq: meta.Sequence.Stream, requestID: m.Headers().Get(natsbus.HeaderRequestID)})
 		it := &items[len(items)-1]
-		req, err := natsbus.DecodeRequest(m.Data())
-		if err == nil {
-			_, err = natsbus.CheckSubject(m.Subject(), req)
-		}
+		req, err := natsbus.DecodeStoredRequest(m.Subject(), m.Data())
 		if err != nil {
 			var derr *natsbus.DecodeError
 			if !errors.As(err, &derr) {
