@@ -75,27 +75,34 @@ func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postg
 		if cfg.CreateDB {
 			created, err := CreateDatabase(ctx, cfg.DB)
 			if err != nil {
-				return nil, err
+				return nil, hopeless(err)
 			}
 			if created {
 				log.Info("created database", zap.String("db", target))
 			}
 		}
 		store, err := postgres.Open(ctx, cfg.DB)
-		switch {
-		case err == nil:
-		case isCode(err, codeInvalidCatalog):
-			// Waiting will not create it.
-			err = Permanent(fmt.Errorf("%w (create the database, or start with --create-db)", err))
-		case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
-			err = Permanent(err)
-		}
-		return store, err
+		return store, hopeless(err)
 	})
 	if err == nil {
 		warnAutovacuumOff(ctx, log, store)
 	}
 	return store, err
+}
+
+// hopeless marks as Permanent the connection errors that waiting cannot
+// cure, whichever step of connecting met them: a database that does not
+// exist, credentials the server refused.
+func hopeless(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isCode(err, codeInvalidCatalog):
+		return Permanent(fmt.Errorf("%w (create the database, or start with --create-db)", err))
+	case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
+		return Permanent(err)
+	}
+	return err
 }
 
 // warnAutovacuumOff logs a warning when the server does not vacuum and
