@@ -62,6 +62,14 @@ func GatewayConfig(cfg *config.Config) gateway.Config {
 	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait}
 }
 
+// BatcherConfig maps the gateway's publish batching settings.
+func BatcherConfig(cfg *config.Config) natsbus.BatcherConfig {
+	return natsbus.BatcherConfig{
+		MinMessages: cfg.Gateway.PublishBatchMin,
+		MaxMessages: cfg.Gateway.PublishBatchMax,
+	}
+}
+
 // StartWorker builds and starts a worker on nc: it ensures the streams and
 // consumers, joins the membership and starts pulling its partitions.
 func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg prometheus.Registerer) (*worker.Worker, error) {
@@ -94,10 +102,7 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err := natsbus.EnsureStreams(ctx, js, Streams(cfg)); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	bus, err := gateway.NewNATSBus(ctx, nc, natsbus.BatcherConfig{
-		MinMessages: cfg.Gateway.PublishBatchMin,
-		MaxMessages: cfg.Gateway.PublishBatchMax,
-	})
+	bus, err := gateway.NewNATSBus(ctx, nc, BatcherConfig(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/worker"
 )
 
 func TestRetryGivesUpAfterTheConfiguredAttempts(t *testing.T) {
@@ -328,5 +330,26 @@ func TestOpenStoreWarnsWhenAutovacuumIsOff(t *testing.T) {
 	warned := logs.FilterMessageSnippet("autovacuum is off").Len() == 1
 	if warned != (on == "off") {
 		t.Fatalf("autovacuum %s, warned %v", on, warned)
+	}
+}
+
+// TestConfigDefaultsMatchThePackages: the settings' defaults are written in
+// the config package, which depends on nothing; they must stay the
+// defaults the worker and natsbus packages document and were measured
+// with.
+func TestConfigDefaultsMatchThePackages(t *testing.T) {
+	t.Parallel()
+	for _, p := range []config.Program{config.Walletd, config.Gateway, config.Worker} {
+		cfg := config.Defaults(p)
+		w, s, b := WorkerConfig(&cfg), Streams(&cfg), BatcherConfig(&cfg)
+		got := []any{w.BatchSize, w.Linger, w.Concurrency, w.AckWait, w.PinnedTTL,
+			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages}
+		want := []any{worker.DefaultBatchSize, worker.DefaultLinger, worker.DefaultConcurrency, worker.DefaultAckWait, worker.DefaultPinnedTTL,
+			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
+			}
+		}
 	}
 }
