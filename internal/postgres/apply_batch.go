@@ -66,6 +66,12 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 		return nil, err
 	}
 	book.Precisions = precisions
+	// The decisions stored before this batch: a new decision under one of
+	// these ids replaces a rejection, the rest are inserted.
+	stored := make(map[uuid.UUID]int, len(book.Decided))
+	for id, t := range book.Decided {
+		stored[id] = t.Decisions
+	}
 
 	// Postgres keeps microseconds; truncating here makes the outcome we
 	// return equal to what a later read returns.
@@ -78,7 +84,7 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 		in[i] = r
 	}
 	outcomes, changes := book.Apply(in, now)
-	if err := saveChanges(ctx, tx, changes, now); err != nil {
+	if err := saveChanges(ctx, tx, changes, stored, now); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -92,6 +98,11 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 // statement, in id order: concurrent batches then wait for each other
 // instead of deadlocking, and any batch that decided one of our ids while
 // holding those locks has committed by the time the transfers are read.
+// The stored transfers are locked too (in primary-key order, after the
+// accounts, in every batch): a 2020-API retry may decide a rejected id
+// again from an account another batch does not lock, and two such retries
+// must not both see the rejection. An id with no row yet is guarded by the
+// primary key instead: the second insert fails and its batch is rerun.
 func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfer.Book, error) {
 	ids := make([]uuid.UUID, 0, len(reqs))
 	accountIDs := make([]uuid.UUID, 0, 2*len(reqs))
@@ -131,7 +142,7 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 		}
 		return rows.Err()
 	})
-	batch.Queue(selectTransfer+` WHERE id = ANY($1)`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
+	batch.Queue(selectTransfer+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			t, err := scanTransfer(rows)
 			if err != nil {
@@ -147,34 +158,46 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 	return book, nil
 }
 
-// saveChanges writes a batch's results with one statement per table.
-func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.Time) error {
+// saveChanges writes a batch's results with one statement per table, plus
+// one statement per transfer that replaces a stored rejection (a 2020-API
+// retry: rare, and each checked on its own). stored maps the ids decided
+// before the batch to their decision counts.
+func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map[uuid.UUID]int, now time.Time) error {
 	batch := &pgx.Batch{}
-	if n := len(ch.Transfers); n > 0 {
+	fresh := make([]transfer.Transfer, 0, len(ch.Transfers))
+	for _, t := range ch.Transfers {
+		prev, ok := stored[t.ID]
+		switch {
+		case ok:
+			queueRedecision(batch, t, prev)
+		case t.Decisions > 1:
+			queueInsertRedecided(batch, t)
+		default:
+			fresh = append(fresh, t)
+		}
+	}
+	if n := len(fresh); n > 0 {
 		var (
-			ids, froms, tos                 = make([][16]byte, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+			ids, froms, tos, attempts       = make([][16]byte, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
 			kinds, statuses, amounts, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			reasons                         = make([]*string, n)
 			fingerprints                    = make([][]byte, n)
 			submitted, processed            = make([]time.Time, n), make([]time.Time, n)
 		)
-		for i, t := range ch.Transfers {
+		for i, t := range fresh {
 			ids[i], kinds[i], statuses[i] = t.ID, string(t.Kind), string(t.Status)
-			froms[i], tos[i] = nullUUID(t.From), nullUUID(t.To)
+			froms[i], tos[i], attempts[i] = nullUUID(t.From), nullUUID(t.To), nullUUID(t.Attempt)
 			amounts[i], currs[i] = t.Amount.String(), t.Currency
-			if t.Reason != "" {
-				r := string(t.Reason)
-				reasons[i] = &r
-			}
+			reasons[i] = nullReason(t.Reason)
 			fp := t.Fingerprint
 			fingerprints[i] = fp[:]
 			submitted[i], processed[i] = t.SubmittedAt, t.ProcessedAt
 		}
 		batch.Queue(`INSERT INTO transfers
-			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at)
+			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at, attempt)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
-				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[])`,
-			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed)
+				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::uuid[])`,
+			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed, attempts)
 	}
 	if n := len(ch.Entries); n > 0 {
 		var (
@@ -213,6 +236,50 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, now time.T
 		return nil
 	}
 	return tx.SendBatch(ctx, batch).Close()
+}
+
+// errDecisionChanged means a stored rejection changed between loadBook and
+// its replacement; the transfer row lock makes it a bug, and rerunning the
+// batch is still the safe answer.
+var errDecisionChanged = errors.New("stored decision changed during the batch")
+
+// queueRedecision replaces the stored rejection of t.ID, which had prev
+// decisions, by t. The WHERE clause refuses anything but that rejection.
+func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) {
+	fp := t.Fingerprint
+	batch.Queue(`UPDATE transfers SET kind = $2, status = $3, reason = $4, from_account = $5, to_account = $6,
+			amount = $7, currency = $8, fingerprint = $9, submitted_at = $10, processed_at = $11,
+			attempt = $12, decisions = $13, superseded = $14
+		WHERE id = $1 AND status = 'rejected' AND decisions = $15`,
+		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
+		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
+		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("transfer %s: %w", t.ID, errDecisionChanged)
+		}
+		return nil
+	})
+}
+
+// queueInsertRedecided inserts a transfer first decided and then decided
+// again within this batch.
+func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) {
+	fp := t.Fingerprint
+	batch.Queue(`INSERT INTO transfers
+		(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at,
+			attempt, decisions, superseded)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
+		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
+		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded))
+}
+
+func nullReason(c transfer.Code) *string {
+	if c == "" {
+		return nil
+	}
+	r := string(c)
+	return &r
 }
 
 // pgx encodes uuid.UUID through its driver.Valuer, as text; [16]byte and

@@ -32,6 +32,9 @@ const (
 // A unique violation means a concurrent batch decided one of our ids first;
 // the next attempt sees its row and replays it.
 func retryable(err error) bool {
+	if errors.Is(err, errDecisionChanged) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

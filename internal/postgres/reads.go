@@ -259,19 +259,23 @@ func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor str
 }
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
-	amount::text, currency, fingerprint, submitted_at, processed_at FROM transfers`
+	amount::text, currency, fingerprint, submitted_at, processed_at, attempt, decisions, superseded FROM transfers`
 
 func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer
 	var kind, status, reason, amount string
 	var id [16]byte
-	var from, to pgtype.UUID
+	var from, to, attempt pgtype.UUID
+	var superseded [][16]byte
 	var fp []byte
 	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
-		&t.SubmittedAt, &t.ProcessedAt); err != nil {
+		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded); err != nil {
 		return t, err
 	}
-	t.ID, t.From, t.To = id, from.Bytes, to.Bytes
+	t.ID, t.From, t.To, t.Attempt = id, from.Bytes, to.Bytes, attempt.Bytes
+	for _, a := range superseded {
+		t.Superseded = append(t.Superseded, a)
+	}
 	t.Kind, t.Status, t.Reason = transfer.Kind(kind), transfer.Status(status), transfer.Code(reason)
 	if len(fp) != len(t.Fingerprint) {
 		return t, fmt.Errorf("transfer %s: fingerprint has %d bytes", t.ID, len(fp))

@@ -50,6 +50,40 @@ type Transfer struct {
 	Fingerprint [32]byte
 	SubmittedAt time.Time
 	ProcessedAt time.Time
+	// Attempt is the attempt (Request.Attempt) that made this decision;
+	// uuid.Nil for a request without one.
+	Attempt uuid.UUID
+	// Decisions counts the decisions made under the ID: 1, plus one for
+	// every rejection a later attempt replaced.
+	Decisions int
+	// Superseded holds the attempts whose rejections were replaced, oldest
+	// first, at most MaxSuperseded of them (attempts without an id are
+	// not listed).
+	Superseded []uuid.UUID
+}
+
+// MaxSuperseded bounds Transfer.Superseded, so that a client retrying a
+// rejected id without end cannot grow its row without end. An attempt
+// evicted from the list would be decided afresh if it were delivered again,
+// which needs that many newer attempts decided while its message is still
+// unacknowledged.
+const MaxSuperseded = 64
+
+// DecidedAttempt reports whether attempt made this decision or one it
+// replaced.
+func (t Transfer) DecidedAttempt(attempt uuid.UUID) bool {
+	if attempt == uuid.Nil {
+		return false
+	}
+	if t.Attempt == attempt {
+		return true
+	}
+	for _, a := range t.Superseded {
+		if a == attempt {
+			return true
+		}
+	}
+	return false
 }
 
 // Entry is one account's side of an applied transfer, with the balance it
@@ -104,8 +138,11 @@ type Book struct {
 	Decided    map[uuid.UUID]Transfer
 }
 
-// Changes is what a batch wrote: new transfers and entries to insert and the
-// accounts whose balance changed, each in the order it happened.
+// Changes is what a batch wrote: the transfers it decided (one per id, in its
+// final state: an id decided twice in the batch appears once), the entries
+// to insert and the accounts whose balance changed, each in the order it
+// happened. A transfer whose Decisions is above 1 may replace a stored
+// rejection; the store tells new ids from stored ones.
 type Changes struct {
 	Transfers []Transfer
 	Entries   []Entry
@@ -120,13 +157,19 @@ func (b *Book) Apply(reqs []Request, now time.Time) ([]Outcome, Changes) {
 	outcomes := make([]Outcome, len(reqs))
 	var ch Changes
 	touched := make(map[uuid.UUID]bool)
+	saved := make(map[uuid.UUID]int) // id -> index in ch.Transfers
 	for i, r := range reqs {
 		fp := r.Fingerprint()
-		if prev, ok := b.Decided[r.ID]; ok {
+		prev, decided := b.Decided[r.ID]
+		if decided && !r.Retries(prev) {
 			outcomes[i] = Outcome{Transfer: prev, Replayed: true, Conflict: prev.Fingerprint != fp}
 			continue
 		}
 		t := b.decide(r, fp, now)
+		if decided {
+			t.Decisions = prev.Decisions + 1
+			t.Superseded = supersede(prev)
+		}
 		if t.Status == StatusApplied {
 			ch.Entries = append(ch.Entries, b.post(t)...)
 			for _, id := range []uuid.UUID{t.From, t.To} {
@@ -138,11 +181,30 @@ func (b *Book) Apply(reqs []Request, now time.Time) ([]Outcome, Changes) {
 		}
 		if r.ID != uuid.Nil {
 			b.Decided[r.ID] = t
-			ch.Transfers = append(ch.Transfers, t)
+			if j, ok := saved[r.ID]; ok {
+				ch.Transfers[j] = t
+			} else {
+				saved[r.ID] = len(ch.Transfers)
+				ch.Transfers = append(ch.Transfers, t)
+			}
 		}
 		outcomes[i] = Outcome{Transfer: t}
 	}
 	return outcomes, ch
+}
+
+// supersede lists the attempts a new decision replaces: prev's own, after
+// the ones prev replaced, keeping the newest MaxSuperseded.
+func supersede(prev Transfer) []uuid.UUID {
+	out := make([]uuid.UUID, 0, len(prev.Superseded)+1)
+	out = append(out, prev.Superseded...)
+	if prev.Attempt != uuid.Nil {
+		out = append(out, prev.Attempt)
+	}
+	if len(out) > MaxSuperseded {
+		out = out[len(out)-MaxSuperseded:]
+	}
+	return out
 }
 
 // decide checks every rule and returns the transfer, applied or rejected.
@@ -158,6 +220,8 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time) Transfer {
 		Fingerprint: fp,
 		SubmittedAt: r.SubmittedAt,
 		ProcessedAt: now,
+		Attempt:     r.Attempt,
+		Decisions:   1,
 	}
 	if err := r.Validate(); err != nil {
 		t.Reason = err.Code

@@ -137,20 +137,25 @@ func TestApplyOrderMatters(t *testing.T) {
 }
 
 // genBatch draws a batch over a few accounts in two currencies, reusing ids
-// now and then so replays and conflicts occur.
+// now and then so replays, conflicts and positive-idempotent retries occur.
 func genBatch(t *rapid.T, accounts []*Account) []Request {
 	var ids []uuid.UUID
 	n := rapid.IntRange(1, 60).Draw(t, "n")
 	reqs := make([]Request, 0, n)
 	for i := 0; i < n; i++ {
-		if len(reqs) > 0 && rapid.IntRange(0, 9).Draw(t, "reuse") == 0 {
+		if len(reqs) > 0 && rapid.IntRange(0, 5).Draw(t, "reuse") == 0 {
 			prev := reqs[rapid.IntRange(0, len(reqs)-1).Draw(t, "which")]
-			if rapid.Bool().Draw(t, "same") {
-				reqs = append(reqs, prev)
-			} else {
+			switch rapid.IntRange(0, 3).Draw(t, "how") {
+			case 0: // a redelivery
+			case 1: // the id reused with other fields
 				prev.Amount = prev.Amount.Add(dec("1"))
-				reqs = append(reqs, prev)
+			case 2: // a new attempt, as the 2020 API sends, with other fields
+				prev.Attempt = uuid.New()
+				prev.Amount = decimal.New(rapid.Int64Range(1, 50_000).Draw(t, "retry"), -3)
+			case 3: // a new attempt with the same fields
+				prev.Attempt = uuid.New()
 			}
+			reqs = append(reqs, prev)
 			continue
 		}
 		id := uuid.New()
@@ -162,14 +167,19 @@ func genBatch(t *rapid.T, accounts []*Account) []Request {
 			cur = to.Currency
 		}
 		amount := decimal.New(rapid.Int64Range(-5, 50_000).Draw(t, "cents"), -3) // often needs rounding
+		var r Request
 		switch rapid.IntRange(0, 3).Draw(t, "kind") {
 		case 0:
-			reqs = append(reqs, Request{ID: id, Kind: KindDeposit, To: to.ID, Amount: amount, Currency: to.Currency})
+			r = Request{ID: id, Kind: KindDeposit, To: to.ID, Amount: amount, Currency: to.Currency}
 		case 1:
-			reqs = append(reqs, Request{ID: id, Kind: KindWithdrawal, From: from.ID, Amount: amount, Currency: cur})
+			r = Request{ID: id, Kind: KindWithdrawal, From: from.ID, Amount: amount, Currency: cur}
 		default:
-			reqs = append(reqs, Request{ID: id, Kind: KindTransfer, From: from.ID, To: to.ID, Amount: amount, Currency: cur})
+			r = Request{ID: id, Kind: KindTransfer, From: from.ID, To: to.ID, Amount: amount, Currency: cur}
 		}
+		if rapid.Bool().Draw(t, "positive") {
+			r.Attempt = uuid.New()
+		}
+		reqs = append(reqs, r)
 	}
 	return reqs
 }
@@ -194,6 +204,25 @@ func TestApplyProperties(t *testing.T) {
 
 		if len(out) != len(reqs) {
 			t.Fatalf("%d outcomes for %d requests", len(out), len(reqs))
+		}
+		// An id is applied at most once, and once applied it stays applied
+		// whatever attempts follow; only a new attempt after a rejection is
+		// decided again.
+		appliedIDs := map[uuid.UUID]bool{}
+		for i, o := range out {
+			id := reqs[i].ID
+			if appliedIDs[id] && (o.Status() == StatusApplied) == o.Conflict {
+				t.Fatalf("request %d: id %s applied before, now %s conflict=%v", i, id, o.Status(), o.Conflict)
+			}
+			if !o.Replayed && o.Transfer.Status == StatusApplied {
+				if appliedIDs[id] {
+					t.Fatalf("request %d: id %s applied twice", i, id)
+				}
+				appliedIDs[id] = true
+			}
+			if !o.Replayed && o.Transfer.Decisions > 1 && reqs[i].Attempt == uuid.Nil {
+				t.Fatalf("request %d: decided again without an attempt", i)
+			}
 		}
 		// Money is conserved per currency: balances = initial + deposits - withdrawals.
 		expect := map[string]decimal.Decimal{}
@@ -265,8 +294,8 @@ func TestApplyProperties(t *testing.T) {
 			t.Fatalf("second application wrote %d transfers, %d entries", len(ch2.Transfers), len(ch2.Entries))
 		}
 		for i := range again {
-			if out[i].Transfer.ID != uuid.Nil && (!again[i].Replayed || again[i].Status() != out[i].Status() && !out[i].Conflict) {
-				t.Fatalf("request %d: second application gave %s replayed=%v, first %s", i, again[i].Status(), again[i].Replayed, out[i].Status())
+			if out[i].Transfer.ID != uuid.Nil && !again[i].Replayed {
+				t.Fatalf("request %d: second application decided it again: %s, first %s", i, again[i].Status(), out[i].Status())
 			}
 		}
 		for _, a := range accounts {
@@ -275,4 +304,94 @@ func TestApplyProperties(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestApplyPositiveIdempotency plays the 2020 service's retry rules: a
+// rejected id is decided afresh by a new attempt, with the attempt's own
+// fields; a redelivered attempt replays; an applied id stays applied.
+func TestApplyPositiveIdempotency(t *testing.T) {
+	t.Parallel()
+	a := &Account{ID: uuid.New(), Currency: "USD", Balance: dec("1000")}
+	b := &Account{ID: uuid.New(), Currency: "USD", Balance: dec("100")}
+	btc := &Account{ID: uuid.New(), Currency: "BTC", Balance: dec("1")}
+	book := newBook(a, b, btc)
+	id := uuid.New()
+	attempt := func(to uuid.UUID, amount string) Request {
+		return Request{ID: id, Kind: KindTransfer, From: a.ID, To: to, Amount: dec(amount), Currency: "USD", Attempt: uuid.New()}
+	}
+	first, second, third := attempt(btc.ID, "1"), attempt(b.ID, "1001"), attempt(b.ID, "100.111")
+	check := func(r Request, status Status, reason Code, replayed bool) Outcome {
+		t.Helper()
+		out, _ := book.Apply([]Request{r}, time.Now())
+		o := out[0]
+		if o.Status() != status || o.Reason() != reason || o.Replayed != replayed {
+			t.Fatalf("got %s/%s replayed=%v, want %s/%s replayed=%v", o.Status(), o.Reason(), o.Replayed, status, reason, replayed)
+		}
+		return o
+	}
+	check(first, StatusRejected, CodeReceiverAccountWrongCurrency, false)
+	check(first, StatusRejected, CodeReceiverAccountWrongCurrency, true) // redelivered
+	check(second, StatusRejected, CodeInsufficientFunds, false)
+	check(first, StatusRejected, CodeTransferIDConflict, true) // an older attempt redelivered: not decided again
+	o := check(third, StatusApplied, "", false)
+	if o.Transfer.Decisions != 3 || len(o.Transfer.Superseded) != 2 || o.Transfer.Superseded[0] != first.Attempt ||
+		o.Transfer.Superseded[1] != second.Attempt || o.Transfer.Attempt != third.Attempt {
+		t.Fatalf("decision history: %d decisions, superseded %v, attempt %s", o.Transfer.Decisions, o.Transfer.Superseded, o.Transfer.Attempt)
+	}
+	check(attempt(b.ID, "100.111"), StatusApplied, "", true)
+	check(attempt(b.ID, "5"), StatusRejected, CodeTransferIDConflict, true) // the 2020 API answers OK for it
+	if !a.Balance.Equal(dec("899.89")) || !b.Balance.Equal(dec("200.11")) {
+		t.Fatalf("balances %s / %s, want 899.89 / 200.11", a.Balance, b.Balance)
+	}
+
+	// Without an attempt (the v1 API, plain NATS producers) a rejection is final.
+	v1 := Request{ID: uuid.New(), Kind: KindWithdrawal, From: b.ID, Amount: dec("1000"), Currency: "USD"}
+	check(v1, StatusRejected, CodeInsufficientFunds, false)
+	v1.Amount = dec("1")
+	check(v1, StatusRejected, CodeTransferIDConflict, true)
+	// ... until a 2020 attempt retries it.
+	v1.Attempt = uuid.New()
+	check(v1, StatusApplied, "", false)
+}
+
+// TestApplyRetriesInOneBatch: attempts of one id in one batch leave one
+// transfer to save, in its final state.
+func TestApplyRetriesInOneBatch(t *testing.T) {
+	t.Parallel()
+	a := &Account{ID: uuid.New(), Currency: "USD", Balance: dec("10")}
+	b := &Account{ID: uuid.New(), Currency: "USD"}
+	book := newBook(a, b)
+	id := uuid.New()
+	reqs := []Request{
+		{ID: id, Kind: KindTransfer, From: a.ID, To: b.ID, Amount: dec("20"), Currency: "USD", Attempt: uuid.New()},
+		{ID: uuid.New(), Kind: KindDeposit, To: a.ID, Amount: dec("15"), Currency: "USD"},
+		{ID: id, Kind: KindTransfer, From: a.ID, To: b.ID, Amount: dec("20"), Currency: "USD", Attempt: uuid.New()},
+		{ID: id, Kind: KindTransfer, From: a.ID, To: b.ID, Amount: dec("20"), Currency: "USD", Attempt: uuid.New()},
+	}
+	out, ch := book.Apply(reqs, time.Now())
+	if out[0].Status() != StatusRejected || out[2].Status() != StatusApplied || out[2].Replayed || !out[3].Replayed {
+		t.Fatalf("outcomes: %s, %s replayed=%v, replayed=%v", out[0].Status(), out[2].Status(), out[2].Replayed, out[3].Replayed)
+	}
+	if len(ch.Transfers) != 2 || ch.Transfers[0].ID != id || ch.Transfers[0].Status != StatusApplied || ch.Transfers[0].Decisions != 2 {
+		t.Fatalf("changes: %+v", ch.Transfers)
+	}
+	if !a.Balance.Equal(dec("5")) || !b.Balance.Equal(dec("20")) {
+		t.Fatalf("balances %s / %s", a.Balance, b.Balance)
+	}
+}
+
+func TestSupersededIsBounded(t *testing.T) {
+	t.Parallel()
+	a := &Account{ID: uuid.New(), Currency: "USD"}
+	book := newBook(a)
+	r := Request{ID: uuid.New(), Kind: KindWithdrawal, From: a.ID, Amount: dec("1"), Currency: "USD"}
+	var last Outcome
+	for i := 0; i < MaxSuperseded+10; i++ {
+		r.Attempt = uuid.New()
+		out, _ := book.Apply([]Request{r}, time.Now())
+		last = out[0]
+	}
+	if len(last.Transfer.Superseded) != MaxSuperseded || last.Transfer.Decisions != MaxSuperseded+10 {
+		t.Fatalf("superseded %d, decisions %d", len(last.Transfer.Superseded), last.Transfer.Decisions)
+	}
 }

@@ -27,7 +27,8 @@ func (k Kind) Valid() bool {
 // Request asks the ledger to move money. Its ID is the idempotency key: a
 // request is applied at most once, and a second request with the same ID
 // gets the first one's outcome (or CodeTransferIDConflict if its fields
-// differ).
+// differ) - unless it is a new attempt (see Attempt) and every earlier
+// decision under the ID was a rejection.
 type Request struct {
 	ID   uuid.UUID
 	Kind Kind
@@ -40,6 +41,20 @@ type Request struct {
 	Currency string
 	// SubmittedAt is when the service accepted the request.
 	SubmittedAt time.Time
+	// Attempt makes the request positive-idempotent, as the 2020 API is:
+	// only a success is remembered. It names this attempt (a fresh id per
+	// attempt, not per delivery). When the ID's stored decision is a
+	// rejection made by another attempt, the request is decided afresh with
+	// its own fields; a redelivery of the same attempt replays. uuid.Nil
+	// (every v1 request) keeps rejections final.
+	Attempt uuid.UUID
+}
+
+// Retries reports whether r is decided afresh although its ID has the
+// stored decision prev: r is a positive-idempotent attempt, prev rejected
+// the ID, and prev was not made by (or after) this same attempt.
+func (r Request) Retries(prev Transfer) bool {
+	return r.Attempt != uuid.Nil && prev.Status == StatusRejected && !prev.DecidedAttempt(r.Attempt)
 }
 
 // PartitionAccount is the account whose requests must be applied in order:
