@@ -24,6 +24,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/legacytest"
 	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/proctest"
 )
@@ -520,4 +521,11 @@ func TestExternalNATS(t *testing.T) {
 		t.Error("an embedded server was started")
 	}
 	fund(t, ready.String("http"), 1, "1.5")
+}
+
+// TestOriginalScenario: walletd serves the 2020 API as the original did.
+func TestOriginalScenario(t *testing.T) {
+	t.Parallel()
+	w := startWalletd(t, dbtest.URL(t), t.TempDir())
+	legacytest.PlayOriginalScenario(t, w.http)
 }

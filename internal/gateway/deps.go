@@ -56,7 +56,8 @@ type Pending struct {
 // outcome itself is read from the database, which holds the decision and
 // the fingerprint to compare against.
 type Watch interface {
-	// Decided is closed, or receives, when an outcome for the id appears.
+	// Decided receives when an outcome for the id appears; outcomes that
+	// appear while a signal is still waiting to be taken share it.
 	Decided() <-chan struct{}
 	// Stop ends the subscription. It is safe to call more than once.
 	Stop()

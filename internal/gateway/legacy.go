@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/transfer"
@@ -46,10 +50,10 @@ func legacyFail(c *fiber.Ctx, p *Problem) error {
 }
 
 // legacyPostTransfer serves POST /transfers/. It is synchronous for its
-// callers: it waits for the outcome. An id whose stored transfer was
-// applied answers OK whatever the fields of the resubmission, as the
-// original did. A rejection is final: the original forgot rejected
-// attempts, this service stores them, so a client retries with a new id.
+// callers: it waits for the outcome. It is positive-idempotent, as the
+// original was: an id whose transfer was applied answers OK whatever the
+// fields of the resubmission, and an id whose attempts were all rejected is
+// decided afresh, with the fields this attempt carries.
 func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	body, p := jsonBody(c, true)
 	if p != nil {
@@ -63,25 +67,78 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	if p := g.check(ctx, &r); p != nil {
 		return legacyFail(c, p)
 	}
-	s, err := g.submit(ctx, r, requestID(c), g.cfg.LegacyWait, true)
+	t, decided, err := g.submitAttempt(ctx, r, requestID(c))
 	if err != nil {
 		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
 		return legacyFail(c, unavailable("store failed"))
 	}
-	conflict := s.decided && s.t.Status == transfer.StatusRejected && s.t.Fingerprint != r.Fingerprint()
-	g.countWait(s, conflict)
 	switch {
-	case !s.decided:
-		// Still pending when the wait ran out: the request is stored and
-		// will be applied; a retry with the same id gets its outcome.
+	case !decided:
+		// Still pending when the wait ran out: the attempt is stored and
+		// will be decided. A retry with the same id is safe: it answers OK
+		// if this attempt was applied, and is decided afresh if not.
 		return legacyFail(c, unavailable("pending"))
-	case s.t.Status == transfer.StatusApplied:
+	case t.Status == transfer.StatusApplied:
 		return c.JSON(legacyOKBody(nil))
-	case conflict:
-		return legacyFail(c, problem(transfer.CodeTransferIDConflict, ""))
 	}
-	return legacyFail(c, problem(s.t.Reason, ""))
+	return legacyFail(c, problem(t.Reason, ""))
 }
+
+// submitAttempt is the 2020 API's write path. An applied id is answered
+// from the database. Otherwise r goes to the requests stream as a new
+// attempt (its own attempt id and message id, so the dedupe window cannot
+// drop it as a copy of an earlier, rejected attempt) and the gateway waits
+// until the database holds this attempt's decision, or the id's success
+// by any attempt. decided is false when the wait ran out first.
+func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid string) (t transfer.Transfer, decided bool, err error) {
+	t, ok, err := g.decided(ctx, r.ID)
+	if err != nil {
+		return t, false, errors.Join(errUnavailable, err)
+	}
+	if ok && t.Status == transfer.StatusApplied {
+		return t, true, nil
+	}
+	r.Attempt = uuid.New()
+	w, err := g.bus.Watch(ctx, r.ID)
+	if err != nil {
+		return t, false, errors.Join(errUnavailable, err)
+	}
+	defer w.Stop()
+	r.SubmittedAt = time.Now().UTC()
+	if _, err := g.publish(ctx, r, rid); err != nil {
+		return t, false, errors.Join(errUnavailable, err)
+	}
+	s := submission{waited: true}
+	defer func() { g.countWait(s, false) }()
+	timer := time.NewTimer(g.cfg.LegacyWait)
+	defer timer.Stop()
+	for last := false; !last; {
+		select {
+		case <-w.Decided():
+		case <-timer.C:
+			last = true
+		case <-g.drained:
+			last = true
+		}
+		// Whatever woke us, the database says what was decided; the last
+		// look catches a notification that was missed.
+		t, ok, err := g.decided(ctx, r.ID)
+		if err != nil {
+			g.log.Warn("reading outcome after wait", zap.String("request_id", rid), zap.Error(err))
+			continue
+		}
+		if ok && (t.Status == transfer.StatusApplied || t.DecidedAttempt(r.Attempt)) {
+			s.state = state{decided: true, t: t}
+			return t, true, nil
+		}
+	}
+	return t, false, nil
+}
+
+// legacyAmount prints an amount as the original service did: as stored,
+// without padding to the currency's precision ("1000", "899.89", "0").
+// Stored amounts are already rounded to that precision.
+func legacyAmount(d decimal.Decimal) string { return d.String() }
 
 type legacyAccount struct {
 	ID           string    `json:"id"`
@@ -104,7 +161,7 @@ func (g *Gateway) legacyListAccounts(c *fiber.Ctx) error {
 		out[i] = legacyAccount{
 			ID:           a.ID.String(),
 			CurrencyCode: a.Currency,
-			Balance:      g.currencies.format(ctx, a.Balance, a.Currency),
+			Balance:      legacyAmount(a.Balance),
 			CreatedAt:    a.CreatedAt.UTC(),
 			UpdatedAt:    a.UpdatedAt.UTC(),
 		}
@@ -146,7 +203,7 @@ func (g *Gateway) legacyListTransfers(c *fiber.Ctx) error {
 		out[i] = legacyTransfer{
 			ID:           e.TransferID.String(),
 			CurrencyCode: e.Currency,
-			Amount:       g.currencies.format(ctx, e.Amount, e.Currency),
+			Amount:       legacyAmount(e.Amount),
 			AccountID:    e.AccountID.String(),
 			Type:         legacyTypes[e.Kind],
 			Direction:    legacyDirections[e.Direction],

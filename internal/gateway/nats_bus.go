@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -100,8 +99,13 @@ func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, boo
 // conflict subjects. They are made on the connection the publish goes
 // through, so the server has them before it has the request.
 func (b *NATSBus) Watch(_ context.Context, id uuid.UUID) (Watch, error) {
-	w := &natsWatch{done: make(chan struct{})}
-	fire := func(*nats.Msg) { w.once.Do(func() { close(w.done) }) }
+	w := &natsWatch{done: make(chan struct{}, 1)}
+	fire := func(*nats.Msg) {
+		select {
+		case w.done <- struct{}{}:
+		default: // a signal is already waiting to be taken
+		}
+	}
 	for _, subject := range []string{natsbus.ResultSubject(id), natsbus.ConflictSubject(id)} {
 		sub, err := b.nc.Subscribe(subject, fire)
 		if err != nil {
@@ -122,7 +126,6 @@ func (b *NATSBus) Ping(ctx context.Context) error {
 
 type natsWatch struct {
 	subs []*nats.Subscription
-	once sync.Once
 	done chan struct{}
 }
 

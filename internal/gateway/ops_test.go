@@ -204,7 +204,7 @@ func TestLegacyReads(t *testing.T) {
 	}
 	list := r.body["payload"].([]any)
 	if len(list) != 2 || list[0].(map[string]any)["id"] != newer.String() || list[1].(map[string]any)["id"] != older.String() ||
-		list[0].(map[string]any)["currency_code"] != "BTC" || list[0].(map[string]any)["balance"] != "0.50000000" {
+		list[0].(map[string]any)["currency_code"] != "BTC" || list[0].(map[string]any)["balance"] != "0.5" {
 		t.Fatalf("accounts: %s", r.raw)
 	}
 	empty := h.do("GET", "/accounts/"+uuid.NewString()+"/transfers/", "")

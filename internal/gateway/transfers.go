@@ -94,15 +94,14 @@ type submission struct {
 // errUnavailable wraps a dependency failure while submitting.
 var errUnavailable = errors.New("dependency unavailable")
 
-// submit is the write path shared by the v1 and original APIs. A decided id
-// is answered from the database without publishing. Otherwise the request
-// is published (a pending duplicate is harmless: JetStream drops it by its
-// message id) and, when wait > 0, the outcome is awaited; the watch starts
-// before the publish so the outcome cannot slip past. keepWaiting says
-// whether to wait even when the stream already holds a different request
-// under this id (the original API answers by the stored transfer whatever
-// the fields).
-func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wait time.Duration, keepWaiting bool) (submission, error) {
+// submit is the v1 API's write path. A decided id is answered from the
+// database without publishing. Otherwise the request is published (a
+// pending duplicate is harmless: JetStream drops it by its message id) and,
+// when wait > 0, the outcome is awaited; the watch starts before the publish
+// so the outcome cannot slip past. When the stream already holds a
+// different request under this id, the answer is about that request, at
+// once.
+func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wait time.Duration) (submission, error) {
 	t, ok, err := g.decided(ctx, r.ID)
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
@@ -138,7 +137,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		} else if err := g.resubmit(ctx, r, rid); err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
 		}
-		if s.p.Request.Fingerprint() != r.Fingerprint() && !keepWaiting {
+		if s.p.Request.Fingerprint() != r.Fingerprint() {
 			return s, nil
 		}
 	}
@@ -251,7 +250,7 @@ func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, 
 		return p
 	}
 	wait, preferred := g.preferWait(c)
-	s, err := g.submit(ctx, r, requestID(c), wait, false)
+	s, err := g.submit(ctx, r, requestID(c), wait)
 	if err != nil {
 		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
 		return unavailable("The request could not be stored; retry it with the same id.")

@@ -50,7 +50,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Bus, er
 }
 
 // RequestMsg builds the message for r: its subject, the Nats-Msg-Id
-// header and, when requestID is not empty, the trace header.
+// header (RequestMsgID) and, when requestID is not empty, the trace header.
 func RequestMsg(r transfer.Request, requestID string) (*nats.Msg, error) {
 	if r.ID == uuid.Nil {
 		return nil, errors.New("request msg: request has no id")
@@ -65,11 +65,22 @@ func RequestMsg(r transfer.Request, requestID string) (*nats.Msg, error) {
 	}
 	msg := nats.NewMsg(RequestSubject(account, r.ID))
 	msg.Data = data
-	msg.Header.Set(HeaderMsgID, r.ID.String())
+	msg.Header.Set(HeaderMsgID, RequestMsgID(r))
 	if requestID != "" {
 		msg.Header.Set(HeaderRequestID, requestID)
 	}
 	return msg, nil
+}
+
+// RequestMsgID is the message id JetStream deduplicates r by: its id, or
+// for a positive-idempotent attempt "<id>.<attempt>", so that a retry of a
+// rejected id within the dedupe window is stored, not dropped as a
+// duplicate of the attempt it retries.
+func RequestMsgID(r transfer.Request) string {
+	if r.Attempt != uuid.Nil {
+		return r.ID.String() + "." + r.Attempt.String()
+	}
+	return r.ID.String()
 }
 
 // ResubmitMsgID is the message id of a request whose own id is taken, within
@@ -83,7 +94,7 @@ func ResubmitMsgID(id uuid.UUID) string { return id.String() + ".resubmit" }
 // request is stored. A PubAck with Duplicate set means the id was already
 // in the stream within the dedupe window.
 func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, requestID string) (*jetstream.PubAck, error) {
-	return b.publishRequest(ctx, r, requestID, r.ID.String())
+	return b.publishRequest(ctx, r, requestID, RequestMsgID(r))
 }
 
 // ResubmitRequest is PublishRequest under ResubmitMsgID(r.ID): for a request

@@ -215,3 +215,35 @@ func TestLookupResult(t *testing.T) {
 		t.Fatalf("round trip: %+v", got)
 	}
 }
+
+// TestAttemptsAreStoredWithinTheDedupeWindow: a retry of a rejected id sent
+// as a new attempt is stored, not dropped as a duplicate; a redelivery of
+// the same attempt, like a plain request's, is dropped.
+func TestAttemptsAreStoredWithinTheDedupeWindow(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	_, js := srv.Setup(t, natsbus.Config{Partitions: 4})
+	ctx := testCtx(t)
+	bus, err := natsbus.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := sampleTransfer()
+	first, second := plain, plain
+	first.Attempt, second.Attempt = uuid.New(), uuid.New()
+	for i, c := range []struct {
+		r   transfer.Request
+		dup bool
+	}{{plain, false}, {plain, true}, {first, false}, {first, true}, {second, false}} {
+		ack, err := bus.PublishRequest(ctx, c.r, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Duplicate != c.dup {
+			t.Fatalf("publish %d: duplicate=%v, want %v", i, ack.Duplicate, c.dup)
+		}
+	}
+	if got, want := natsbus.RequestMsgID(first), plain.ID.String()+"."+first.Attempt.String(); got != want {
+		t.Fatalf("message id %q, want %q", got, want)
+	}
+}

@@ -42,6 +42,7 @@ const (
 	ReasonInvalidID          Reason = "invalid_id"
 	ReasonInvalidKind        Reason = "invalid_kind"
 	ReasonInvalidAccountID   Reason = "invalid_account_id"
+	ReasonInvalidAttempt     Reason = "invalid_attempt"
 	ReasonInvalidAmount      Reason = "invalid_amount"
 	ReasonInvalidCurrency    Reason = "invalid_currency"
 	ReasonInvalidSubject     Reason = "invalid_subject"
@@ -73,6 +74,7 @@ const (
 	fieldAccount  = "account_id"
 	fieldAmount   = "amount"
 	fieldCurrency = "currency"
+	fieldAttempt  = "attempt"
 )
 
 // EncodeRequest writes r as a version 1 envelope. The amount is written as
@@ -110,6 +112,11 @@ func EncodeRequest(r transfer.Request) ([]byte, error) {
 	b.WriteString(r.Amount.String())
 	b.WriteString(`","currency":`)
 	writeJSONString(&b, r.Currency)
+	if r.Attempt != uuid.Nil {
+		b.WriteString(`,"attempt":"`)
+		b.WriteString(r.Attempt.String())
+		b.WriteByte('"')
+	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
 }
@@ -148,7 +155,7 @@ func DecodeRequest(data []byte) (transfer.Request, error) {
 		return r, derr
 	}
 	r.Kind = transfer.Kind(kind)
-	allowed := map[string]bool{fieldVersion: true, fieldKind: true, fieldID: true, fieldAmount: true, fieldCurrency: true}
+	allowed := map[string]bool{fieldVersion: true, fieldKind: true, fieldID: true, fieldAmount: true, fieldCurrency: true, fieldAttempt: true}
 	switch r.Kind {
 	case transfer.KindTransfer:
 		allowed[fieldFrom], allowed[fieldTo] = true, true
@@ -178,6 +185,11 @@ func DecodeRequest(data []byte) (transfer.Request, error) {
 	id, _ := fields[fieldID].(string)
 	if r.ID, ok = parseUUID(id); !ok || r.ID == uuid.Nil {
 		return r, poison(ReasonInvalidID, "id must be a non-nil uuid, got %q", truncate(id))
+	}
+	if attempt, present := fields[fieldAttempt].(string); present {
+		if r.Attempt, ok = parseUUID(attempt); !ok || r.Attempt == uuid.Nil {
+			return r, poison(ReasonInvalidAttempt, "attempt must be a non-nil uuid, got %q", truncate(attempt))
+		}
 	}
 	account := func(name string) (uuid.UUID, *DecodeError) {
 		s, _ := fields[name].(string)

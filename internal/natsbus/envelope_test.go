@@ -27,6 +27,7 @@ func TestDecodeRequestRoundTrip(t *testing.T) {
 		{ID: uuid.New(), Kind: transfer.KindDeposit, To: uuid.New(), Amount: decimal.RequireFromString("0.00000001"), Currency: "btc"},
 		{ID: uuid.New(), Kind: transfer.KindWithdrawal, From: uuid.New(), Amount: decimal.RequireFromString("-5"), Currency: "EUR"},
 		{ID: uuid.New(), Kind: transfer.KindTransfer, From: uuid.New(), Amount: decimal.RequireFromString("1"), Currency: `"\`},
+		{ID: uuid.New(), Kind: transfer.KindTransfer, From: uuid.New(), To: uuid.New(), Amount: decimal.RequireFromString("1"), Currency: "USD", Attempt: uuid.New()},
 	} {
 		data, err := natsbus.EncodeRequest(r)
 		if err != nil {
@@ -37,7 +38,7 @@ func TestDecodeRequestRoundTrip(t *testing.T) {
 			t.Fatalf("decode %s: %v", data, err)
 		}
 		if got.ID != r.ID || got.Kind != r.Kind || got.From != r.From || got.To != r.To ||
-			!got.Amount.Equal(r.Amount) || got.Currency != r.Currency || got.Fingerprint() != r.Fingerprint() {
+			!got.Amount.Equal(r.Amount) || got.Currency != r.Currency || got.Fingerprint() != r.Fingerprint() || got.Attempt != r.Attempt {
 			t.Fatalf("round trip of %s: %+v", data, got)
 		}
 	}
@@ -94,6 +95,10 @@ func TestDecodeRequestPoison(t *testing.T) {
 		{valid(func(m map[string]any) { m["id"] = "00000000-0000-0000-0000-000000000000" }), natsbus.ReasonInvalidID},
 		{valid(func(m map[string]any) { m["id"] = "{" + tID + "}" }), natsbus.ReasonInvalidID},
 		{valid(func(m map[string]any) { m["id"] = "a.b.>" }), natsbus.ReasonInvalidID},
+		{valid(func(m map[string]any) { m["attempt"] = "" }), natsbus.ReasonInvalidAttempt},
+		{valid(func(m map[string]any) { m["attempt"] = "00000000-0000-0000-0000-000000000000" }), natsbus.ReasonInvalidAttempt},
+		{valid(func(m map[string]any) { m["attempt"] = "x." + tID }), natsbus.ReasonInvalidAttempt},
+		{valid(func(m map[string]any) { m["attempt"] = 7 }), natsbus.ReasonInvalidFieldType},
 		{valid(func(m map[string]any) { m["from_account_id"] = "x" }), natsbus.ReasonInvalidAccountID},
 		{valid(func(m map[string]any) { m["to_account_id"] = nil }), natsbus.ReasonInvalidFieldType},
 		{valid(func(m map[string]any) { m["amount"] = 100.11 }), natsbus.ReasonInvalidAmount},

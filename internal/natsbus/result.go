@@ -41,6 +41,9 @@ type Result struct {
 	AcceptedAt time.Time `json:"accepted_at"`
 	// ProcessedAt is when the request was decided; zero while pending.
 	ProcessedAt time.Time `json:"processed_at,omitzero"`
+	// Attempt is the attempt that made the decision, for requests sent
+	// with one (the 2020 API's retries); absent otherwise.
+	Attempt uuid.UUID `json:"attempt,omitzero"`
 }
 
 // ResultFromTransfer describes a decided transfer. precisions maps currency
@@ -56,6 +59,7 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 		Currency:    t.Currency,
 		AcceptedAt:  t.SubmittedAt.UTC(),
 		ProcessedAt: t.ProcessedAt.UTC(),
+		Attempt:     t.Attempt,
 	}
 	r.setAccounts(t.Kind, t.From, t.To)
 	p, known := precisions[t.Currency]

@@ -3,6 +3,7 @@ package worker
 import (
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -130,7 +131,8 @@ func (w *Worker) apply(reqs []transfer.Request) ([]transfer.Outcome, error) {
 // conflict gets a notice on its own subject; everything else publishes the
 // id's decision on its outcome subject, at most once: the message id makes a
 // re-publish within the dedupe window a duplicate, and the expected
-// last-subject-sequence of 0 refuses it after the window.
+// last-subject-sequence of 0 refuses it after the window. A later decision
+// under the id (a retry of a rejection) is published after the first.
 func (w *Worker) outcomeMsg(r transfer.Request, o transfer.Outcome, precisions map[string]int32) (*nats.Msg, []jetstream.PublishOpt, error) {
 	if o.Conflict {
 		fp := r.Fingerprint()
@@ -149,6 +151,12 @@ func (w *Worker) outcomeMsg(r transfer.Request, o transfer.Outcome, precisions m
 	}
 	m := nats.NewMsg(natsbus.ResultSubject(o.Transfer.ID))
 	m.Data = data
+	if d := o.Transfer.Decisions; d > 1 {
+		// A retry replaced a rejection (the 2020 API's positive
+		// idempotency): the subject already holds the rejection, and the
+		// new decision goes after it, once per decision.
+		return m, []jetstream.PublishOpt{jetstream.WithMsgID(o.Transfer.ID.String() + ".decision." + strconv.Itoa(d))}, nil
+	}
 	return m, []jetstream.PublishOpt{
 		jetstream.WithMsgID(o.Transfer.ID.String()),
 		jetstream.WithExpectLastSequencePerSubject(0),
