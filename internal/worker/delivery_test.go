@@ -155,3 +155,46 @@ func TestPerAccountOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryOfRejectionThroughTheStream: 2020-API attempts of one id, each
+// delivered more than once (copies stored under other message ids, as after
+// the dedupe window or a lost ack), decide a rejected id afresh exactly
+// once, and the results subject ends with the applied decision.
+func TestRetryOfRejectionThroughTheStream(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.startWorker(e.cfg, nil)
+	a, b := e.account("USD"), e.account("USD")
+	e.deposited("5", "USD", a)
+
+	first := xfer(a, b, "20", "USD")
+	first.Attempt = uuid.New()
+	e.publish(first)
+	if r := e.waitResult(first.ID); r.Status != transfer.StatusRejected || r.Attempt != first.Attempt {
+		t.Fatalf("first attempt: %+v", r)
+	}
+	subject := natsbus.RequestSubject(a, first.ID)
+	// The first attempt delivered again: it replays, it is not decided anew.
+	e.publishRaw(subject, natsbus.RequestMsgID(first)+"-copy", mustEncode(t, first))
+
+	e.deposited("20", "USD", a)
+	retry := first
+	retry.Attempt = uuid.New()
+	for i := 0; i < 3; i++ {
+		e.publishRaw(subject, fmt.Sprintf("%s-copy-%d", natsbus.RequestMsgID(retry), i), mustEncode(t, retry))
+	}
+	eventually(t, "the retry applied", func() bool {
+		r, found, err := e.bus.LookupResult(ctx(t), first.ID)
+		return err == nil && found && r.Status == transfer.StatusApplied && r.Attempt == retry.Attempt
+	})
+	eventually(t, "every copy acked", func() bool { return e.pendingAcks() == 0 })
+	if got := e.balance(a); !got.Equal(dec("5")) {
+		t.Fatalf("sender balance %s, want 5 (25 - 20 once)", got)
+	}
+	if got := e.balance(b); !got.Equal(dec("20")) {
+		t.Fatalf("receiver balance %s, want 20", got)
+	}
+	if n := e.resultCount(natsbus.ResultSubject(first.ID)); n != 2 {
+		t.Fatalf("%d outcome messages, want 2 (the rejection, then the applied retry)", n)
+	}
+}

@@ -98,14 +98,17 @@ type bookReport struct {
 	Currencies                      map[string]*currencyTotals
 	ResultMessages, ConflictNotices int
 	OrderedAccounts, OrderedDebits  int
-	Violations                      *violations
+	// Redecided counts ids a 2020-API retry decided again after a rejection.
+	Redecided  int
+	Violations *violations
 }
 
 func (r *bookReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sent %d, accepted %d, refused by the gateway %d, without a definite answer %d (of which stored %d)\n",
 		r.Sent, r.Accepted, r.Refused, r.Unsettled, r.StoredUnacknowledged)
-	fmt.Fprintf(&b, "decided %d: applied %d, rejected %d %v\n", r.Decided, r.Applied, r.Rejected, r.Reasons)
+	fmt.Fprintf(&b, "decided %d: applied %d, rejected %d %v; decided again by a 2020-API retry %d\n",
+		r.Decided, r.Applied, r.Rejected, r.Reasons, r.Redecided)
 	fmt.Fprintf(&b, "entries %d on %d accounts; results stream: %d outcomes, %d conflict notices\n",
 		r.Entries, r.Accounts, r.ResultMessages, r.ConflictNotices)
 	fmt.Fprintf(&b, "order: %d debits on %d accounts checked\n", r.OrderedDebits, r.OrderedAccounts)
@@ -132,6 +135,9 @@ type storedTransfer struct {
 	Amount      decimal.Decimal
 	Currency    string
 	SubmittedAt time.Time
+	// Decisions counts the decisions made under the id (2020-API retries
+	// of a rejection make more than one).
+	Decisions int
 }
 
 // storedEntry is a row of entries.
@@ -209,7 +215,7 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		return nil, err
 	}
 	rows, err = tx.Query(ctx, `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
-		amount::text, currency, submitted_at FROM transfers`)
+		amount::text, currency, submitted_at, decisions FROM transfers`)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +223,7 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		var t storedTransfer
 		var from, to pgtype.UUID
 		var amount, kind, status, reason string
-		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt); err != nil {
+		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt, &t.Decisions); err != nil {
 			return nil, err
 		}
 		t.Kind, t.Status, t.Reason = transfer.Kind(kind), transfer.Status(status), transfer.Code(reason)
@@ -425,6 +431,9 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 	}
 	for id, t := range ledger.Transfers {
 		rep.Decided++
+		if t.Decisions > 1 {
+			rep.Redecided++
+		}
 		if t.Status == transfer.StatusApplied {
 			rep.Applied++
 		} else {
@@ -436,7 +445,14 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 			v.add(checkPhantom, "transfer %s (%s %s %s) was never sent", id, t.Kind, t.Amount, t.Currency)
 			continue
 		}
-		checkTransferFields(v, r.Op, t, ledger.Precisions)
+		o := r.Op
+		if o.Retry != nil && storedAs(o.Retry, t, ledger.Precisions) {
+			o = o.Retry
+		}
+		checkTransferFields(v, o, t, ledger.Precisions)
+		if r.Answers["2020 OK"] > 0 && t.Status != transfer.StatusApplied {
+			v.add(checkOutcome, "%s: the 2020 API answered OK, stored %s %s", r.Op, t.Status, t.Reason)
+		}
 	}
 
 	// Entries: exactly the ones each applied transfer implies.
@@ -517,17 +533,23 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 	}
 	for id, list := range results.Outcomes {
 		rep.ResultMessages += len(list)
-		if len(list) > 1 {
-			v.add(checkResults, "%d outcomes published for %s", len(list), id)
-		}
 		t, ok := ledger.Transfers[id]
 		if !ok {
 			v.add(checkResults, "outcome published for %s, which the database does not hold", id)
 			continue
 		}
-		for _, res := range list {
-			if res.Status != t.Status || res.Reason != t.Reason {
+		// One outcome per decision: a 2020-API retry that decided a
+		// rejected id again publishes the new decision after the old.
+		if len(list) > t.Decisions {
+			v.add(checkResults, "%d outcomes published for %s, which has %d decisions", len(list), id, t.Decisions)
+		}
+		for i, res := range list {
+			last := i == len(list)-1
+			if last && (res.Status != t.Status || res.Reason != t.Reason) {
 				v.add(checkResults, "%s: stream says %s %s, database %s %s", id, res.Status, res.Reason, t.Status, t.Reason)
+			}
+			if !last && res.Status != transfer.StatusRejected {
+				v.add(checkResults, "%s: an outcome before the last says %s", id, res.Status)
 			}
 		}
 	}
@@ -544,18 +566,23 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 	return rep, nil
 }
 
+// storedAs reports whether t holds o's fields.
+func storedAs(o *op, t storedTransfer, precisions map[string]int32) bool {
+	currency := transfer.NormalizeCurrency(o.Currency)
+	want := decimal.RequireFromString(o.Amount)
+	if p, ok := precisions[currency]; ok {
+		want = transfer.RoundAmount(want, p)
+	}
+	return t.Kind == o.Kind && t.From == o.From && t.To == o.To && t.Currency == currency && t.Amount.Equal(want)
+}
+
 // checkTransferFields compares a stored transfer with the request that was
 // sent under its id (the first one: a conflicting resubmission must not
 // have replaced it) and with the rules of the load.
 func checkTransferFields(v *violations, o *op, t storedTransfer, precisions map[string]int32) {
-	currency := transfer.NormalizeCurrency(o.Currency)
-	want := decimal.RequireFromString(o.Amount)
-	if p, ok := precisions[currency]; ok {
-		// Amounts are stored rounded when the currency is known, as given
-		// otherwise.
-		want = transfer.RoundAmount(want, p)
-	}
-	if t.Kind != o.Kind || t.From != o.From || t.To != o.To || t.Currency != currency || !t.Amount.Equal(want) {
+	// Amounts are stored rounded when the currency is known, as given
+	// otherwise.
+	if !storedAs(o, t, precisions) {
 		v.add(checkFields, "%s stored as %s %s->%s %s %s", o, t.Kind, t.From, t.To, t.Amount, t.Currency)
 	}
 	switch t.Status {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,6 +253,8 @@ func (s *submitter) submit(ctx context.Context, o *op) {
 		wg.Wait()
 	case o.Route == viaNATS:
 		s.submitNATS(ctx, s.pickJS(), o)
+	case o.Route == viaLegacy:
+		s.submitLegacy(ctx, o)
 	default:
 		s.submitHTTP(ctx, s.http, o)
 	}
@@ -288,4 +291,95 @@ func (s *submitter) conflict(ctx context.Context, o *op) {
 			return
 		}
 	}
+}
+
+// legacyBody is the 2020 API's body for o, with the amount as a JSON number
+// when it is one, as its older clients sent it.
+func legacyBody(o *op) []byte {
+	amount := strconv.Quote(o.Amount)
+	if o.ID[0]%2 == 0 {
+		amount = o.Amount
+	}
+	return []byte(`{"id":"` + o.ID.String() + `","sender_account_id":"` + o.From.String() + `","receiver_account_id":"` +
+		o.To.String() + `","amount":` + amount + `,"currency_code":"` + o.Currency + `"}`)
+}
+
+// legacyOnce makes one 2020-API call. It returns the HTTP status (0 on a
+// transport error) and the envelope's result and error.
+func (s *submitter) legacyOnce(ctx context.Context, client *http.Client, base string, o *op) (int, string, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.attemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/transfers/", bytes.NewReader(legacyBody(o)))
+	if err != nil {
+		return 0, "", "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Result string `json:"result"`
+		Error  string `json:"error"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = json.Unmarshal(data, &e)
+	return resp.StatusCode, e.Result, e.Error, nil
+}
+
+// legacyUntilAnswer calls the 2020 API with o until it answers OK or ERROR
+// with a business reason. A 503 (an outage, or no outcome in time) is
+// retried with the same id, which the 2020 API makes safe: an applied
+// attempt answers OK, a rejected one is decided afresh. It returns the
+// final result, or "" if ctx ended first.
+func (s *submitter) legacyUntilAnswer(ctx context.Context, client *http.Client, o *op) (string, string) {
+	for attempt := 0; ; attempt++ {
+		gws := s.gateways()
+		status, result, code, err := s.legacyOnce(ctx, client, gws[int(s.next.Add(1))%len(gws)], o)
+		switch {
+		case err != nil:
+			s.rec.answer(o.ID, "2020 error")
+		case status == http.StatusServiceUnavailable:
+			s.rec.count5xx(status)
+			s.rec.answer(o.ID, "2020 503")
+		case status == http.StatusOK && result == "OK":
+			s.rec.accepted(o.ID, "2020 OK", 0)
+			return result, ""
+		case status == http.StatusOK && result == "ERROR" && isBusinessReason(code):
+			s.rec.accepted(o.ID, "2020 ERROR "+code, 0)
+			return result, code
+		default:
+			s.rec.answer(o.ID, fmt.Sprintf("2020 %d %s %s", status, result, code))
+			s.rec.problem("%s: unexpected 2020 answer %d %s %s", o, status, result, code)
+			return "", ""
+		}
+		if !backoff(ctx, attempt) {
+			return "", ""
+		}
+	}
+}
+
+// submitLegacy sends a 2020-API op and, once it is rejected, its retry
+// from two connections at once.
+func (s *submitter) submitLegacy(ctx context.Context, o *op) {
+	result, _ := s.legacyUntilAnswer(ctx, s.http, o)
+	if result == "" {
+		s.rec.unsettled(o.ID)
+		return
+	}
+	if result == "OK" || o.Retry == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newHTTPClient(s.attemptTimeout, false)
+			defer c.CloseIdleConnections()
+			s.legacyUntilAnswer(ctx, c, o.Retry)
+		}()
+	}
+	wg.Wait()
 }

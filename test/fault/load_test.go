@@ -17,11 +17,17 @@ type route int
 const (
 	viaHTTP route = iota
 	viaNATS
+	// viaLegacy is the 2020 API's POST /transfers/, which answers with the
+	// outcome and is positive-idempotent.
+	viaLegacy
 )
 
 func (r route) String() string {
-	if r == viaNATS {
+	switch r {
+	case viaNATS:
 		return "nats"
+	case viaLegacy:
+		return "2020 api"
 	}
 	return "http"
 }
@@ -52,6 +58,11 @@ type op struct {
 	Conflict bool
 	// Probe marks the deposits used to time recoveries.
 	Probe bool
+	// Retry, on a 2020-API op, is what its client sends under the same id
+	// after a rejection, from two connections at once: the original service
+	// forgot rejected attempts, so the retry is decided afresh. The stored
+	// transfer is then either this op, rejected, or its retry.
+	Retry *op
 }
 
 // partitionAccount is the account whose partition the request goes to.
@@ -215,6 +226,9 @@ func (m *loadModel) next() *op {
 			o.Amount = m.amount(c, 2000, 20000)
 		}
 		o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
+		if m.rng.IntN(8) == 0 {
+			m.legacyRetry(o, c)
+		}
 	case r < 85: // withdrawal: applied or insufficient funds
 		o.Kind, o.From = transfer.KindWithdrawal, m.pick(accts).ID
 		o.Amount = m.amount(c, 1, 200)
@@ -250,7 +264,7 @@ func (m *loadModel) next() *op {
 	default: // refused by the gateway's own checks: never published
 		m.gatewayInvalid(o, c, accts)
 	}
-	if !o.GatewayRefuses && o.MayApply {
+	if !o.GatewayRefuses && o.MayApply && o.Route != viaLegacy {
 		switch {
 		case m.stormEvery > 0 && m.n%m.stormEvery == 0:
 			o.Storm = m.stormSize
@@ -259,6 +273,18 @@ func (m *loadModel) next() *op {
 		}
 	}
 	return o
+}
+
+// legacyRetry makes o a 2020-API transfer that its client first sends to
+// an account of another currency (rejected) and then retries, under the
+// same id, to the account o names.
+func (m *loadModel) legacyRetry(o *op, c currencySpec) {
+	retry := *o
+	o.Route, retry.Route = viaLegacy, viaLegacy
+	other := loadCurrencies[(indexOf(c.Code)+1+m.rng.IntN(len(loadCurrencies)-1))%len(loadCurrencies)]
+	o.To = m.pick(m.world.ByCurrency[other.Code]).ID
+	o.mustFail(transfer.CodeReceiverAccountWrongCurrency)
+	o.Retry = &retry
 }
 
 // gatewayInvalid makes o a request the gateway must refuse with a 4xx.
