@@ -34,6 +34,9 @@ func run(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	defer store.Close()
+	if err := lifecycle.AwaitSchema(ctx, log, store, cfg.SchemaWait); err != nil {
+		return err
+	}
 	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-gateway")
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
 	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/worker"
 )
 
@@ -351,5 +352,68 @@ func TestConfigDefaultsMatchThePackages(t *testing.T) {
 				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+func TestAwaitSchemaWaitsForTheMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.EmptyURL(t)
+	store, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	need, err := postgres.RequiredSchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing migrated and no time to wait: a clear error, at once.
+	core, logs := observer.New(zap.InfoLevel)
+	err = AwaitSchema(ctx, zap.New(core), store, 0)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("database schema is at version 0, this build needs %d", need)) {
+		t.Fatalf("err = %v", err)
+	}
+
+	// The migrations land while it waits: it returns once they have.
+	done := make(chan error, 1)
+	go func() { done <- AwaitSchema(ctx, zap.New(core), store, time.Minute) }()
+	for logs.FilterMessageSnippet("waiting for the database schema").Len() < 2 {
+		select {
+		case err := <-done:
+			t.Fatalf("returned before the migrations ran: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := postgres.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the migrations: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still waiting 30s after the migrations ran")
+	}
+	line := logs.FilterMessageSnippet("waiting for the database schema").All()[0].ContextMap()
+	if line["have"] != int64(0) || line["need"] != need {
+		t.Errorf("wait log line %v; want have 0, need %d", line, need)
+	}
+	if logs.FilterMessage("database schema ready").Len() != 1 {
+		t.Error("no \"database schema ready\" line after the wait")
+	}
+
+	// Interrupted by a signal while waiting: it stops at once.
+	empty, err := postgres.Open(ctx, dbtest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := AwaitSchema(cctx, zap.NewNop(), empty, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled wait: %v", err)
 	}
 }
