@@ -550,7 +550,11 @@ func TestCompose(t *testing.T) {
 			Deploy          struct {
 				Replicas int `json:"replicas"`
 			} `json:"deploy"`
-			Volumes []string `json:"volumes"`
+			Volumes     []string `json:"volumes"`
+			Ports       []string `json:"ports"`
+			Healthcheck struct {
+				Test []string `json:"test"`
+			} `json:"healthcheck"`
 		} `json:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -558,10 +562,25 @@ func TestCompose(t *testing.T) {
 	}
 	runs := map[config.Program]int{}
 	for name, s := range compose.Services {
+		// A developer's own PostgreSQL (or anything else) on the host keeps
+		// its port: nothing is published on 5432.
+		for _, port := range s.Ports {
+			if parts := strings.Split(port, ":"); len(parts) >= 2 && parts[len(parts)-2] == "5432" {
+				t.Errorf("compose service %s publishes %q: it clashes with a PostgreSQL on the host", name, port)
+			}
+		}
 		if s.Image != "wallet:local" {
 			continue
 		}
 		p := programOf(t, "compose service "+name, s.Entrypoint)
+		// Long-running services check themselves with their own binary:
+		// the distroless image has no shell.
+		if p != config.Migrate {
+			want := []string{"CMD", s.Entrypoint[0], "healthcheck"}
+			if !slices.Equal(s.Healthcheck.Test, want) {
+				t.Errorf("compose service %s: healthcheck %q, want %q", name, s.Healthcheck.Test, want)
+			}
+		}
 		replicas := max(s.Deploy.Replicas, 1)
 		runs[p] += replicas
 		for k := range s.Environment {

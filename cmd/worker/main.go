@@ -21,6 +21,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == lifecycle.HealthcheckCommand {
+		os.Exit(lifecycle.Healthcheck(config.Worker, os.Args[2:], os.Stderr))
+	}
 	lifecycle.Exit(config.Worker, run(context.Background(), os.Args[1:]))
 }
 

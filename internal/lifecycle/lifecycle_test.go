@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -415,5 +418,49 @@ func TestAwaitSchemaWaitsForTheMigrations(t *testing.T) {
 	defer cancel()
 	if err := AwaitSchema(cctx, zap.NewNop(), empty, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled wait: %v", err)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) })
+	srv := httptest.NewServer(mux)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	check := func(p config.Program, args ...string) (int, string) {
+		var stderr bytes.Buffer
+		code := Healthcheck(p, args, &stderr)
+		return code, stderr.String()
+	}
+	gw := []string{"--port", strconv.Itoa(port)}
+	wk := []string{"--metrics-port", strconv.Itoa(port)}
+	if code, msg := check(config.Gateway, gw...); code != 0 {
+		t.Errorf("gateway ready: exit %d, %s", code, msg)
+	}
+	if code, msg := check(config.Worker, wk...); code != 0 {
+		t.Errorf("worker ready: exit %d, %s", code, msg)
+	}
+	// The worker is checked on its metrics port, not on --port.
+	if code, _ := check(config.Worker, "--metrics-port", "1"); code != 1 {
+		t.Errorf("worker checked on a closed port: exit %d, want 1", code)
+	}
+
+	status.Store(http.StatusServiceUnavailable)
+	if code, msg := check(config.Gateway, gw...); code != 1 || !strings.Contains(msg, "503") {
+		t.Errorf("gateway unready: exit %d, %q; want 1 and the status", code, msg)
+	}
+
+	srv.Close()
+	if code, msg := check(config.Gateway, gw...); code != 1 || !strings.Contains(msg, "refused") {
+		t.Errorf("nothing listening: exit %d, %q; want 1 and the reason", code, msg)
+	}
+	if code, msg := check(config.Gateway, "--port", "0"); code != 2 || !strings.Contains(msg, "port is 0") {
+		t.Errorf("port 0: exit %d, %q; want 2", code, msg)
+	}
+	if code, _ := check(config.Gateway, "--port", "http"); code != 2 {
+		t.Errorf("invalid port: exit %d, want 2", code)
 	}
 }
