@@ -41,7 +41,8 @@ type workloadSpec struct {
 	} `json:"selector"`
 	Template struct {
 		Metadata struct {
-			Labels map[string]string `json:"labels"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
 		} `json:"metadata"`
 		Spec podSpec `json:"spec"`
 	} `json:"template"`
@@ -53,7 +54,8 @@ type podSpec struct {
 	SecurityContext               struct {
 		RunAsNonRoot *bool `json:"runAsNonRoot"`
 	} `json:"securityContext"`
-	Containers []container `json:"containers"`
+	InitContainers []container `json:"initContainers"`
+	Containers     []container `json:"containers"`
 }
 
 type container struct {
@@ -307,7 +309,7 @@ func TestWorkloads(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.Kind]++
 	}
-	for kind, n := range map[string]int{"Deployment": 2, "Job": 1, "Service": 2, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2, "ConfigMap": 1, "Secret": 1} {
+	for kind, n := range map[string]int{"Deployment": 2, "Job": 0, "Service": 3, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2, "ConfigMap": 1, "Secret": 1, "NetworkPolicy": 2} {
 		if kinds[kind] != n {
 			t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)
 		}
@@ -315,7 +317,7 @@ func TestWorkloads(t *testing.T) {
 
 	seen := map[config.Program]bool{}
 	for _, o := range objs {
-		if o.Kind != "Deployment" && o.Kind != "Job" {
+		if o.Kind != "Deployment" {
 			continue
 		}
 		w := spec[workloadSpec](t, o)
@@ -326,35 +328,39 @@ func TestWorkloads(t *testing.T) {
 		if len(pod.Containers) != 1 {
 			t.Fatalf("%s: %d containers, want 1", o.Metadata.Name, len(pod.Containers))
 		}
+		// The schema migration runs before the service in every pod (there
+		// is no Job to re-apply): see README.md, "Migrations".
+		if len(pod.InitContainers) != 1 {
+			t.Fatalf("%s: %d init containers, want the migration", o.Metadata.Name, len(pod.InitContainers))
+		}
+		init := pod.InitContainers[0]
+		if p, _ := checkContainer(t, objs, o.Kind+" "+o.Metadata.Name+" init container "+init.Name, init); p != config.Migrate {
+			t.Errorf("%s: init container runs %s, want migrate", o.Metadata.Name, p)
+		} else {
+			seen[p] = true
+		}
+
 		c := pod.Containers[0]
 		where := o.Kind + " " + o.Metadata.Name
-		p := programOf(t, where, c.Command)
+		p, cfg := checkContainer(t, objs, where, c)
 		seen[p] = true
-		if c.Image != "wallet" {
-			t.Errorf("%s: image %q; the base uses the name \"wallet\" for overlays to replace", where, c.Image)
-		}
-		if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" {
-			t.Errorf("%s: set cpu and memory requests", where)
-		}
-		if c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation ||
-			c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
-			t.Errorf("%s: want allowPrivilegeEscalation false and a read-only root file system", where)
-		}
-		for _, e := range c.Env {
-			if !isSetting(p, e.Name) {
-				t.Errorf("%s: env %s is not a setting of %s", where, e.Name, p)
-			}
-		}
-		cfg := loadConfig(t, where, p, containerEnv(t, objs, where, c))
+		env := containerEnv(t, objs, where, c)
 
-		if o.Kind == "Job" {
-			if p != config.Migrate {
-				t.Errorf("%s runs %s, want migrate", where, p)
-			}
-			if pod.RestartPolicy != "Never" && pod.RestartPolicy != "OnFailure" {
-				t.Errorf("%s: restartPolicy %q", where, pod.RestartPolicy)
-			}
-			continue
+		// Metrics are served on a port of their own, named "metrics", whose
+		// number is the metrics-port setting the container sees.
+		metricsEnv := config.EnvName("metrics-port")
+		wantMetrics, err := strconv.Atoi(env[metricsEnv])
+		if err != nil {
+			t.Errorf("%s: %s is %q; the metrics port needs a number", where, metricsEnv, env[metricsEnv])
+		}
+		if got := portNumber(t, where, json.RawMessage(`"metrics"`), c); got != wantMetrics {
+			t.Errorf("%s: port \"metrics\" is %d, %s is %d", where, got, metricsEnv, wantMetrics)
+		}
+		if p == config.Worker && cfg.Worker.MetricsPort != wantMetrics {
+			t.Errorf("%s: the worker serves metrics on %d, the port says %d", where, cfg.Worker.MetricsPort, wantMetrics)
+		}
+		if got := w.Template.Metadata.Annotations["prometheus.io/port"]; got != strconv.Itoa(wantMetrics) {
+			t.Errorf("%s: prometheus.io/port annotation %q, want the metrics port %d", where, got, wantMetrics)
 		}
 
 		if !maps(w.Selector.MatchLabels, w.Template.Metadata.Labels) {
@@ -415,6 +421,30 @@ func TestWorkloads(t *testing.T) {
 	}
 }
 
+// checkContainer checks what every container of the base must be (the
+// image overlays replace, requests, a hardened security context, settings
+// the program knows and accepts) and returns its program and configuration.
+func checkContainer(t *testing.T, objs []object, where string, c container) (config.Program, *config.Config) {
+	t.Helper()
+	p := programOf(t, where, c.Command)
+	if c.Image != "wallet" {
+		t.Errorf("%s: image %q; the base uses the name \"wallet\" for overlays to replace", where, c.Image)
+	}
+	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" {
+		t.Errorf("%s: set cpu and memory requests", where)
+	}
+	if c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation ||
+		c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("%s: want allowPrivilegeEscalation false and a read-only root file system", where)
+	}
+	for _, e := range c.Env {
+		if !isSetting(p, e.Name) {
+			t.Errorf("%s: env %s is not a setting of %s", where, e.Name, p)
+		}
+	}
+	return p, loadConfig(t, where, p, containerEnv(t, objs, where, c))
+}
+
 func TestSharedSettingsAreKnown(t *testing.T) {
 	objs := loadManifests(t)
 	// Which programs read each ConfigMap and Secret.
@@ -424,7 +454,7 @@ func TestSharedSettingsAreKnown(t *testing.T) {
 			continue
 		}
 		w := spec[workloadSpec](t, o)
-		for _, c := range w.Template.Spec.Containers {
+		for _, c := range append(w.Template.Spec.InitContainers, w.Template.Spec.Containers...) {
 			p := programOf(t, o.Metadata.Name, c.Command)
 			for _, from := range c.EnvFrom {
 				if from.ConfigMapRef != nil {
@@ -524,12 +554,84 @@ func TestServicesAndBudgets(t *testing.T) {
 			continue
 		}
 		s := spec[hpaSpec](t, o)
-		if _, ok := deployments[s.ScaleTargetRef.Name]; !ok || s.ScaleTargetRef.Kind != "Deployment" {
+		d, ok := deployments[s.ScaleTargetRef.Name]
+		if !ok || s.ScaleTargetRef.Kind != "Deployment" {
 			t.Errorf("HPA %s targets %s %s, not a Deployment in the base", o.Metadata.Name, s.ScaleTargetRef.Kind, s.ScaleTargetRef.Name)
+		}
+		// The HPA owns the count: replicas in the manifest would reset it
+		// on every apply.
+		if d.Replicas != nil {
+			t.Errorf("Deployment %s sets replicas %d, but HPA %s owns its count", s.ScaleTargetRef.Name, *d.Replicas, o.Metadata.Name)
 		}
 		if s.MinReplicas <= pdbMin[s.ScaleTargetRef.Name] || s.MaxReplicas < s.MinReplicas {
 			t.Errorf("HPA %s: min %d max %d; min must exceed the PDB's minAvailable (%d) so nodes can drain",
 				o.Metadata.Name, s.MinReplicas, s.MaxReplicas, pdbMin[s.ScaleTargetRef.Name])
+		}
+	}
+}
+
+type networkPolicySpec struct {
+	PodSelector struct {
+		MatchLabels map[string]string `json:"matchLabels"`
+	} `json:"podSelector"`
+	PolicyTypes []string `json:"policyTypes"`
+	Ingress     []struct {
+		From  []json.RawMessage `json:"from"`
+		Ports []struct {
+			Port json.RawMessage `json:"port"`
+		} `json:"ports"`
+	} `json:"ingress"`
+}
+
+// TestNetworkPolicies: every pod is isolated for ingress, only the
+// gateway's API port is open to any source, and Prometheus may reach every
+// metrics port.
+func TestNetworkPolicies(t *testing.T) {
+	objs := loadManifests(t)
+	var policies []object
+	for _, o := range objs {
+		if o.Kind == "NetworkPolicy" {
+			policies = append(policies, o)
+		}
+	}
+	for _, o := range objs {
+		if o.Kind != "Deployment" {
+			continue
+		}
+		w := spec[workloadSpec](t, o)
+		c := w.Template.Spec.Containers[0]
+		gateway := programOf(t, o.Metadata.Name, c.Command) == config.Gateway
+		isolated, metricsAdmitted := false, false
+		for _, np := range policies {
+			s := spec[networkPolicySpec](t, np)
+			if !maps(s.PodSelector.MatchLabels, w.Template.Metadata.Labels) {
+				continue
+			}
+			if len(s.PodSelector.MatchLabels) == 0 {
+				t.Errorf("NetworkPolicy %s selects every pod of the namespace", np.Metadata.Name)
+			}
+			isolated = isolated || slices.Contains(s.PolicyTypes, "Ingress")
+			where := "NetworkPolicy " + np.Metadata.Name + " -> " + o.Metadata.Name
+			for _, rule := range s.Ingress {
+				if len(rule.Ports) == 0 {
+					t.Errorf("%s: a rule admits every port", where)
+				}
+				for _, port := range rule.Ports {
+					n := portNumber(t, where, port.Port, c)
+					if len(rule.From) == 0 && (!gateway || n != portNumber(t, where, json.RawMessage(`"http"`), c)) {
+						t.Errorf("%s: port %s is open to any source; only the gateway's http port may be", where, port.Port)
+					}
+					if len(rule.From) > 0 && n == portNumber(t, where, json.RawMessage(`"metrics"`), c) {
+						metricsAdmitted = true
+					}
+				}
+			}
+		}
+		if !isolated {
+			t.Errorf("no NetworkPolicy isolates the pods of %s for ingress", o.Metadata.Name)
+		}
+		if !metricsAdmitted {
+			t.Errorf("no NetworkPolicy lets Prometheus reach the metrics port of %s", o.Metadata.Name)
 		}
 	}
 }
@@ -550,7 +652,11 @@ func TestCompose(t *testing.T) {
 			Deploy          struct {
 				Replicas int `json:"replicas"`
 			} `json:"deploy"`
-			Volumes []string `json:"volumes"`
+			Volumes     []string `json:"volumes"`
+			Ports       []string `json:"ports"`
+			Healthcheck struct {
+				Test []string `json:"test"`
+			} `json:"healthcheck"`
 		} `json:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -558,10 +664,25 @@ func TestCompose(t *testing.T) {
 	}
 	runs := map[config.Program]int{}
 	for name, s := range compose.Services {
+		// A developer's own PostgreSQL (or anything else) on the host keeps
+		// its port: nothing is published on 5432.
+		for _, port := range s.Ports {
+			if parts := strings.Split(port, ":"); len(parts) >= 2 && parts[len(parts)-2] == "5432" {
+				t.Errorf("compose service %s publishes %q: it clashes with a PostgreSQL on the host", name, port)
+			}
+		}
 		if s.Image != "wallet:local" {
 			continue
 		}
 		p := programOf(t, "compose service "+name, s.Entrypoint)
+		// Long-running services check themselves with their own binary:
+		// the distroless image has no shell.
+		if p != config.Migrate {
+			want := []string{"CMD", s.Entrypoint[0], "healthcheck"}
+			if !slices.Equal(s.Healthcheck.Test, want) {
+				t.Errorf("compose service %s: healthcheck %q, want %q", name, s.Healthcheck.Test, want)
+			}
+		}
 		replicas := max(s.Deploy.Replicas, 1)
 		runs[p] += replicas
 		for k := range s.Environment {

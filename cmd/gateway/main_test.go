@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,6 +69,10 @@ func TestGatewayBinary(t *testing.T) {
 		t.Fatalf("ready line: %v", ready)
 	}
 
+	// The image has no shell: the binary checks itself for Compose.
+	if out, err := healthcheck(t, "--port", ready.String("port")); err != nil {
+		t.Errorf("gateway healthcheck on a ready gateway: %v %s", err, out)
+	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		if code, _ := do(t, "GET", base+path, "", nil); code != 200 {
 			t.Errorf("%s without a token: %d", path, code)
@@ -105,4 +110,16 @@ func TestGatewayBinary(t *testing.T) {
 	if code := p.Wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit status %d after SIGHUP", code)
 	}
+	if out, err := healthcheck(t, "--port", ready.String("port")); err == nil {
+		t.Errorf("gateway healthcheck passed on a stopped gateway: %s", out)
+	}
+}
+
+// healthcheck runs the binary's healthcheck subcommand with args and an
+// empty environment.
+func healthcheck(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(proctest.Build(t, pkg), append([]string{"healthcheck"}, args...)...)
+	cmd.Env = []string{}
+	return cmd.CombinedOutput()
 }

@@ -21,6 +21,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == lifecycle.HealthcheckCommand {
+		os.Exit(lifecycle.Healthcheck(config.Worker, os.Args[2:], os.Stderr))
+	}
 	lifecycle.Exit(config.Worker, run(context.Background(), os.Args[1:]))
 }
 
@@ -47,6 +50,9 @@ func run(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	defer store.Close()
+	if err := lifecycle.AwaitSchema(ctx, log, store, cfg.SchemaWait); err != nil {
+		return err
+	}
 	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-worker")
 	if err != nil {
 		return err

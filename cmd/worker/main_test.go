@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,6 +68,10 @@ func TestWorkerBinary(t *testing.T) {
 	}
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz %d %s", code, body)
+	}
+	// The image has no shell: the binary checks itself for Compose.
+	if out, err := healthcheck(t, "--metrics-port", port); err != nil {
+		t.Errorf("worker healthcheck on a ready worker: %v %s", err, out)
 	}
 
 	// A deposit published by a producer with nothing but a NATS client.
@@ -136,6 +141,9 @@ func TestWorkerBinary(t *testing.T) {
 	if code := p.Wait(15 * time.Second); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM", code)
 	}
+	if out, err := healthcheck(t, "--metrics-port", port); err == nil {
+		t.Errorf("worker healthcheck passed on a stopped worker: %s", out)
+	}
 	if p.Lines("worker stopped") == nil {
 		t.Error("no \"worker stopped\" line")
 	}
@@ -159,4 +167,13 @@ func TestNATSUnreachable(t *testing.T) {
 	if last := stderr[len(stderr)-1]; !strings.HasPrefix(last, "worker: nats unreachable after 2 attempts") {
 		t.Errorf("last line %q", last)
 	}
+}
+
+// healthcheck runs the binary's healthcheck subcommand with args and an
+// empty environment.
+func healthcheck(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
+	cmd := exec.Command(proctest.Build(t, pkg), append([]string{"healthcheck"}, args...)...)
+	cmd.Env = []string{}
+	return cmd.CombinedOutput()
 }

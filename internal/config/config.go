@@ -62,6 +62,9 @@ type Config struct {
 	// CreateDB makes start-up create the database named in DB when it does
 	// not exist.
 	CreateDB bool
+	// SchemaWait bounds how long the gateway and the workers wait at
+	// start-up for the migrations they need to be applied.
+	SchemaWait time.Duration
 
 	NATS     NATS
 	Stream   Stream
@@ -184,6 +187,7 @@ func Defaults(p Program) Config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		ShutdownTimeout: 10 * time.Second,
+		SchemaWait:      2 * time.Minute,
 		NATS: NATS{
 			URL:          DefaultNATSURL,
 			RetryCount:   10,

@@ -116,6 +116,8 @@ func bind(c *Config, p Program) []entry {
 			durationValue{&c.ShutdownTimeout, 100 * time.Millisecond, 10 * time.Minute}},
 		{"create-db", "", "create the database named in --db when it does not exist", false, []Program{Walletd, Migrate},
 			boolValue{&c.CreateDB}},
+		{"schema-wait", "", "how long start-up waits for the database schema this build needs (the migrate job's work); 0 checks once", false, []Program{Gateway, Worker},
+			durationValue{&c.SchemaWait, 0, time.Hour}},
 
 		// NATS connection.
 		{"nats-url", "", natsURLUsage(p), false, services,

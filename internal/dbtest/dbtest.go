@@ -44,6 +44,21 @@ var (
 // returns its connection URL.
 func URL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, "TEMPLATE "+templateName(t))
+}
+
+// EmptyURL creates a new database for t without any migration applied,
+// drops it when t ends, and returns its connection URL.
+func EmptyURL(t testing.TB) string {
+	t.Helper()
+	templateName(t)
+	return newDatabase(t, "TEMPLATE template0")
+}
+
+// templateName finds the server and the migrated template, once per test
+// binary, and skips or fails t when there is no server.
+func templateName(t testing.TB) string {
+	t.Helper()
 	setupOnce.Do(func() { adminURL, template, setupErr = setup() })
 	if setupErr != nil {
 		if os.Getenv("CI") == "true" {
@@ -51,10 +66,17 @@ func URL(t testing.TB) string {
 		}
 		t.Skipf("dbtest: SKIPPING, no PostgreSQL for tests (set %s or start Docker): %v", EnvURL, setupErr)
 	}
+	return template
+}
+
+// newDatabase creates a database with the given CREATE DATABASE options,
+// dropped when t ends, and returns its URL.
+func newDatabase(t testing.TB, options string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := "wallet_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	if err := exec(ctx, adminURL, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+	if err := exec(ctx, adminURL, fmt.Sprintf("CREATE DATABASE %s %s", name, options)); err != nil {
 		t.Fatalf("dbtest: create database: %v", err)
 	}
 	t.Cleanup(func() {

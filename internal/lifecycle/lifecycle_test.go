@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +26,7 @@ import (
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
 	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/worker"
 )
 
@@ -351,5 +355,112 @@ func TestConfigDefaultsMatchThePackages(t *testing.T) {
 				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+func TestAwaitSchemaWaitsForTheMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.EmptyURL(t)
+	store, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	need, err := postgres.RequiredSchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing migrated and no time to wait: a clear error, at once.
+	core, logs := observer.New(zap.InfoLevel)
+	err = AwaitSchema(ctx, zap.New(core), store, 0)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("database schema is at version 0, this build needs %d", need)) {
+		t.Fatalf("err = %v", err)
+	}
+
+	// The migrations land while it waits: it returns once they have.
+	done := make(chan error, 1)
+	go func() { done <- AwaitSchema(ctx, zap.New(core), store, time.Minute) }()
+	for logs.FilterMessageSnippet("waiting for the database schema").Len() < 2 {
+		select {
+		case err := <-done:
+			t.Fatalf("returned before the migrations ran: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := postgres.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the migrations: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still waiting 30s after the migrations ran")
+	}
+	line := logs.FilterMessageSnippet("waiting for the database schema").All()[0].ContextMap()
+	if line["have"] != int64(0) || line["need"] != need {
+		t.Errorf("wait log line %v; want have 0, need %d", line, need)
+	}
+	if logs.FilterMessage("database schema ready").Len() != 1 {
+		t.Error("no \"database schema ready\" line after the wait")
+	}
+
+	// Interrupted by a signal while waiting: it stops at once.
+	empty, err := postgres.Open(ctx, dbtest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := AwaitSchema(cctx, zap.NewNop(), empty, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(int(status.Load())) })
+	srv := httptest.NewServer(mux)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	check := func(p config.Program, args ...string) (int, string) {
+		var stderr bytes.Buffer
+		code := Healthcheck(p, args, &stderr)
+		return code, stderr.String()
+	}
+	gw := []string{"--port", strconv.Itoa(port)}
+	wk := []string{"--metrics-port", strconv.Itoa(port)}
+	if code, msg := check(config.Gateway, gw...); code != 0 {
+		t.Errorf("gateway ready: exit %d, %s", code, msg)
+	}
+	if code, msg := check(config.Worker, wk...); code != 0 {
+		t.Errorf("worker ready: exit %d, %s", code, msg)
+	}
+	// The worker is checked on its metrics port, not on --port.
+	if code, _ := check(config.Worker, "--metrics-port", "1"); code != 1 {
+		t.Errorf("worker checked on a closed port: exit %d, want 1", code)
+	}
+
+	status.Store(http.StatusServiceUnavailable)
+	if code, msg := check(config.Gateway, gw...); code != 1 || !strings.Contains(msg, "503") {
+		t.Errorf("gateway unready: exit %d, %q; want 1 and the status", code, msg)
+	}
+
+	srv.Close()
+	if code, msg := check(config.Gateway, gw...); code != 1 || !strings.Contains(msg, "refused") {
+		t.Errorf("nothing listening: exit %d, %q; want 1 and the reason", code, msg)
+	}
+	if code, msg := check(config.Gateway, "--port", "0"); code != 2 || !strings.Contains(msg, "port is 0") {
+		t.Errorf("port 0: exit %d, %q; want 2", code, msg)
+	}
+	if code, _ := check(config.Gateway, "--port", "http"); code != 2 {
+		t.Errorf("invalid port: exit %d, want 2", code)
 	}
 }

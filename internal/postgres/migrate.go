@@ -14,9 +14,10 @@ import (
 
 // Migrate brings the database at url up to the newest migration. It is safe
 // to run twice and from several processes at once: goose holds a Postgres
-// advisory lock while it works. Afterwards it refreshes planner statistics,
-// because on a freshly created database the planner otherwise guesses at
-// empty tables and may pick sequential scans for hot lookups.
+// advisory lock while it works. When it applied something it refreshes
+// planner statistics, because on a freshly created database the planner
+// otherwise guesses at empty tables and may pick sequential scans for hot
+// lookups.
 func Migrate(ctx context.Context, url string) error {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -34,8 +35,14 @@ func Migrate(ctx context.Context, url string) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := provider.Up(ctx); err != nil {
+	applied, err := provider.Up(ctx)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	// Nothing new (every pod start of a Deployment with the migration as
+	// an init container lands here): the statistics are autovacuum's job.
+	if len(applied) == 0 {
+		return nil
 	}
 	if _, err := db.ExecContext(ctx, "ANALYZE currencies, accounts, transfers, entries"); err != nil {
 		return fmt.Errorf("migrate: analyze: %w", err)

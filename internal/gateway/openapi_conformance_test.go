@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/google/uuid"
+)
+
+// TestResponsesMatchOpenAPI sends requests to every route, successes and
+// failures, through a gateway with tokens and a worker, and validates each
+// real response (status, headers, body) against openapi.json: a status the
+// document does not list, a missing required header (X-Request-Id on every
+// response, WWW-Authenticate on a 401) or a body its schema rejects fails
+// the test.
+func TestResponsesMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	doc, err := openapi3.NewLoader().LoadFromData(openAPI)
+	if err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI document: %v", err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const reader, writer = "reader-secret", "writer-secret"
+	h := setup(t, Config{Tokens: []Token{
+		{Hash: tokenHash(reader), Scope: ScopeRead},
+		{Hash: tokenHash(writer), Scope: ScopeWrite},
+	}})
+	h.startWorker()
+	rd, wr := "Bearer "+reader, "Bearer "+writer
+	a, b := h.account("USD", "100"), h.account("USD", "")
+	eur := h.account("EUR", "")
+	tr := uuid.New()
+
+	type call struct {
+		method, path, body string
+		headers            []string // name, value pairs
+		status             int
+	}
+	calls := []call{
+		{"GET", "/healthz", "", nil, 200},
+		{"GET", "/readyz", "", nil, 200},
+		{"GET", "/metrics", "", nil, 200},
+		{"GET", "/openapi.json", "", []string{"Authorization", rd}, 200},
+		{"GET", "/openapi.json", "", nil, 401},
+
+		{"POST", "/v1/accounts", `{"currency":"USD"}`, []string{"Authorization", wr}, 201},
+		{"POST", "/v1/accounts", `{"currency":"USD"}`, []string{"Authorization", rd}, 403},
+		{"POST", "/v1/accounts", `{"currency":"XYZ"}`, []string{"Authorization", wr}, 422},
+		{"POST", "/v1/accounts", `{"currency":`, []string{"Authorization", wr}, 400},
+		{"POST", "/v1/accounts", `{"currency":"USD"}`, []string{"Authorization", wr, "Content-Type", "text/plain"}, 415},
+		{"GET", "/v1/accounts", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/accounts?limit=1", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/accounts?limit=0", "", []string{"Authorization", rd}, 400},
+		{"GET", "/v1/accounts", "", nil, 401},
+		{"GET", "/v1/accounts/" + a.String(), "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/accounts/" + uuid.NewString(), "", []string{"Authorization", rd}, 404},
+		{"GET", "/v1/accounts/not-a-uuid", "", []string{"Authorization", rd}, 400},
+		{"GET", "/v1/accounts/" + a.String() + "/entries", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/accounts/" + uuid.NewString() + "/entries", "", []string{"Authorization", rd}, 404},
+
+		// Decided while the client waits (201), then the same id again
+		// (200), then accepted without waiting (202).
+		{"POST", "/v1/transfers", transferJSON(tr, a, b, "1.50", "USD"), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/transfers", transferJSON(tr, a, b, "1.50", "USD"), []string{"Authorization", wr, "Prefer", "wait=20"}, 200},
+		{"POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"), []string{"Authorization", wr}, 202},
+		{"POST", "/v1/transfers", transferJSON(tr, a, b, "2", "USD"), []string{"Authorization", wr}, 409},
+		{"POST", "/v1/transfers", transferJSON(uuid.New(), a, eur, "1", "USD"), []string{"Authorization", wr, "Prefer", "wait=20"}, 422},
+		{"POST", "/v1/transfers", transferJSON(uuid.New(), b, a, "1000", "USD"), []string{"Authorization", wr, "Prefer", "wait=20"}, 422},
+		{"POST", "/v1/transfers", transferJSON(uuid.New(), a, a, "1", "USD"), []string{"Authorization", wr}, 422},
+		{"POST", "/v1/transfers", `{"id":1}`, []string{"Authorization", wr}, 400},
+		{"POST", "/v1/transfers", `{"pad":"` + strings.Repeat("x", 70<<10) + `"}`, []string{"Authorization", wr}, 413},
+		{"POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"), nil, 401},
+		{"POST", "/v1/deposits", `{"id":"` + uuid.NewString() + `","account_id":"` + b.String() + `","amount":"5","currency":"USD"}`, []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/deposits", `{"id":"` + uuid.NewString() + `","account_id":"` + b.String() + `","amount":"-5","currency":"USD"}`, []string{"Authorization", wr}, 422},
+		{"POST", "/v1/withdrawals", `{"id":"` + uuid.NewString() + `","account_id":"` + b.String() + `","amount":"1","currency":"USD"}`, []string{"Authorization", wr}, 202},
+		{"POST", "/v1/withdrawals", `{"id":"` + uuid.NewString() + `","account_id":"` + b.String() + `"}`, []string{"Authorization", wr}, 400},
+		{"GET", "/v1/transfers/" + tr.String(), "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/transfers/" + uuid.NewString(), "", []string{"Authorization", rd}, 404},
+		{"GET", "/v1/transfers/x", "", []string{"Authorization", rd}, 400},
+		{"GET", "/v1/currencies", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/currencies", "", []string{"Authorization", "Bearer wrong"}, 401},
+
+		// The 2020 API.
+		{"POST", "/transfers/", `{"sender_account_id":"` + a.String() + `","receiver_account_id":"` + b.String() + `","amount":"1","currency_code":"USD"}`, []string{"Authorization", wr}, 200},
+		{"POST", "/transfers/", `{"sender_account_id":"` + a.String() + `","receiver_account_id":"` + b.String() + `","amount":"1000000","currency_code":"USD"}`, []string{"Authorization", wr}, 200},
+		{"POST", "/transfers/", `[`, []string{"Authorization", wr}, 400},
+		{"POST", "/transfers/", `{}`, []string{"Authorization", rd}, 403},
+		{"GET", "/accounts/", "", []string{"Authorization", rd}, 200},
+		{"GET", "/accounts/" + a.String() + "/transfers/", "", []string{"Authorization", rd}, 200},
+		{"GET", "/accounts/nope/transfers/", "", []string{"Authorization", rd}, 400},
+	}
+
+	// Over a real connection, as a client sees it (an oversized body is
+	// refused by the server before any handler).
+	base := h.listen()
+	send := func(method, path, body string, headers []string) reply {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply{status: resp.StatusCode, header: resp.Header, raw: raw}
+	}
+
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	covered := map[*routers.Route]int{}
+	for _, c := range calls {
+		name := c.method + " " + c.path
+		if len(name) > 80 {
+			name = name[:80]
+		}
+		r := send(c.method, c.path, c.body, c.headers)
+		if r.status != c.status {
+			t.Errorf("%s: status %d, want %d: %.300s", name, r.status, c.status, r.raw)
+			continue
+		}
+		req := httptest.NewRequest(c.method, c.path, nil)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Errorf("%s: not in openapi.json: %v", name, err)
+			continue
+		}
+		covered[route]++
+		in := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+			Status:                 r.status,
+			Header:                 r.header,
+			Body:                   io.NopCloser(bytes.NewReader(r.raw)),
+			Options:                opts,
+		}
+		if err := openapi3filter.ValidateResponse(ctx, in); err != nil {
+			t.Errorf("%s: the %d response does not match openapi.json: %v\nbody: %.300s", name, r.status, err, r.raw)
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			route, _, err := router.FindRoute(httptest.NewRequest(method, strings.NewReplacer("{id}", uuid.NewString(), "{account_id}", uuid.NewString()).Replace(path), nil))
+			if err != nil || covered[route] == 0 {
+				t.Errorf("%s %s: no response of it was validated", method, path)
+			}
+		}
+	}
+}
+
+// TestOpenAPIDocumentsHeaders: every response documents X-Request-Id, and
+// every 401 documents the WWW-Authenticate challenge.
+func TestOpenAPIDocumentsHeaders(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(openAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for code, resp := range op.Responses.Map() {
+				where := method + " " + path + " " + code
+				if resp.Value.Headers["X-Request-Id"] == nil {
+					t.Errorf("%s: X-Request-Id is not documented", where)
+				}
+				if code == "401" && resp.Value.Headers["WWW-Authenticate"] == nil {
+					t.Errorf("%s: WWW-Authenticate is not documented", where)
+				}
+			}
+			found := false
+			for _, p := range op.Parameters {
+				found = found || (p.Value.In == "header" && http.CanonicalHeaderKey(p.Value.Name) == "X-Request-Id")
+			}
+			if !found {
+				t.Errorf("%s %s: the X-Request-Id request header is not documented", method, path)
+			}
+		}
+	}
+}
