@@ -91,7 +91,7 @@ type GatewayServer struct {
 	done chan error
 }
 
-// StartGateway ensures the streams exist, builds the gateway on store and
+// StartGateway creates the streams that are missing, builds the gateway on store and
 // nc and serves it on cfg.Port (all interfaces). reg must be the registry
 // /metrics serves.
 func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg *prometheus.Registry) (*GatewayServer, error) {
@@ -99,7 +99,7 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	if err := natsbus.EnsureStreams(ctx, js, Streams(cfg)); err != nil {
+	if err := natsbus.CreateStreams(ctx, js, Streams(cfg)); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
 	bus, err := gateway.NewNATSBus(ctx, nc, BatcherConfig(cfg))
