@@ -67,8 +67,11 @@ type container struct {
 		ContainerPort int    `json:"containerPort"`
 	} `json:"ports"`
 	Env []struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
+		Name      string `json:"name"`
+		Value     string `json:"value"`
+		ValueFrom *struct {
+			SecretKeyRef *secretKeyRef `json:"secretKeyRef"`
+		} `json:"valueFrom"`
 	} `json:"env"`
 	EnvFrom []struct {
 		ConfigMapRef *struct {
@@ -95,6 +98,11 @@ type container struct {
 		AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation"`
 		ReadOnlyRootFilesystem   *bool `json:"readOnlyRootFilesystem"`
 	} `json:"securityContext"`
+}
+
+type secretKeyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
 }
 
 type probe struct {
@@ -235,6 +243,18 @@ func containerEnv(t *testing.T, objs []object, where string, c container) map[st
 	}
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			ref := e.ValueFrom.SecretKeyRef
+			s, ok := find(objs, "Secret", ref.Name)
+			if !ok {
+				t.Fatalf("%s: env %s: Secret %q is not in the base", where, e.Name, ref.Name)
+			}
+			v, ok := s.StringData[ref.Key]
+			if !ok {
+				t.Fatalf("%s: env %s: Secret %s has no key %q", where, e.Name, ref.Name, ref.Key)
+			}
+			env[e.Name] = v
+		}
 	}
 	return env
 }
@@ -309,7 +329,7 @@ func TestWorkloads(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.Kind]++
 	}
-	for kind, n := range map[string]int{"Deployment": 2, "Job": 0, "Service": 3, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2, "ConfigMap": 1, "Secret": 1, "NetworkPolicy": 2} {
+	for kind, n := range map[string]int{"Deployment": 2, "Job": 0, "Service": 3, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2, "ConfigMap": 1, "Secret": 2, "NetworkPolicy": 2} {
 		if kinds[kind] != n {
 			t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)
 		}
@@ -447,8 +467,10 @@ func checkContainer(t *testing.T, objs []object, where string, c container) (con
 
 func TestSharedSettingsAreKnown(t *testing.T) {
 	objs := loadManifests(t)
-	// Which programs read each ConfigMap and Secret.
+	// Which programs read each ConfigMap and Secret, and the Secret keys
+	// read one by one (by the workloads or the NATS server's values).
 	readers := map[string][]config.Program{}
+	keyRefs := natsValuesKeyRefs(t)
 	for _, o := range objs {
 		if o.Kind != "Deployment" && o.Kind != "Job" {
 			continue
@@ -464,6 +486,11 @@ func TestSharedSettingsAreKnown(t *testing.T) {
 					readers["Secret/"+from.SecretRef.Name] = append(readers["Secret/"+from.SecretRef.Name], p)
 				}
 			}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					keyRefs[*e.ValueFrom.SecretKeyRef] = true
+				}
+			}
 		}
 	}
 	for _, o := range objs {
@@ -472,12 +499,21 @@ func TestSharedSettingsAreKnown(t *testing.T) {
 		}
 		key := o.Kind + "/" + o.Metadata.Name
 		progs := readers[key]
-		if len(progs) == 0 {
-			t.Errorf("%s is read by no workload", key)
-		}
 		data := o.Data
 		if o.Kind == "Secret" {
 			data = o.StringData
+		}
+		if len(progs) == 0 && o.Kind == "Secret" {
+			// Read key by key: every key must be read by someone.
+			for name := range data {
+				if !keyRefs[secretKeyRef{Name: o.Metadata.Name, Key: name}] {
+					t.Errorf("%s: key %s is read by nobody", key, name)
+				}
+			}
+			continue
+		}
+		if len(progs) == 0 {
+			t.Errorf("%s is read by no workload", key)
 		}
 		for name := range data {
 			known := false

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/lifecycle"
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -45,26 +46,34 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 
 	// NATS: the embedded server unless --nats-url names one. Deferred calls
-	// run in reverse, so the server outlives every connection to it.
+	// run in reverse, so the server outlives every connection to it. On it
+	// the worker and the gateway connect with their own roles; on an
+	// external server both use --nats-user (or the other credentials).
 	natsURL := cfg.NATS.URL
+	workerCfg, gatewayCfg := cfg, cfg
+	var embedded *lifecycle.EmbeddedNATS
 	if cfg.EmbeddedNATS() {
-		srv, url, err := lifecycle.StartEmbeddedNATS(cfg)
+		embedded, err = lifecycle.StartEmbeddedNATS(cfg)
 		if err != nil {
 			return err
 		}
-		defer lifecycle.StopEmbeddedNATS(srv)
-		natsURL = url
-		log.Info("embedded nats started", zap.String("url", url),
-			zap.String("store_dir", cfg.Embedded.StoreDir), zap.String("sync", cfg.Embedded.Sync))
+		defer embedded.Stop()
+		natsURL = embedded.URL
+		workerCfg, gatewayCfg = embedded.As(cfg, natsbus.RoleWorker), embedded.As(cfg, natsbus.RoleGateway)
+		log.Info("embedded nats started", zap.String("url", natsURL),
+			zap.String("store_dir", cfg.Embedded.StoreDir), zap.String("sync", cfg.Embedded.Sync),
+			zap.Bool("credentials_required", embedded.Public),
+			zap.String("producer_user", embedded.Users[natsbus.RoleProducer].Name),
+			zap.String("credentials_file", embedded.CredentialsFile))
 	}
 	// The worker and the gateway get a connection each, so a burst of
 	// outcomes cannot delay the gateway's publishes.
-	workerNC, err := lifecycle.ConnectNATS(ctx, log, cfg, natsURL, "walletd-worker")
+	workerNC, err := lifecycle.ConnectNATS(ctx, log, workerCfg, natsURL, "walletd-worker")
 	if err != nil {
 		return err
 	}
 	defer workerNC.Close()
-	gatewayNC, err := lifecycle.ConnectNATS(ctx, log, cfg, natsURL, "walletd-gateway")
+	gatewayNC, err := lifecycle.ConnectNATS(ctx, log, gatewayCfg, natsURL, "walletd-gateway")
 	if err != nil {
 		return err
 	}
@@ -87,9 +96,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		"  HTTP API    %s  (try: curl %s/v1/currencies)\n"+
 		"  metrics     %s/metrics\n"+
 		"  NATS        %s%s\n"+
+		"%s"+
 		"  PostgreSQL  %s\n"+
 		"Stop with Ctrl-C (or SIGTERM/SIGHUP).\n",
-		httpURL, httpURL, httpURL, natsURL, storeNote(cfg), config.RedactURL(cfg.DB))
+		httpURL, httpURL, httpURL, natsURL, storeNote(cfg), producerNote(embedded), config.RedactURL(cfg.DB))
 	log.Info("walletd ready", zap.String("http", httpURL), zap.String("nats", natsURL),
 		zap.Bool("embedded_nats", cfg.EmbeddedNATS()), zap.String("nats_store_dir", storeDir(cfg)),
 		zap.String("db", config.RedactURL(cfg.DB)), zap.String("worker", w.ID()))
@@ -115,6 +125,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		log.Info("stopped")
 	}
 	return err
+}
+
+// producerNote tells how a producer connects to the embedded server. It
+// shows the producer's password only, and only when one is needed: the
+// other roles' are for walletd itself and stay in the credentials file.
+func producerNote(e *lifecycle.EmbeddedNATS) string {
+	if e == nil {
+		return ""
+	}
+	p := e.Users[natsbus.RoleProducer]
+	if !e.Public {
+		return fmt.Sprintf("  producers   connect from this machine without credentials (role %s); other hosts\n"+
+			"              cannot reach this listener (see --nats-listen)\n", natsbus.RoleProducer)
+	}
+	return fmt.Sprintf("  producers   user %s, password %s\n"+
+		"              (nats --server %s --user %s --password <password> ...; every role in %s)\n",
+		p.Name, p.Password, e.URL, p.Name, e.CredentialsFile)
 }
 
 func storeDir(cfg *config.Config) string {

@@ -2,10 +2,15 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -91,7 +96,7 @@ type GatewayServer struct {
 	done chan error
 }
 
-// StartGateway ensures the streams exist, builds the gateway on store and
+// StartGateway creates the streams that are missing, builds the gateway on store and
 // nc and serves it on cfg.Port (all interfaces). reg must be the registry
 // /metrics serves.
 func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg *prometheus.Registry) (*GatewayServer, error) {
@@ -99,7 +104,7 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	if err := natsbus.EnsureStreams(ctx, js, Streams(cfg)); err != nil {
+	if err := natsbus.CreateStreams(ctx, js, Streams(cfg)); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
 	bus, err := gateway.NewNATSBus(ctx, nc, BatcherConfig(cfg))
@@ -146,17 +151,37 @@ func (s *GatewayServer) Stop(ctx context.Context) error {
 	return err
 }
 
+// EmbeddedNATS is walletd's own JetStream server and the users it accepts.
+type EmbeddedNATS struct {
+	Server *server.Server
+	// URL is where clients connect.
+	URL string
+	// Public is true when the server listens beyond the loopback interface:
+	// then every client needs a credential. On loopback a client without
+	// one gets the producer role, so local tools work as they are.
+	Public bool
+	// Users holds the user of each role; CredentialsFile keeps them, so a
+	// producer's credential survives a restart.
+	Users           map[natsbus.Role]natsbus.User
+	CredentialsFile string
+}
+
+// CredentialsFileName is the file in --nats-store-dir that holds the
+// embedded server's users and passwords (mode 0600).
+const CredentialsFileName = "nats-users.json"
+
 // StartEmbeddedNATS starts walletd's own JetStream server as configured by
-// --nats-listen, --nats-store-dir and --nats-sync, and returns it with the
-// URL clients use.
-func StartEmbeddedNATS(cfg *config.Config) (*server.Server, string, error) {
+// --nats-listen, --nats-store-dir and --nats-sync, with one user per role
+// (natsbus.Roles), whose passwords it generates on first use and keeps in
+// the store directory.
+func StartEmbeddedNATS(cfg *config.Config) (*EmbeddedNATS, error) {
 	host, portText, err := net.SplitHostPort(cfg.Embedded.Listen)
 	if err != nil {
-		return nil, "", fmt.Errorf("--nats-listen %q: %w", cfg.Embedded.Listen, err)
+		return nil, fmt.Errorf("--nats-listen %q: %w", cfg.Embedded.Listen, err)
 	}
 	port, err := strconv.Atoi(portText)
 	if err != nil {
-		return nil, "", fmt.Errorf("--nats-listen %q: bad port", cfg.Embedded.Listen)
+		return nil, fmt.Errorf("--nats-listen %q: bad port", cfg.Embedded.Listen)
 	}
 	if port == 0 {
 		port = natsbus.RandomPort
@@ -165,31 +190,112 @@ func StartEmbeddedNATS(cfg *config.Config) (*server.Server, string, error) {
 		// first gives the operator the reason at once.
 		ln, err := net.Listen("tcp", cfg.Embedded.Listen)
 		if err != nil {
-			return nil, "", fmt.Errorf("embedded nats: --nats-listen %s: %w (is another NATS server running? choose another --nats-listen, or use it with --nats-url)", cfg.Embedded.Listen, err)
+			return nil, fmt.Errorf("embedded nats: --nats-listen %s: %w (is another NATS server running? choose another --nats-listen, or use it with --nats-url)", cfg.Embedded.Listen, err)
 		}
 		_ = ln.Close()
 	}
 	if err := os.MkdirAll(cfg.Embedded.StoreDir, 0o750); err != nil {
-		return nil, "", fmt.Errorf("--nats-store-dir: %w", err)
+		return nil, fmt.Errorf("--nats-store-dir: %w", err)
 	}
-	srv, err := natsbus.StartEmbedded(natsbus.EmbeddedConfig{
+	credsFile := filepath.Join(cfg.Embedded.StoreDir, CredentialsFileName)
+	users, err := loadOrCreateUsers(credsFile)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	e := &EmbeddedNATS{Public: !isLoopback(host), Users: users, CredentialsFile: credsFile}
+	ecfg := natsbus.EmbeddedConfig{
 		Host:       host,
 		Port:       port,
 		StoreDir:   cfg.Embedded.StoreDir,
 		NoSync:     cfg.Embedded.Sync == config.SyncPeriodic,
 		ServerName: "walletd",
-	})
-	if err != nil {
-		return nil, "", err
 	}
-	return srv, srv.ClientURL(), nil
+	for _, r := range natsbus.Roles {
+		ecfg.Users = append(ecfg.Users, users[r])
+	}
+	if !e.Public {
+		ecfg.Anonymous = natsbus.RoleProducer
+	}
+	if e.Server, err = natsbus.StartEmbedded(ecfg); err != nil {
+		return nil, err
+	}
+	e.URL = e.Server.ClientURL()
+	return e, nil
 }
 
-// StopEmbeddedNATS shuts the embedded server down and waits for it, so its
-// store is closed cleanly before the process exits.
-func StopEmbeddedNATS(srv *server.Server) {
-	srv.Shutdown()
-	srv.WaitForShutdown()
+// Stop shuts the embedded server down and waits for it, so its store is
+// closed cleanly before the process exits.
+func (e *EmbeddedNATS) Stop() {
+	e.Server.Shutdown()
+	e.Server.WaitForShutdown()
+}
+
+// As returns a copy of cfg that connects to the embedded server as role.
+func (e *EmbeddedNATS) As(cfg *config.Config, role natsbus.Role) *config.Config {
+	c := *cfg
+	u := e.Users[role]
+	c.NATS.User, c.NATS.Password, c.NATS.Token, c.NATS.Creds = u.Name, u.Password, "", ""
+	return &c
+}
+
+// isLoopback reports whether host (from --nats-listen) reaches only this
+// machine. An empty host, 0.0.0.0 and :: listen on every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// storedUser is one entry of the credentials file.
+type storedUser struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// loadOrCreateUsers reads the role users from path, or generates them
+// (random 192-bit passwords) and writes path readable by its owner only.
+func loadOrCreateUsers(path string) (map[natsbus.Role]natsbus.User, error) {
+	stored := map[natsbus.Role]storedUser{}
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &stored); err != nil {
+			return nil, fmt.Errorf("%s: %w (delete it to generate new credentials)", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	changed := false
+	users := make(map[natsbus.Role]natsbus.User, len(natsbus.Roles))
+	for _, r := range natsbus.Roles {
+		su := stored[r]
+		if su.User == "" || su.Password == "" {
+			secret := make([]byte, 24)
+			if _, err := rand.Read(secret); err != nil {
+				return nil, err
+			}
+			su = storedUser{User: r.UserName(), Password: base64.RawURLEncoding.EncodeToString(secret)}
+			stored[r] = su
+			changed = true
+		}
+		users[r] = natsbus.User{Name: su.User, Password: su.Password, Role: r}
+	}
+	if changed {
+		out, err := json.MarshalIndent(stored, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, append(out, '\n'), 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, err
+		}
+	}
+	return users, nil
 }
 
 // NATSConnected is a readiness check on a NATS connection.

@@ -33,6 +33,21 @@ type EmbeddedConfig struct {
 	Logs bool
 	// ReadyTimeout bounds the wait for the server to accept connections.
 	ReadyTimeout time.Duration
+	// Users, when not empty, are the only clients the server accepts, each
+	// limited to its role's permissions. Empty: no authentication, for
+	// tests only.
+	Users []User
+	// Anonymous, with Users, is the role of a client that connects without
+	// credentials ("": such clients are refused). It must be the role of
+	// one of Users.
+	Anonymous Role
+}
+
+// User is one NATS user of the embedded server.
+type User struct {
+	Name     string
+	Password string
+	Role     Role
 }
 
 // StartEmbedded starts a JetStream server in this process and waits until it
@@ -66,6 +81,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		NoLog:                  !cfg.Logs,
 		DisableJetStreamBanner: true,
 	}
+	if err := setUsers(opts, cfg.Users, cfg.Anonymous); err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
@@ -79,4 +97,32 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		return nil, fmt.Errorf("start embedded nats: not ready after %s (port %d in use?)", cfg.ReadyTimeout, cfg.Port)
 	}
 	return srv, nil
+}
+
+// setUsers gives opts one user per entry of users, with its role's
+// permissions, and maps clients without credentials to anonymous's user.
+func setUsers(opts *server.Options, users []User, anonymous Role) error {
+	if len(users) == 0 {
+		if anonymous != "" {
+			return errors.New("an anonymous role needs users")
+		}
+		return nil
+	}
+	for _, u := range users {
+		perms := u.Role.Permissions()
+		if perms == nil {
+			return fmt.Errorf("user %q: unknown role %q", u.Name, u.Role)
+		}
+		if u.Name == "" || u.Password == "" {
+			return fmt.Errorf("user of role %s: a name and a password are required", u.Role)
+		}
+		opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: perms})
+		if anonymous != "" && u.Role == anonymous && opts.NoAuthUser == "" {
+			opts.NoAuthUser = u.Name
+		}
+	}
+	if anonymous != "" && opts.NoAuthUser == "" {
+		return fmt.Errorf("anonymous role %q has no user", anonymous)
+	}
+	return nil
 }

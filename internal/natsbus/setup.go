@@ -208,6 +208,43 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 	return nil
 }
 
+// CreateStreams creates whichever of the three streams is missing and
+// leaves the existing ones as they are. It is the gateway's start-up: the
+// gateway may start before any worker, but changing a stream's settings is
+// the workers' job, and the gateway's NATS role may not. It fails with
+// ErrPartitionMismatch as EnsureStreams does.
+func CreateStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
+	if err := checkServerVersion(js); err != nil {
+		return err
+	}
+	c, err := c.withDefaults()
+	if err != nil {
+		return err
+	}
+	if err := checkPartitions(ctx, js, c.Partitions); err != nil {
+		return err
+	}
+	for _, build := range []func(Config) (jetstream.StreamConfig, error){RequestsStreamConfig, ResultsStreamConfig, DeadLetterStreamConfig} {
+		cfg, err := build(c)
+		if err != nil {
+			return err
+		}
+		_, err = js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Another process may create it first; with another config
+			// (a worker's settings) it is in use, which is as good.
+			_, err = js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
 // checkPartitions refuses a requests stream made for another partition count.
 func checkPartitions(ctx context.Context, js jetstream.JetStream, n int) error {
 	s, err := js.Stream(ctx, RequestsStream)

@@ -21,6 +21,7 @@ type Server struct {
 	t        testing.TB
 	storeDir string
 	port     int
+	opts     Options
 	srv      *server.Server
 }
 
@@ -29,6 +30,22 @@ type Options struct {
 	// NoSync skips the per-write sync; faster, for benchmarks that do not
 	// measure durability.
 	NoSync bool
+	// Auth makes the server enforce the wallet's roles: it accepts only
+	// the users of natsbus.Roles, each with its role's permissions; connect
+	// with ConnectAs.
+	Auth bool
+}
+
+// password is every test user's password: the tests check permissions,
+// not secrecy.
+const password = "natstest-secret"
+
+func users() []natsbus.User {
+	var out []natsbus.User
+	for _, r := range natsbus.Roles {
+		out = append(out, natsbus.User{Name: r.UserName(), Password: password, Role: r})
+	}
+	return out
 }
 
 // Start starts a server for t and shuts it down when t ends.
@@ -39,20 +56,24 @@ func Start(t testing.TB) *Server {
 // StartWith starts a server with opts.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s := &Server{t: t, storeDir: t.TempDir(), port: natsbus.RandomPort}
-	s.start(opts)
+	s := &Server{t: t, storeDir: t.TempDir(), port: natsbus.RandomPort, opts: opts}
+	s.start()
 	t.Cleanup(s.Shutdown)
 	return s
 }
 
-func (s *Server) start(opts Options) {
+func (s *Server) start() {
 	s.t.Helper()
-	srv, err := natsbus.StartEmbedded(natsbus.EmbeddedConfig{
+	cfg := natsbus.EmbeddedConfig{
 		Port:       s.port,
 		StoreDir:   s.storeDir,
-		NoSync:     opts.NoSync,
+		NoSync:     s.opts.NoSync,
 		ServerName: "natstest",
-	})
+	}
+	if s.opts.Auth {
+		cfg.Users = users()
+	}
+	srv, err := natsbus.StartEmbedded(cfg)
 	if err != nil {
 		s.t.Fatalf("natstest: %v", err)
 	}
@@ -77,11 +98,45 @@ func (s *Server) Shutdown() {
 	s.srv = nil
 }
 
-// Restart stops the server and starts it again on the same port and store.
+// Restart stops the server and starts it again on the same port, store
+// and options (except NoSync: a restarted server syncs every write).
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Shutdown()
-	s.start(Options{})
+	s.opts.NoSync = false
+	s.start()
+}
+
+// Credentials returns the user name and password of role on a server
+// started with Auth.
+func (s *Server) Credentials(role natsbus.Role) (user, pass string) {
+	return role.UserName(), password
+}
+
+// ConnectAs opens a connection with role's credentials, closed when the
+// test ends; opts come after the test's own options.
+func (s *Server) ConnectAs(t testing.TB, role natsbus.Role, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	if !s.opts.Auth {
+		t.Fatal("natstest: ConnectAs needs a server started with Auth")
+	}
+	user, pass := s.Credentials(role)
+	base := []nats.Option{
+		nats.Name(t.Name() + "-" + string(role)),
+		nats.UserInfo(user, pass),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(50 * time.Millisecond),
+	}
+	nc, err := nats.Connect(s.URL(), append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("natstest: connect as %s: %v", role, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: jetstream: %v", err)
+	}
+	return nc, js
 }
 
 // Connect opens a client connection that reconnects forever (tests restart

@@ -32,7 +32,9 @@ const (
 	DefaultHeartbeat     = time.Second
 	DefaultMemberTTL     = 4 * time.Second
 	DefaultPurgeInterval = 10 * time.Second
-	DefaultMembersBucket = "wallet_workers"
+	// DefaultMembersBucket is the bucket the worker role's NATS
+	// permissions name; another needs other permissions.
+	DefaultMembersBucket = natsbus.MembersBucket
 )
 
 // Config tunes a worker. Zero fields take the defaults above.

@@ -32,6 +32,8 @@ type env struct {
 	js    jetstream.JetStream
 	bus   *natsbus.Bus
 	cfg   worker.Config
+	// workerOpts are added to the options of every worker's connection.
+	workerOpts []nats.Option
 }
 
 // testConfig keeps every timer short so failovers take a second or two.
@@ -86,7 +88,8 @@ func (e *env) startWorker(cfg worker.Config, store worker.Store) *running {
 	if store == nil {
 		store = e.store
 	}
-	nc, err := nats.Connect(e.srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, e.workerOpts...)
+	nc, err := nats.Connect(e.srv.URL(), opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
