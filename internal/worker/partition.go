@@ -154,7 +154,10 @@ func (pt *partition) consume() error {
 			}
 		}
 		if pt.ctx.Err() != nil {
-			return pt.finish(it)
+			if h := pt.w.hooks.beforeFinish; h != nil {
+				h(pt.p)
+			}
+			return pt.finish(it, careful)
 		}
 		if iterErr != nil {
 			return iterErr
@@ -291,7 +294,14 @@ func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.Messages
 // finish is the release path: stop pulling, apply whatever was already
 // delivered to us (so nothing we received waits out an ack wait before the
 // next owner may go on), then return; run's deferred unpin hands over.
-func (pt *partition) finish(it jetstream.MessagesContext) error {
+//
+// careful says the pull has not yet proven that no older message of the
+// partition is held elsewhere (no batch since it started, or since the pin
+// changed). Then, as after a delivery gap, what was delivered is handed
+// back instead: applying it could put it before an older message that a
+// previous owner still holds. A nak makes it available to the next owner
+// at once, who waits for everything older before applying it.
+func (pt *partition) finish(it jetstream.MessagesContext, careful bool) error {
 	it.Drain()
 	var rest []jetstream.Msg
 	for {
@@ -304,10 +314,14 @@ func (pt *partition) finish(it jetstream.MessagesContext) error {
 	if len(rest) == 0 {
 		return nil
 	}
-	if pt.deliveryGap(rest) {
-		// Something older is outstanding; leave these unacked for the next
-		// owner, who waits for everything older before applying them.
-		pt.log.Info("released with a delivery gap; leaving messages to the next owner", zap.Int("messages", len(rest)))
+	pinChanged := pt.pinChanged(rest)
+	gap := pt.deliveryGap(rest)
+	if careful || pinChanged || gap {
+		pt.log.Info("released before older messages were ruled out; handing messages to the next owner",
+			zap.Int("messages", len(rest)), zap.Bool("delivery_gap", gap), zap.Bool("pin_changed", pinChanged))
+		for _, m := range rest {
+			_ = m.Nak()
+		}
 		return nil
 	}
 	return pt.process(rest)

@@ -64,6 +64,15 @@ type Worker struct {
 	partWG   sync.WaitGroup
 	writerWG sync.WaitGroup
 	writerQ  chan struct{} // closes the writers
+
+	hooks testHooks
+}
+
+// testHooks let tests stop a worker at a chosen point; unset in production.
+type testHooks struct {
+	// beforeFinish runs when a partition is released, before it applies
+	// what was delivered while its pull drained.
+	beforeFinish func(partition int)
 }
 
 // New checks cfg and builds a worker on an open NATS connection. It does no
