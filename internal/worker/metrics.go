@@ -16,6 +16,7 @@ type metrics struct {
 	applyErrors    prometheus.Counter
 	publishErrors  prometheus.Counter
 	redeliveries   prometheus.Counter
+	isolated       *prometheus.CounterVec
 	ownedPartition prometheus.Gauge
 	consumerLag    *prometheus.GaugeVec
 	redelivered    *prometheus.GaugeVec
@@ -49,6 +50,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wallet_worker_redeliveries_total", Help: "Messages received that had been delivered before.",
 		}),
+		isolated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_worker_isolated_total",
+			Help: "Requests set aside for an error no retry can cure, so that their partition goes on, by why.",
+		}, []string{"why"}),
 		ownedPartition: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wallet_worker_owned_partitions", Help: "Partitions this worker pulls.",
 		}),
@@ -60,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.batchSize, m.commitSeconds, m.outcomes, m.replays, m.deadLetters,
-		m.applyErrors, m.publishErrors, m.redeliveries, m.ownedPartition, m.consumerLag, m.redelivered} {
+		m.applyErrors, m.publishErrors, m.redeliveries, m.isolated, m.ownedPartition, m.consumerLag, m.redelivered} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -156,12 +156,20 @@ func (w *Worker) outcomeMsg(r transfer.Request, o transfer.Outcome, precisions m
 }
 
 // publishOutcomes publishes every outcome asynchronously and waits for all
-// PubAcks, retrying the failed ones until they are stored.
+// PubAcks, retrying the failed ones until they are stored. An outcome the
+// stream can never store is isolated instead: the request is decided in
+// the database, which readers fall back to.
 func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) error {
 	precisions := w.precisionsFor(w.hardCtx, outcomes)
 	type pending struct {
 		msg  *nats.Msg
 		opts []jetstream.PublishOpt
+		it   *held
+	}
+	refused := func(p pending, err error) {
+		meta, _ := p.it.msg.Metadata()
+		w.isolated(w.log, isolatedOutcomeRefused, p.it.msg, meta, p.it.requestID, err,
+			zap.Stringer("id", p.it.req.ID), zap.String("outcome_subject", p.msg.Subject))
 	}
 	todo := make([]pending, 0, len(outcomes))
 	for i, o := range outcomes {
@@ -175,7 +183,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 		if items[i].requestID != "" {
 			m.Header.Set(natsbus.HeaderRequestID, items[i].requestID)
 		}
-		todo = append(todo, pending{m, opts})
+		todo = append(todo, pending{m, opts, items[i]})
 	}
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
 	for len(todo) > 0 {
@@ -184,7 +192,11 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 		for i, p := range todo {
 			f, err := w.js.PublishMsgAsync(copyMsg(p.msg), p.opts...)
 			if err != nil {
-				failed = append(failed, p)
+				if permanentPublish(err) {
+					refused(p, err)
+				} else {
+					failed = append(failed, p)
+				}
 				continue
 			}
 			futures[i] = f
@@ -196,7 +208,11 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				if !alreadyPublished(err) {
+				switch {
+				case alreadyPublished(err):
+				case permanentPublish(err):
+					refused(todo[i], err)
+				default:
 					w.log.Warn("publish outcome failed, retrying", zap.String("subject", todo[i].msg.Subject), zap.Error(err))
 					failed = append(failed, todo[i])
 				}
