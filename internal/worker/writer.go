@@ -73,6 +73,9 @@ func (w *Worker) commit(jobs []*job) error {
 	defer stop()
 
 	outcomes, err := w.apply(reqs)
+	if permanentStore(err) {
+		items, outcomes, err = w.isolate(items, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -80,9 +83,9 @@ func (w *Worker) commit(jobs []*job) error {
 		return err
 	}
 	stop()
-	for _, m := range msgs {
+	for _, it := range items {
 		// A lost ack only means a redelivery, which replays harmlessly.
-		_ = m.Ack()
+		_ = it.msg.Ack()
 	}
 	for i, o := range outcomes {
 		it := items[i]
@@ -100,7 +103,8 @@ func (w *Worker) commit(jobs []*job) error {
 	return nil
 }
 
-// apply calls ApplyBatch until it succeeds or the worker is hard-stopped.
+// apply calls ApplyBatch until it succeeds, fails for a reason that no
+// retry cures (permanentStore), or the worker is hard-stopped.
 func (w *Worker) apply(reqs []transfer.Request) ([]transfer.Outcome, error) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
@@ -118,6 +122,9 @@ func (w *Worker) apply(reqs []transfer.Request) ([]transfer.Outcome, error) {
 			return nil, errAborted
 		}
 		w.m.applyErrors.Inc()
+		if permanentStore(err) {
+			return nil, err
+		}
 		w.log.Warn("apply batch failed, retrying the same batch", zap.Int("requests", len(reqs)),
 			zap.Int("attempt", attempt), zap.Error(err))
 		if !backoff.wait(w.hardCtx) {
