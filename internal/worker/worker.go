@@ -41,6 +41,7 @@ type Worker struct {
 	m     *metrics
 
 	requests      jetstream.Stream
+	results       jetstream.Stream
 	members       jetstream.KeyValue
 	membersStream jetstream.Stream
 
@@ -145,6 +146,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	var err error
 	if w.requests, err = w.js.Stream(ctx, natsbus.RequestsStream); err != nil {
 		return fmt.Errorf("worker: requests stream: %w", err)
+	}
+	if w.results, err = w.js.Stream(ctx, natsbus.ResultsStream); err != nil {
+		return fmt.Errorf("worker: results stream: %w", err)
 	}
 	if err := w.loadPrecisions(ctx); err != nil {
 		return err

@@ -217,6 +217,10 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 			case err := <-f.Err():
 				switch {
 				case alreadyPublished(err):
+					if cerr := w.checkOutcome(todo[i].msg); cerr != nil {
+						w.log.Warn("read the stored outcome, retrying", zap.String("subject", todo[i].msg.Subject), zap.Error(cerr))
+						failed = append(failed, todo[i])
+					}
 				case permanentPublish(err):
 					refused(todo[i], err)
 				default:
@@ -239,7 +243,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 }
 
 // alreadyPublished reports a publish refused because the outcome subject
-// already has its message.
+// already has a message: its own, or a foreign one (see checkOutcome).
 func alreadyPublished(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
