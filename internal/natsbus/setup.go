@@ -27,10 +27,14 @@ const (
 	// DefaultDeadLetterMaxBytes keeps a flood of poison from filling the
 	// disk; the oldest dead letters go first.
 	DefaultDeadLetterMaxBytes = 1 << 30
-	// maxStoredRequest is the stream's own message size limit: larger
-	// payloads are refused at publish. Up to it they are stored and then
-	// dead-lettered as payload_too_large, so a producer learns why.
-	maxStoredRequest = 1 << 20
+	// MaxStoredRequest is the requests stream's own message size limit,
+	// headers included: larger messages are refused at publish. Up to it
+	// they are stored and then dead-lettered as payload_too_large, so a
+	// producer learns why. It is a quarter of the server's default
+	// max_payload (1 MiB), which leaves room for everything a worker adds
+	// when it copies a message's summary into a dead letter or an outcome,
+	// with a server configured down to 512 KiB.
+	MaxStoredRequest = 256 << 10
 )
 
 // Config describes the streams. Zero fields take the defaults above.
@@ -124,7 +128,7 @@ func RequestsStreamConfig(c Config) (jetstream.StreamConfig, error) {
 		Discard:    jetstream.DiscardNew,
 		MaxMsgs:    c.RequestsMaxMsgs,
 		MaxBytes:   c.RequestsMaxBytes,
-		MaxMsgSize: maxStoredRequest,
+		MaxMsgSize: MaxStoredRequest,
 		// No MaxAge: it would drop requests nobody has applied yet.
 		Storage:            jetstream.FileStorage,
 		Replicas:           c.Replicas,

@@ -46,7 +46,35 @@ const (
 	HeaderDLOriginalSeq     = "Wallet-Original-Sequence"
 	HeaderDLOriginalMsgID   = "Wallet-Original-Msg-Id"
 	HeaderDLAcceptedAt      = "Wallet-Accepted-At"
+	// HeaderDLOriginalSize and HeaderDLOriginalSHA256 describe the whole
+	// original body; a dead letter carries only its first
+	// DeadLetterBodyLimit bytes.
+	HeaderDLOriginalSize   = "Wallet-Original-Size"
+	HeaderDLOriginalSHA256 = "Wallet-Original-Sha256"
 )
+
+// DeadLetterBodyLimit is how much of a poison message's body its dead
+// letter keeps. A real request is ~250 bytes, so it is kept whole; a larger
+// body is cut, and its size and SHA-256 identify it.
+const DeadLetterBodyLimit = 4 << 10
+
+// MaxTraceIDLen bounds the Wallet-Request-Id a producer may send.
+const MaxTraceIDLen = 128
+
+// ValidTraceID reports whether a Wallet-Request-Id header value may be
+// copied into logs, outcomes and dead letters: 1 to MaxTraceIDLen printable
+// ASCII characters, no spaces. Any other value is dropped, never copied.
+func ValidTraceID(id string) bool {
+	if id == "" || len(id) > MaxTraceIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
 
 // RequestSubject is the subject a producer publishes a request to: the
 // account the request debits (for a deposit, the credited account) and the

@@ -8,17 +8,19 @@ import (
 
 // metrics are the worker's Prometheus series; docs/messaging.md lists them.
 type metrics struct {
-	batchSize      prometheus.Histogram
-	commitSeconds  prometheus.Histogram
-	outcomes       *prometheus.CounterVec
-	replays        prometheus.Counter
-	deadLetters    *prometheus.CounterVec
-	applyErrors    prometheus.Counter
-	publishErrors  prometheus.Counter
-	redeliveries   prometheus.Counter
-	ownedPartition prometheus.Gauge
-	consumerLag    *prometheus.GaugeVec
-	redelivered    *prometheus.GaugeVec
+	batchSize       prometheus.Histogram
+	commitSeconds   prometheus.Histogram
+	outcomes        *prometheus.CounterVec
+	replays         prometheus.Counter
+	deadLetters     *prometheus.CounterVec
+	applyErrors     prometheus.Counter
+	publishErrors   prometheus.Counter
+	redeliveries    prometheus.Counter
+	isolated        *prometheus.CounterVec
+	foreignOutcomes prometheus.Counter
+	ownedPartition  prometheus.Gauge
+	consumerLag     *prometheus.GaugeVec
+	redelivered     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,6 +51,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wallet_worker_redeliveries_total", Help: "Messages received that had been delivered before.",
 		}),
+		isolated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wallet_worker_isolated_total",
+			Help: "Requests set aside for an error no retry can cure, so that their partition goes on, by why.",
+		}, []string{"why"}),
+		foreignOutcomes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wallet_worker_foreign_outcomes_total",
+			Help: "Outcome subjects of decided requests found holding a message this service did not write.",
+		}),
 		ownedPartition: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "wallet_worker_owned_partitions", Help: "Partitions this worker pulls.",
 		}),
@@ -60,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.batchSize, m.commitSeconds, m.outcomes, m.replays, m.deadLetters,
-		m.applyErrors, m.publishErrors, m.redeliveries, m.ownedPartition, m.consumerLag, m.redelivered} {
+		m.applyErrors, m.publishErrors, m.redeliveries, m.isolated, m.foreignOutcomes, m.ownedPartition, m.consumerLag, m.redelivered} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

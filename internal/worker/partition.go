@@ -154,7 +154,10 @@ func (pt *partition) consume() error {
 			}
 		}
 		if pt.ctx.Err() != nil {
-			return pt.finish(it)
+			if h := pt.w.hooks.beforeFinish; h != nil {
+				h(pt.p)
+			}
+			return pt.finish(it, careful)
 		}
 		if iterErr != nil {
 			return iterErr
@@ -291,7 +294,14 @@ func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.Messages
 // finish is the release path: stop pulling, apply whatever was already
 // delivered to us (so nothing we received waits out an ack wait before the
 // next owner may go on), then return; run's deferred unpin hands over.
-func (pt *partition) finish(it jetstream.MessagesContext) error {
+//
+// careful says the pull has not yet proven that no older message of the
+// partition is held elsewhere (no batch since it started, or since the pin
+// changed). Then, as after a delivery gap, what was delivered is handed
+// back instead: applying it could put it before an older message that a
+// previous owner still holds. A nak makes it available to the next owner
+// at once, who waits for everything older before applying it.
+func (pt *partition) finish(it jetstream.MessagesContext, careful bool) error {
 	it.Drain()
 	var rest []jetstream.Msg
 	for {
@@ -304,10 +314,14 @@ func (pt *partition) finish(it jetstream.MessagesContext) error {
 	if len(rest) == 0 {
 		return nil
 	}
-	if pt.deliveryGap(rest) {
-		// Something older is outstanding; leave these unacked for the next
-		// owner, who waits for everything older before applying them.
-		pt.log.Info("released with a delivery gap; leaving messages to the next owner", zap.Int("messages", len(rest)))
+	pinChanged := pt.pinChanged(rest)
+	gap := pt.deliveryGap(rest)
+	if careful || pinChanged || gap {
+		pt.log.Info("released before older messages were ruled out; handing messages to the next owner",
+			zap.Int("messages", len(rest)), zap.Bool("delivery_gap", gap), zap.Bool("pin_changed", pinChanged))
+		for _, m := range rest {
+			_ = m.Nak()
+		}
 		return nil
 	}
 	return pt.process(rest)
@@ -327,7 +341,7 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 		if meta.NumDelivered > 1 {
 			pt.w.m.redeliveries.Inc()
 		}
-		items = append(items, held{msg: m, seq: meta.Sequence.Stream, requestID: m.Headers().Get(natsbus.HeaderRequestID)})
+		items = append(items, held{msg: m, seq: meta.Sequence.Stream, requestID: traceID(m)})
 		it := &items[len(items)-1]
 		req, err := natsbus.DecodeStoredRequest(m.Subject(), m.Data())
 		if err != nil {
@@ -335,7 +349,7 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 			if !errors.As(err, &derr) {
 				derr = &natsbus.DecodeError{Reason: natsbus.ReasonMalformedJSON, Detail: err.Error()}
 			}
-			if err := pt.deadLetter(m, meta, derr); err != nil {
+			if err := pt.w.deadLetter(pt.log, m, meta, derr.Reason, derr.Detail); err != nil {
 				return err
 			}
 			items = items[:len(items)-1]
@@ -370,52 +384,6 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 	case <-pt.hard().Done():
 		return errAborted
 	}
-}
-
-// deadLetter copies a poison message to the dead-letter stream, then
-// terminates it. The copy is stored before the message is dropped; a
-// redelivery in between re-publishes under the same message id.
-func (pt *partition) deadLetter(m jetstream.Msg, meta *jetstream.MsgMetadata, derr *natsbus.DecodeError) error {
-	dl := nats.NewMsg(fmt.Sprintf("%s%s.%d", natsbus.DeadLetterPrefix, derr.Reason, meta.Sequence.Stream))
-	dl.Data = m.Data()
-	dl.Header.Set(natsbus.HeaderMsgID, fmt.Sprintf("dl-%d-%d", pt.p, meta.Sequence.Stream))
-	dl.Header.Set(natsbus.HeaderDLReason, string(derr.Reason))
-	dl.Header.Set(natsbus.HeaderDLDetail, derr.Detail)
-	dl.Header.Set(natsbus.HeaderDLOriginalSubject, m.Subject())
-	dl.Header.Set(natsbus.HeaderDLOriginalSeq, fmt.Sprint(meta.Sequence.Stream))
-	dl.Header.Set(natsbus.HeaderDLAcceptedAt, meta.Timestamp.UTC().Format(time.RFC3339Nano))
-	if id := m.Headers().Get(natsbus.HeaderMsgID); id != "" {
-		dl.Header.Set(natsbus.HeaderDLOriginalMsgID, id)
-	}
-	if rid := m.Headers().Get(natsbus.HeaderRequestID); rid != "" {
-		dl.Header.Set(natsbus.HeaderRequestID, rid)
-	}
-	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(pt.hard(), 5*time.Second)
-		_, err := pt.w.js.PublishMsg(ctx, dl)
-		cancel()
-		if err == nil {
-			break
-		}
-		pt.w.m.publishErrors.Inc()
-		pt.log.Warn("dead-letter publish failed, retrying", zap.Error(err))
-		_ = m.InProgress()
-		if !backoff.wait(pt.hard()) {
-			return errAborted
-		}
-	}
-	pt.w.m.deadLetters.WithLabelValues(string(derr.Reason)).Inc()
-	pt.log.Warn("dead-lettered poison message",
-		zap.String("reason", string(derr.Reason)), zap.String("detail", derr.Detail),
-		zap.String("subject", m.Subject()), zap.Uint64("seq", meta.Sequence.Stream),
-		zap.String("request_id", m.Headers().Get(natsbus.HeaderRequestID)))
-	if err := m.TermWithReason(string(derr.Reason)); err != nil {
-		// The copy is stored; a redelivery dead-letters it again under
-		// the same message id, which the stream drops as a duplicate.
-		pt.log.Warn("terminate poison message", zap.Error(err))
-	}
-	return nil
 }
 
 // unpin releases the partition's pin so the next owner is served at once.

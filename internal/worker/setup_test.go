@@ -85,11 +85,19 @@ type running struct {
 
 func (e *env) startWorker(cfg worker.Config, store worker.Store) *running {
 	e.t.Helper()
+	return e.startWorkerAt(cfg, store, e.srv.URL(), nil)
+}
+
+// startWorkerAt starts a worker that connects to url (the server, or a
+// proxy in front of it); prepare, when not nil, sees the worker before it
+// starts.
+func (e *env) startWorkerAt(cfg worker.Config, store worker.Store, url string, prepare func(*worker.Worker)) *running {
+	e.t.Helper()
 	if store == nil {
 		store = e.store
 	}
 	opts := append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, e.workerOpts...)
-	nc, err := nats.Connect(e.srv.URL(), opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -98,6 +106,9 @@ func (e *env) startWorker(cfg worker.Config, store worker.Store) *running {
 	w, err := worker.New(nc, store, cfg, log, reg)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(w)
 	}
 	if err := w.Start(ctx(e.t)); err != nil {
 		e.t.Fatal(err)

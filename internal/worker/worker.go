@@ -41,6 +41,7 @@ type Worker struct {
 	m     *metrics
 
 	requests      jetstream.Stream
+	results       jetstream.Stream
 	members       jetstream.KeyValue
 	membersStream jetstream.Stream
 
@@ -64,6 +65,15 @@ type Worker struct {
 	partWG   sync.WaitGroup
 	writerWG sync.WaitGroup
 	writerQ  chan struct{} // closes the writers
+
+	hooks testHooks
+}
+
+// testHooks let tests stop a worker at a chosen point; unset in production.
+type testHooks struct {
+	// beforeFinish runs when a partition is released, before it applies
+	// what was delivered while its pull drained.
+	beforeFinish func(partition int)
 }
 
 // New checks cfg and builds a worker on an open NATS connection. It does no
@@ -136,6 +146,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	var err error
 	if w.requests, err = w.js.Stream(ctx, natsbus.RequestsStream); err != nil {
 		return fmt.Errorf("worker: requests stream: %w", err)
+	}
+	if w.results, err = w.js.Stream(ctx, natsbus.ResultsStream); err != nil {
+		return fmt.Errorf("worker: results stream: %w", err)
 	}
 	if err := w.loadPrecisions(ctx); err != nil {
 		return err

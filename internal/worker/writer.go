@@ -74,6 +74,9 @@ func (w *Worker) commit(jobs []*job) error {
 	defer stop()
 
 	outcomes, err := w.apply(reqs)
+	if permanentStore(err) {
+		items, outcomes, err = w.isolate(items, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -81,9 +84,9 @@ func (w *Worker) commit(jobs []*job) error {
 		return err
 	}
 	stop()
-	for _, m := range msgs {
+	for _, it := range items {
 		// A lost ack only means a redelivery, which replays harmlessly.
-		_ = m.Ack()
+		_ = it.msg.Ack()
 	}
 	for i, o := range outcomes {
 		it := items[i]
@@ -101,7 +104,8 @@ func (w *Worker) commit(jobs []*job) error {
 	return nil
 }
 
-// apply calls ApplyBatch until it succeeds or the worker is hard-stopped.
+// apply calls ApplyBatch until it succeeds, fails for a reason that no
+// retry cures (permanentStore), or the worker is hard-stopped.
 func (w *Worker) apply(reqs []transfer.Request) ([]transfer.Outcome, error) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
@@ -119,6 +123,9 @@ func (w *Worker) apply(reqs []transfer.Request) ([]transfer.Outcome, error) {
 			return nil, errAborted
 		}
 		w.m.applyErrors.Inc()
+		if permanentStore(err) {
+			return nil, err
+		}
 		w.log.Warn("apply batch failed, retrying the same batch", zap.Int("requests", len(reqs)),
 			zap.Int("attempt", attempt), zap.Error(err))
 		if !backoff.wait(w.hardCtx) {
@@ -164,12 +171,20 @@ func (w *Worker) outcomeMsg(r transfer.Request, o transfer.Outcome, precisions m
 }
 
 // publishOutcomes publishes every outcome asynchronously and waits for all
-// PubAcks, retrying the failed ones until they are stored.
+// PubAcks, retrying the failed ones until they are stored. An outcome the
+// stream can never store is isolated instead: the request is decided in
+// the database, which readers fall back to.
 func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) error {
 	precisions := w.precisionsFor(w.hardCtx, outcomes)
 	type pending struct {
 		msg  *nats.Msg
 		opts []jetstream.PublishOpt
+		it   *held
+	}
+	refused := func(p pending, err error) {
+		meta, _ := p.it.msg.Metadata()
+		w.isolated(w.log, isolatedOutcomeRefused, p.it.msg, meta, p.it.requestID, err,
+			zap.Stringer("id", p.it.req.ID), zap.String("outcome_subject", p.msg.Subject))
 	}
 	todo := make([]pending, 0, len(outcomes))
 	for i, o := range outcomes {
@@ -183,7 +198,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 		if items[i].requestID != "" {
 			m.Header.Set(natsbus.HeaderRequestID, items[i].requestID)
 		}
-		todo = append(todo, pending{m, opts})
+		todo = append(todo, pending{m, opts, items[i]})
 	}
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
 	for len(todo) > 0 {
@@ -192,7 +207,11 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 		for i, p := range todo {
 			f, err := w.js.PublishMsgAsync(copyMsg(p.msg), p.opts...)
 			if err != nil {
-				failed = append(failed, p)
+				if permanentPublish(err) {
+					refused(p, err)
+				} else {
+					failed = append(failed, p)
+				}
 				continue
 			}
 			futures[i] = f
@@ -204,7 +223,15 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				if !alreadyPublished(err) {
+				switch {
+				case alreadyPublished(err):
+					if cerr := w.checkOutcome(todo[i].msg); cerr != nil {
+						w.log.Warn("read the stored outcome, retrying", zap.String("subject", todo[i].msg.Subject), zap.Error(cerr))
+						failed = append(failed, todo[i])
+					}
+				case permanentPublish(err):
+					refused(todo[i], err)
+				default:
 					w.log.Warn("publish outcome failed, retrying", zap.String("subject", todo[i].msg.Subject), zap.Error(err))
 					failed = append(failed, todo[i])
 				}
@@ -224,7 +251,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 }
 
 // alreadyPublished reports a publish refused because the outcome subject
-// already has its message.
+// already has a message: its own, or a foreign one (see checkOutcome).
 func alreadyPublished(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
