@@ -267,3 +267,34 @@ func TestEndToEndIDTakenByMalformedMessage(t *testing.T) {
 		t.Fatalf("balance: %s", got.raw)
 	}
 }
+
+// TestConflictAfterMalformedThenValid: a producer's malformed message takes
+// an id, the real request is then stored under a message id of its own, and
+// a third request with other fields under the same id must be told 409:
+// the stream holds a valid request for the id, and it is the one that will
+// be applied. No worker runs, so all three stay in the stream.
+func TestConflictAfterMalformedThenValid(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	a := newAccount(h, "USD")
+	id := uuid.New()
+	m := nats.NewMsg(natsbus.RequestSubject(a, id))
+	m.Data = []byte(`{"v":1,"kind":"deposit","id":"` + id.String() + `","account_id":"` + a.String() + `","amount":12.5,"currency":"USD"}`)
+	m.Header.Set(natsbus.HeaderMsgID, id.String())
+	if _, err := h.js.PublishMsg(testCtx(t), m); err != nil {
+		t.Fatal(err)
+	}
+	valid := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"12.5","currency":"USD"}`
+	expect(t, h.do("POST", "/v1/deposits", valid), 202, "")
+	other := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"99","currency":"USD"}`
+	r := h.do("POST", "/v1/deposits", other)
+	expect(t, r, 409, transfer.CodeTransferIDConflict)
+	if tr, _ := r.body["transfer"].(map[string]any); tr["amount"] != "12.50" {
+		t.Fatalf("conflict shows %v, want the stored request of 12.50", r.body["transfer"])
+	}
+	// The same fields again are still the pending request.
+	expect(t, h.do("POST", "/v1/deposits", valid), 202, "")
+	if got := h.do("GET", "/v1/transfers/"+id.String(), ""); got.str("amount") != "12.50" || got.str("status") != "pending" {
+		t.Fatalf("GET: %s", got.raw)
+	}
+}

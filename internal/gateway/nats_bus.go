@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -73,26 +72,13 @@ func (b *NATSBus) Resubmit(ctx context.Context, r transfer.Request, requestID st
 	return ack.Duplicate, nil
 }
 
-// LookupPending implements Bus: the last message stored under the id in any
-// partition, decoded, with the stream's timestamp as its acceptance time.
-// A message the workers will dead-letter (not a request, or filed under a
-// subject that does not match its body) is not a pending request.
+// LookupPending implements Bus with natsbus's lookup: the first valid
+// request stored under the id, poison skipped.
 func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, bool, error) {
-	filter := natsbus.RequestsPrefix + "*." + id.String() + ".*"
-	m, err := b.requests.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(filter))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Pending{}, false, nil
+	r, found, err := b.bus.LookupPending(ctx, id)
+	if err != nil || !found {
+		return Pending{}, false, err
 	}
-	if err != nil {
-		return Pending{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
-	}
-	r, err := natsbus.DecodeStoredRequest(m.Subject, m.Data)
-	if err != nil {
-		// A producer's poison message under this id: the worker will
-		// dead-letter it, and it holds no request to report.
-		return Pending{}, false, nil
-	}
-	r.SubmittedAt = m.Time.UTC()
 	return Pending{Request: r, AcceptedAt: r.SubmittedAt}, true, nil
 }
 
