@@ -44,7 +44,15 @@ func setup(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, store: dbtest.NewStore(t), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
 	h.nc, h.js = h.nats.Setup(t, natsbus.Config{Partitions: 4})
-	bus, err := NewNATSBus(testCtx(t), h.nc, natsbus.BatcherConfig{})
+	// The bus gets a connection of its own that, like the binaries' (see
+	// lifecycle.NATSOptions), buffers nothing while reconnecting: a publish
+	// during an outage then fails as not stored instead of being sent later.
+	busNC, err := nats.Connect(h.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(busNC.Close)
+	bus, err := NewNATSBus(testCtx(t), busNC, natsbus.BatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

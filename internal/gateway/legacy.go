@@ -45,6 +45,14 @@ func legacyFail(c *fiber.Ctx, p *Problem) error {
 	return c.Status(status).JSON(legacyEnvelope{Result: legacyError, Error: string(p.Code)})
 }
 
+// legacyPending answers a stored request whose outcome is not known yet:
+// HTTP 202, not 503, which would say that nothing was stored.
+func legacyPending() *Problem {
+	p := problem(CodeTransferPending, "")
+	p.retryAfter = 1
+	return p
+}
+
 // legacyPostTransfer serves POST /transfers/. It is synchronous for its
 // callers: it waits for the outcome. An id whose stored transfer was
 // applied answers OK whatever the fields of the resubmission, as the
@@ -66,7 +74,7 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	s, err := g.submit(ctx, r, requestID(c), g.cfg.LegacyWait, true)
 	if err != nil {
 		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
-		return legacyFail(c, unavailable("store failed"))
+		return legacyFail(c, submitProblem(err))
 	}
 	conflict := s.decided && s.t.Status == transfer.StatusRejected && s.t.Fingerprint != r.Fingerprint()
 	g.countWait(s, conflict)
@@ -74,7 +82,7 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	case !s.decided:
 		// Still pending when the wait ran out: the request is stored and
 		// will be applied; a retry with the same id gets its outcome.
-		return legacyFail(c, unavailable("pending"))
+		return legacyFail(c, legacyPending())
 	case s.t.Status == transfer.StatusApplied:
 		return c.JSON(legacyOKBody(nil))
 	case conflict:

@@ -106,8 +106,13 @@ func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID,
 		return &jetstream.PubAck{Stream: RequestsStream, Sequence: res.Seq, Duplicate: res.Duplicate}, nil
 	}
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
-	if err != nil {
+	var refused *jetstream.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &refused), errors.Is(err, jetstream.ErrNoStreamResponse):
 		return nil, fmt.Errorf("publish request %s: %w", r.ID, err)
+	default:
+		return nil, fmt.Errorf("publish request %s: %w", r.ID, unsent(err))
 	}
 	return ack, nil
 }
