@@ -115,6 +115,8 @@ type GatewaySettings struct {
 	AuthTokens []AuthToken
 	// MaxWait caps a client's Prefer: wait=N.
 	MaxWait time.Duration
+	// MaxWaiters caps the requests waiting for their outcome at once.
+	MaxWaiters int
 	// PublishBatchMin is the smallest group of concurrent publishes sent
 	// as one JetStream atomic batch; PublishBatchMax the largest.
 	PublishBatchMin int
@@ -205,7 +207,8 @@ func Defaults(p Program) Config {
 			MetricsPort: 9090,
 		},
 		Gateway: GatewaySettings{
-			MaxWait: 30 * time.Second,
+			MaxWait:    30 * time.Second,
+			MaxWaiters: 1000,
 			// An atomic batch costs a fixed 10 ms or more in nats-server
 			// 2.15 (a staging store per batch); single publishes cost one
 			// sync each. Measured in docs/performance.md.

@@ -170,6 +170,8 @@ func bind(c *Config, p Program) []entry {
 			tokensValue{&c.Gateway.AuthTokens}},
 		{"max-wait", "", "longest wait a client may ask for with Prefer: wait=N", false, producers,
 			durationValue{&c.Gateway.MaxWait, 0, 5 * time.Minute}},
+		{"max-waiters", "", "most requests waiting for their outcome at once (Prefer: wait, original API); past it a request is stored and answered as pending at once", false, producers,
+			intValue{&c.Gateway.MaxWaiters, 1, 1_000_000}},
 		{"publish-batch-min", "", "fewest waiting requests the gateway publishes as one JetStream atomic batch (one disk sync for all); fewer go as single publishes, one sync each", false, producers,
 			intValue{&c.Gateway.PublishBatchMin, 1, 1000}},
 		{"publish-batch-max", "", "most requests in one atomic batch (at least --publish-batch-min, at most 1000)", false, producers,

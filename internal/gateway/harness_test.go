@@ -286,3 +286,24 @@ func (h *harness) poll(path string, cond func(reply) bool) reply {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// metric reads the value of an unlabelled gauge or counter from the
+// harness's registry (0 when it has no sample yet).
+func (h *harness) metric(name string) float64 {
+	h.t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name || len(f.GetMetric()) == 0 {
+			continue
+		}
+		m := f.GetMetric()[0]
+		if m.GetGauge() != nil {
+			return m.GetGauge().GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	return 0
+}

@@ -90,6 +90,26 @@ type submission struct {
 	earlier bool
 	// waited: the gateway waited for the outcome.
 	waited bool
+	// overCap: a wait was asked for but MaxWaiters were already waiting.
+	overCap bool
+}
+
+// takeWaiter reserves a place among the waiting requests, or reports that
+// MaxWaiters are already waiting (and counts it).
+func (g *Gateway) takeWaiter() bool {
+	select {
+	case g.waiters <- struct{}{}:
+		g.metrics.waiters.Inc()
+		return true
+	default:
+		g.metrics.overCap.Inc()
+		return false
+	}
+}
+
+func (g *Gateway) releaseWaiter() {
+	<-g.waiters
+	g.metrics.waiters.Dec()
 }
 
 // errUnavailable wraps a dependency failure while submitting: nothing was
@@ -140,7 +160,12 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		return submission{state: state{decided: true, t: t}, earlier: true}, nil
 	}
 	var w Watch
+	overCap := wait > 0 && !g.takeWaiter()
+	if overCap {
+		wait = 0
+	}
 	if wait > 0 {
+		defer g.releaseWaiter()
 		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
 		}
@@ -154,7 +179,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
 	}
-	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}}
+	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}, overCap: overCap}
 	if dup {
 		// The stream already held this id: answer for what it holds, or
 		// for its decision if it was decided in the meantime.
@@ -291,7 +316,7 @@ func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, 
 		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
 		return submitProblem(err)
 	}
-	if preferred {
+	if preferred && !s.overCap {
 		c.Set(headerPreferenceApplied, "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
 	location := "/v1/transfers/" + r.ID.String()

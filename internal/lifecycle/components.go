@@ -59,7 +59,7 @@ func GatewayConfig(cfg *config.Config) gateway.Config {
 	for i, t := range cfg.Gateway.AuthTokens {
 		tokens[i] = gateway.Token{Hash: t.Hash, Scope: gateway.Scope(t.Scope)}
 	}
-	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait}
+	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait, MaxWaiters: cfg.Gateway.MaxWaiters}
 }
 
 // BatcherConfig maps the gateway's publish batching settings.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/gateway"
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/worker"
 )
@@ -341,11 +342,11 @@ func TestConfigDefaultsMatchThePackages(t *testing.T) {
 	t.Parallel()
 	for _, p := range []config.Program{config.Walletd, config.Gateway, config.Worker} {
 		cfg := config.Defaults(p)
-		w, s, b := WorkerConfig(&cfg), Streams(&cfg), BatcherConfig(&cfg)
+		w, s, b, g := WorkerConfig(&cfg), Streams(&cfg), BatcherConfig(&cfg), GatewayConfig(&cfg)
 		got := []any{w.BatchSize, w.Linger, w.Concurrency, w.AckWait, w.PinnedTTL,
-			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages}
+			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages, g.MaxWaiters}
 		want := []any{worker.DefaultBatchSize, worker.DefaultLinger, worker.DefaultConcurrency, worker.DefaultAckWait, worker.DefaultPinnedTTL,
-			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages}
+			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages, gateway.DefaultMaxWaiters}
 		for i := range want {
 			if got[i] != want[i] {
 				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
