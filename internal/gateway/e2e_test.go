@@ -155,9 +155,10 @@ func TestOriginalScenario(t *testing.T) {
 
 	legacy := func(id uuid.UUID, from, to uuid.UUID, amount, currency string) reply {
 		t.Helper()
-		// The original's clients sent no Content-Type and numbers for amounts.
+		// The original's clients sent numbers for amounts (and no Content-Type,
+		// which needs a bearer token now: TestLegacyWriteNeedsJSONWithoutToken).
 		return h.do("POST", "/transfers/", `{"id":"`+id.String()+`","sender_account_id":"`+from.String()+
-			`","receiver_account_id":"`+to.String()+`","amount":`+amount+`,"currency_code":"`+currency+`"}`, "Content-Type", "")
+			`","receiver_account_id":"`+to.String()+`","amount":`+amount+`,"currency_code":"`+currency+`"}`)
 	}
 	ok := func(r reply) {
 		t.Helper()

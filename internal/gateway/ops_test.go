@@ -228,7 +228,7 @@ func TestLegacyReads(t *testing.T) {
 	}
 	// A business rule broken before publishing is HTTP 200 with the code.
 	same := h.do("POST", "/transfers/", `{"id":"`+uuid.NewString()+`","sender_account_id":"`+older.String()+
-		`","receiver_account_id":"`+older.String()+`","amount":1,"currency_code":"USD"}`, "Content-Type", "")
+		`","receiver_account_id":"`+older.String()+`","amount":1,"currency_code":"USD"}`)
 	if same.status != 200 || same.str("result") != "ERROR" || same.str("error") != string(transfer.CodeAccountsMustBeDifferent) {
 		t.Fatalf("same account: %d %s", same.status, same.raw)
 	}
