@@ -262,16 +262,61 @@ func (c *Config) String() string {
 	return b.String()
 }
 
-// RedactURL masks the password in a URL so it can be logged.
+// redacted replaces a credential in a logged URL.
+const redacted = "xxxxx"
+
+// RedactURL masks every credential in a URL so it can be logged: the
+// password of its user info, a user name alone where it is a token (NATS
+// URLs: nats://<token>@host), and query parameters that carry a secret
+// (PostgreSQL's ?password= and ?sslpassword=, a ?token=, ...).
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparsable url>"
 	}
 	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		u.User = url.UserPassword(u.User.Username(), redacted)
+	} else if u.User != nil && u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		u.User = url.User(redacted)
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = redacted
+		} else {
+			found := false
+			for k := range q {
+				if secretParam(k) {
+					q.Set(k, redacted)
+					found = true
+				}
+			}
+			if found {
+				u.RawQuery = q.Encode()
+			}
+		}
 	}
 	return u.String()
+}
+
+// secretParam reports whether a URL query parameter may hold a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"pass", "pwd", "token", "secret", "auth", "credential", "jwt", "nkey", "seed"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURLs is RedactURL for a comma-separated list of URLs (--nats-url).
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		parts[i] = RedactURL(strings.TrimSpace(u))
+	}
+	return strings.Join(parts, ",")
 }
 
 // RetryWait returns how long to wait after failed attempt n (1-based) when

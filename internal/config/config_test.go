@@ -552,3 +552,42 @@ func TestOperationsDocListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialsInURLsAreRedacted: a password or token anywhere in a URL
+// - its user info, or a query parameter such as ?password= - never reaches
+// the logged configuration or an error message, for --db and --nats-url
+// alike.
+func TestCredentialsInURLsAreRedacted(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"postgres://u@h/db?sslmode=disable&password=hunter2":        "postgres://u@h/db?password=xxxxx&sslmode=disable",
+		"postgres://u@h/db?sslpassword=hunter2":                     "postgres://u@h/db?sslpassword=xxxxx",
+		"postgres://u:hunter2@h/db?sslmode=disable":                 "postgres://u:xxxxx@h/db?sslmode=disable",
+		"nats://u:hunter2@h:4222":                                   "nats://u:xxxxx@h:4222",
+		"nats://hunter2@h:4222":                                     "nats://xxxxx@h:4222",
+		"wss://h:443/?token=hunter2":                                "wss://h:443/?token=xxxxx",
+		"nats://h:4222, nats://u:hunter2@g:4222":                    "nats://h:4222,nats://u:xxxxx@g:4222",
+		"postgres://postgres@127.0.0.1:5432/wallet?sslmode=disable": "postgres://postgres@127.0.0.1:5432/wallet?sslmode=disable",
+	} {
+		if got := RedactURLs(raw); got != want {
+			t.Errorf("RedactURLs(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	env := map[string]string{
+		"WALLET_DB":       "postgres://u@h/db?password=hunter2",
+		"WALLET_NATS_URL": "nats://u:hunter2@h:4222,nats://hunter2@g:4222",
+	}
+	for _, p := range []Program{Walletd, Gateway, Worker} {
+		c, err := Load(p, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.String(); strings.Contains(s, "hunter2") || !strings.Contains(s, "nats-url=nats://u:xxxxx@h:4222,nats://xxxxx@g:4222") {
+			t.Errorf("%s: String() = %s", p, s)
+		}
+	}
+	_, err := Load(Gateway, []string{"--nats-url", "nats://u:hunter2@h:4222,http://hunter2@x"}, func(string) (string, bool) { return "", false })
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error for a bad --nats-url: %v", err)
+	}
+}

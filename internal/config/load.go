@@ -112,8 +112,11 @@ func newError(e entry, source, value string, err error) *Error {
 	if e.Secret {
 		value = ""
 	}
-	if e.Name == "db" {
+	switch e.Name {
+	case "db":
 		value = RedactURL(value)
+	case "nats-url":
+		value = RedactURLs(value)
 	}
 	return &Error{Setting: e.Name, Source: source, Value: value, Err: err}
 }

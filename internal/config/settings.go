@@ -76,6 +76,8 @@ func (e entry) display() string {
 		return "<redacted>"
 	case e.Name == "db":
 		return RedactURL(v)
+	case e.Name == "nats-url" && v != "":
+		return RedactURLs(v)
 	default:
 		return v
 	}
