@@ -591,3 +591,20 @@ func TestCredentialsInURLsAreRedacted(t *testing.T) {
 		t.Errorf("error for a bad --nats-url: %v", err)
 	}
 }
+
+// TestDebugAddrDefaultsToLoopback: pprof shows a process's internals, so a
+// --debug-addr without a host binds loopback; another interface must be
+// named.
+func TestDebugAddrDefaultsToLoopback(t *testing.T) {
+	t.Parallel()
+	none := func(string) (string, bool) { return "", false }
+	for in, want := range map[string]string{":6060": "127.0.0.1:6060", "127.0.0.1:6060": "127.0.0.1:6060", "0.0.0.0:6060": "0.0.0.0:6060", "[::1]:6060": "[::1]:6060"} {
+		c, err := Load(Gateway, []string{"--debug-addr", in}, none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DebugAddr != want {
+			t.Errorf("--debug-addr %s: %s, want %s", in, c.DebugAddr, want)
+		}
+	}
+}

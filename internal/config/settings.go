@@ -180,12 +180,12 @@ func bind(c *Config, p Program) []entry {
 			intValue{&c.Gateway.PublishBatchMax, 1, 1000}},
 
 		// Debugging.
-		{"debug-addr", "", "host:port serving net/http/pprof (empty: off; keep it on localhost)", false, services,
-			addrValue{&c.DebugAddr, true}},
+		{"debug-addr", "", "host:port serving net/http/pprof (empty: off; without a host, 127.0.0.1; name another interface only behind a firewall)", false, services,
+			addrValue{&c.DebugAddr, true, true}},
 
 		// walletd's embedded NATS server.
 		{"nats-listen", "", "where the embedded NATS server listens (when --nats-url is empty)", false, []Program{Walletd},
-			addrValue{&c.Embedded.Listen, false}},
+			addrValue{&c.Embedded.Listen, false, false}},
 		{"nats-store-dir", "", "directory of the embedded NATS server's file store", false, []Program{Walletd},
 			nonEmptyValue{&c.Embedded.StoreDir}},
 		{"nats-sync", "", "always: the embedded server fsyncs each request before accepting it (survives power loss); periodic: flush every 2 minutes (faster; a power loss may lose accepted requests)", false, []Program{Walletd},

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -352,5 +354,21 @@ func TestConfigDefaultsMatchThePackages(t *testing.T) {
 				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// TestDebugHandlerHidesCommandLine: pprof's /debug/pprof/cmdline would show
+// every flag, secrets included; the debug server does not serve it.
+func TestDebugHandlerHidesCommandLine(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	DebugHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/cmdline", nil))
+	if strings.Contains(rec.Body.String(), os.Args[0]) {
+		t.Fatalf("cmdline served: %d %q", rec.Code, rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	DebugHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/goroutine?debug=1", nil))
+	if rec.Code != 200 {
+		t.Fatalf("profiles are still served: %d", rec.Code)
 	}
 }
