@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ type Config struct {
 	// Port is the HTTP port of the gateway (and of walletd's gateway).
 	// Zero picks a free port, which the program logs.
 	Port int
+	// Host is the interface the HTTP API listens on; empty means every
+	// interface. walletd, the developer's command, listens on loopback.
+	Host string
 	// DB is the PostgreSQL URL. It may carry a password; String redacts it.
 	DB string
 	// DBRetryCount is how many times start-up tries to reach PostgreSQL
@@ -113,6 +117,9 @@ type WorkerSettings struct {
 type GatewaySettings struct {
 	// AuthTokens, when not empty, are the accepted bearer tokens' hashes.
 	AuthTokens []AuthToken
+	// InsecureNoAuth allows serving the API without tokens beyond
+	// loopback. Without it such a configuration is refused.
+	InsecureNoAuth bool
 	// MaxWait caps a client's Prefer: wait=N.
 	MaxWait time.Duration
 	// MaxWaiters caps the requests waiting for their outcome at once.
@@ -227,6 +234,7 @@ func Defaults(p Program) Config {
 		c.LogFormat = "console"
 		c.NATS.URL = ""
 		c.CreateDB = true
+		c.Host = "127.0.0.1"
 	}
 	return c
 }
@@ -317,6 +325,16 @@ func RedactURLs(urls string) string {
 		parts[i] = RedactURL(strings.TrimSpace(u))
 	}
 	return strings.Join(parts, ",")
+}
+
+// IsLoopbackHost reports whether host (a name or an IP address, as in
+// --host) is reachable only from this machine.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // RetryWait returns how long to wait after failed attempt n (1-based) when

@@ -49,6 +49,8 @@ var samples = map[string]struct{ in, want string }{
 	"publish-batch-min":  {"8", "8"},
 	"publish-batch-max":  {"200", "200"},
 	"debug-addr":         {"127.0.0.1:6060", "127.0.0.1:6060"},
+	"host":               {"127.0.0.2", "127.0.0.2"},
+	"insecure-no-auth":   {"true", "true"},
 	"nats-listen":        {"127.0.0.1:14222", "127.0.0.1:14222"},
 	"nats-store-dir":     {"/var/lib/walletd", "/var/lib/walletd"},
 	"nats-sync":          {"periodic", "periodic"},
@@ -136,9 +138,15 @@ func companions(t *testing.T, name string) map[string]string {
 	return nil
 }
 
+// env looks variables up in m. Unless m sets WALLET_HOST, the API listens
+// on loopback, where a configuration without tokens is allowed
+// (TestNoAuthBeyondLoopbackIsRefused covers the rule).
 func env(m map[string]string) LookupEnv {
 	return func(k string) (string, bool) {
 		v, ok := m[k]
+		if !ok && k == "WALLET_HOST" {
+			return "127.0.0.1", true
+		}
 		return v, ok
 	}
 }
@@ -200,7 +208,7 @@ func TestEveryFlagAndEnvParses(t *testing.T) {
 					t.Errorf("flag: got %q, want %q", got, want)
 				}
 				single := []string{"-" + s.Name, in}
-				if s.Name == "create-db" {
+				if s.Name == "create-db" || s.Name == "insecure-no-auth" {
 					// Booleans take -name=value only, as in the flag package.
 					single = []string{"-" + s.Name + "=" + in}
 				}
@@ -576,6 +584,7 @@ func TestCredentialsInURLsAreRedacted(t *testing.T) {
 	env := map[string]string{
 		"WALLET_DB":       "postgres://u@h/db?password=hunter2",
 		"WALLET_NATS_URL": "nats://u:hunter2@h:4222,nats://hunter2@g:4222",
+		"WALLET_HOST":     "127.0.0.1",
 	}
 	for _, p := range []Program{Walletd, Gateway, Worker} {
 		c, err := Load(p, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -597,7 +606,7 @@ func TestCredentialsInURLsAreRedacted(t *testing.T) {
 // named.
 func TestDebugAddrDefaultsToLoopback(t *testing.T) {
 	t.Parallel()
-	none := func(string) (string, bool) { return "", false }
+	none := env(nil)
 	for in, want := range map[string]string{":6060": "127.0.0.1:6060", "127.0.0.1:6060": "127.0.0.1:6060", "0.0.0.0:6060": "0.0.0.0:6060", "[::1]:6060": "[::1]:6060"} {
 		c, err := Load(Gateway, []string{"--debug-addr", in}, none)
 		if err != nil {
@@ -605,6 +614,41 @@ func TestDebugAddrDefaultsToLoopback(t *testing.T) {
 		}
 		if c.DebugAddr != want {
 			t.Errorf("--debug-addr %s: %s, want %s", in, c.DebugAddr, want)
+		}
+	}
+}
+
+// TestNoAuthBeyondLoopbackIsRefused: without --auth-tokens every request
+// passes, so a gateway listening beyond loopback refuses to start unless
+// --insecure-no-auth says so; on loopback (walletd's default) it starts.
+func TestNoAuthBeyondLoopbackIsRefused(t *testing.T) {
+	t.Parallel()
+	none := func(string) (string, bool) { return "", false }
+	token := "--auth-tokens=" + HashToken("t", ScopeWrite)
+	for _, tc := range []struct {
+		p    Program
+		args []string
+		ok   bool
+	}{
+		{Gateway, nil, false},
+		{Gateway, []string{"--host", "0.0.0.0"}, false},
+		{Gateway, []string{"--host", "10.1.2.3"}, false},
+		{Gateway, []string{"--insecure-no-auth"}, true},
+		{Gateway, []string{token}, true},
+		{Gateway, []string{"--host", "127.0.0.1"}, true},
+		{Gateway, []string{"--host", "localhost"}, true},
+		{Gateway, []string{"--host", "::1"}, true},
+		{Walletd, nil, true},
+		{Walletd, []string{"--host", ""}, false},
+		{Walletd, []string{"--host", "0.0.0.0", "--insecure-no-auth"}, true},
+		{Worker, nil, true},
+	} {
+		_, err := Load(tc.p, tc.args, none)
+		if tc.ok && err != nil {
+			t.Errorf("%s %v: %v", tc.p, tc.args, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "auth-tokens") || !strings.Contains(err.Error(), "--insecure-no-auth")) {
+			t.Errorf("%s %v: %v, want a refusal naming --auth-tokens and --insecure-no-auth", tc.p, tc.args, err)
 		}
 	}
 }

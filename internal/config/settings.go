@@ -104,6 +104,8 @@ func bind(c *Config, p Program) []entry {
 		// The 2020 service's settings, with their meanings.
 		{"port", "", "HTTP port of the API (0 picks a free port)", false, producers,
 			intValue{&c.Port, 0, 65535}},
+		{"host", "", "interface the HTTP API listens on (empty: every interface)", false, producers,
+			stringValue{&c.Host}},
 		{"db", "", "PostgreSQL URL (postgres://user:password@host:5432/database?sslmode=...)", false, allPrograms,
 			dbValue{&c.DB}},
 		{"db-retry-count", "dbRetryCount", "connection attempts to PostgreSQL at start-up before giving up", false, allPrograms,
@@ -170,6 +172,8 @@ func bind(c *Config, p Program) []entry {
 		// Gateway.
 		{"auth-tokens", "", "bearer tokens as comma-separated sha256:<hex>:read|write (hashes, never tokens); empty disables auth", true, producers,
 			tokensValue{&c.Gateway.AuthTokens}},
+		{"insecure-no-auth", "", "serve the HTTP API without authentication although --auth-tokens is empty and --host reaches beyond loopback", false, producers,
+			boolValue{&c.Gateway.InsecureNoAuth}},
 		{"max-wait", "", "longest wait a client may ask for with Prefer: wait=N", false, producers,
 			durationValue{&c.Gateway.MaxWait, 0, 5 * time.Minute}},
 		{"max-waiters", "", "most requests waiting for their outcome at once (Prefer: wait, original API); past it a request is stored and answered as pending at once", false, producers,

@@ -92,7 +92,7 @@ type GatewayServer struct {
 }
 
 // StartGateway ensures the streams exist, builds the gateway on store and
-// nc and serves it on cfg.Port (all interfaces). reg must be the registry
+// nc and serves it on cfg.Host and cfg.Port. reg must be the registry
 // /metrics serves.
 func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg *prometheus.Registry) (*GatewayServer, error) {
 	js, err := jetstream.New(nc)
@@ -111,11 +111,17 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 		bus.Close()
 		return nil, err
 	}
-	addr := ":" + strconv.Itoa(cfg.Port)
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		bus.Close()
-		return nil, fmt.Errorf("start gateway: listen on %s (--port): %w", addr, err)
+		return nil, fmt.Errorf("start gateway: listen on %s (--host, --port): %w", addr, err)
+	}
+	if len(cfg.Gateway.AuthTokens) == 0 {
+		// Configuration allows this only on loopback or with
+		// --insecure-no-auth; either way it must not go unnoticed.
+		log.Warn("AUTHENTICATION IS OFF: every request to the HTTP API is accepted, writes included; set --auth-tokens",
+			zap.String("listen", ln.Addr().String()), zap.Bool("insecure_no_auth", cfg.Gateway.InsecureNoAuth))
 	}
 	s := &GatewayServer{gw: gw, bus: bus, ln: ln, done: make(chan error, 1)}
 	go func() {
