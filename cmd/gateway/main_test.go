@@ -68,10 +68,16 @@ func TestGatewayBinary(t *testing.T) {
 		t.Fatalf("ready line: %v", ready)
 	}
 
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		if code, _ := do(t, "GET", base+path, "", nil); code != 200 {
 			t.Errorf("%s without a token: %d", path, code)
 		}
+	}
+	if code, _ := do(t, "GET", base+"/metrics", "", nil); code != 401 {
+		t.Errorf("/metrics without a token: %d, want 401", code)
+	}
+	if code, _ := do(t, "GET", base+"/metrics", readToken, nil); code != 200 {
+		t.Errorf("/metrics with a read token: %d, want 200", code)
 	}
 	if code, _ := do(t, "GET", base+"/v1/currencies", "", nil); code != 401 {
 		t.Errorf("no token: %d, want 401", code)

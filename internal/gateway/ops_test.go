@@ -44,11 +44,16 @@ func TestAuth(t *testing.T) {
 	}
 	expect(t, h.do("POST", "/v1/transfers", body, "Authorization", "Bearer writer-secret"), 202, "")
 
-	// Probes and metrics stay open for the platform.
-	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+	// Probes stay open for the platform; metrics, served on the API's
+	// port, need a token like every read.
+	for _, p := range []string{"/healthz", "/readyz"} {
 		if r := h.do("GET", p, ""); r.status != 200 {
 			t.Fatalf("%s: %d", p, r.status)
 		}
+	}
+	expect(t, h.do("GET", "/metrics", ""), 401, CodeUnauthorized)
+	if r := h.do("GET", "/metrics", "", "Authorization", "Bearer reader-secret"); r.status != 200 || !strings.Contains(string(r.raw), "wallet_gateway_") {
+		t.Fatalf("metrics with a read token: %d", r.status)
 	}
 	if strings.Contains(string(forbidden.raw), "reader-secret") {
 		t.Fatal("token echoed")
