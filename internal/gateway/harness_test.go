@@ -42,8 +42,14 @@ type harness struct {
 
 func setup(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return setupStreams(t, cfg, natsbus.Config{Partitions: 4})
+}
+
+// setupStreams is setup with the given stream settings.
+func setupStreams(t *testing.T, cfg Config, streams natsbus.Config) *harness {
+	t.Helper()
 	h := &harness{t: t, store: dbtest.NewStore(t), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
-	h.nc, h.js = h.nats.Setup(t, natsbus.Config{Partitions: 4})
+	h.nc, h.js = h.nats.Setup(t, streams)
 	// The bus gets a connection of its own that, like the binaries' (see
 	// lifecycle.NATSOptions), buffers nothing while reconnecting: a publish
 	// during an outage then fails as not stored instead of being sent later.
