@@ -26,6 +26,7 @@ import (
 	"github.com/wallet/wallet/internal/dbtest"
 	"github.com/wallet/wallet/internal/gateway"
 	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/worker"
 )
 
@@ -370,5 +371,37 @@ func TestDebugHandlerHidesCommandLine(t *testing.T) {
 	DebugHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/goroutine?debug=1", nil))
 	if rec.Code != 200 {
 		t.Fatalf("profiles are still served: %d", rec.Code)
+	}
+}
+
+// TestNATSLogLinesHideCredentials: a token given as the URL's user name
+// (which the test server ignores) appears in no log line, neither when
+// connecting nor when reconnecting.
+func TestNATSLogLinesHideCredentials(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := config.Defaults(config.Gateway)
+	url := strings.Replace(ns.URL(), "nats://", "nats://hunter2@", 1)
+	nc, err := ConnectNATS(t.Context(), zap.New(core), &cfg, url, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ns.Shutdown()
+	ns.Restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for logs.FilterMessage("nats reconnected").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("never reconnected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if strings.Contains(fmt.Sprint(v), "hunter2") {
+				t.Errorf("%q logs %s=%v", e.Message, k, v)
+			}
+		}
 	}
 }

@@ -32,7 +32,9 @@ func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted()))
+			// url.URL.Redacted, behind ConnectedUrlRedacted, would leave a
+			// token given as the user name in clear.
+			log.Info("nats reconnected", zap.String("url", config.RedactURL(c.ConnectedUrl())))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
