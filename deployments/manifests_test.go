@@ -273,6 +273,33 @@ func loadConfig(t *testing.T, where string, p config.Program, env map[string]str
 	return cfg
 }
 
+// gatewayAuth checks that the shipped gateway cannot run without
+// authentication by accident: the base sets no WALLET_AUTH_TOKENS (an empty
+// value would read as "auth off") and, as shipped, the gateway refuses to
+// start until an overlay provides tokens. It returns env with a token, as an
+// overlay would set it, for the checks that follow.
+func gatewayAuth(t *testing.T, where string, env map[string]string) map[string]string {
+	t.Helper()
+	if v, ok := env["WALLET_AUTH_TOKENS"]; ok && strings.TrimSpace(v) == "" {
+		t.Errorf("%s: WALLET_AUTH_TOKENS is set but empty, which turns authentication off", where)
+	}
+	if env["WALLET_INSECURE_NO_AUTH"] != "" {
+		t.Errorf("%s: the shipped gateway must not opt out of authentication", where)
+	}
+	if _, ok := env["WALLET_AUTH_TOKENS"]; !ok {
+		_, err := config.Load(config.Gateway, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err == nil || !strings.Contains(err.Error(), "auth-tokens") {
+			t.Errorf("%s: without tokens the gateway must refuse to start, got %v", where, err)
+		}
+	}
+	out := map[string]string{}
+	for k, v := range env {
+		out[k] = v
+	}
+	out["WALLET_AUTH_TOKENS"] = config.HashToken("overlay-token", config.ScopeWrite)
+	return out
+}
+
 // portNumber resolves a probe's or service's port (a number or a name).
 func portNumber(t *testing.T, where string, raw json.RawMessage, c container) int {
 	t.Helper()
@@ -462,7 +489,12 @@ func checkContainer(t *testing.T, objs []object, where string, c container) (con
 			t.Errorf("%s: env %s is not a setting of %s", where, e.Name, p)
 		}
 	}
-	return p, loadConfig(t, where, p, containerEnv(t, objs, where, c))
+	env := containerEnv(t, objs, where, c)
+	if p == config.Gateway {
+		// The base ships no tokens; an overlay must add them.
+		env = gatewayAuth(t, where, env)
+	}
+	return p, loadConfig(t, where, p, env)
 }
 
 func TestSharedSettingsAreKnown(t *testing.T) {

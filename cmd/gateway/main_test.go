@@ -73,10 +73,16 @@ func TestGatewayBinary(t *testing.T) {
 	if out, err := healthcheck(t, "--port", ready.String("port")); err != nil {
 		t.Errorf("gateway healthcheck on a ready gateway: %v %s", err, out)
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		if code, _ := do(t, "GET", base+path, "", nil); code != 200 {
 			t.Errorf("%s without a token: %d", path, code)
 		}
+	}
+	if code, _ := do(t, "GET", base+"/metrics", "", nil); code != 401 {
+		t.Errorf("/metrics without a token: %d, want 401", code)
+	}
+	if code, _ := do(t, "GET", base+"/metrics", readToken, nil); code != 200 {
+		t.Errorf("/metrics with a read token: %d, want 200", code)
 	}
 	if code, _ := do(t, "GET", base+"/v1/currencies", "", nil); code != 401 {
 		t.Errorf("no token: %d, want 401", code)
@@ -122,4 +128,35 @@ func healthcheck(t *testing.T, args ...string) ([]byte, error) {
 	cmd := exec.Command(proctest.Build(t, pkg), append([]string{"healthcheck"}, args...)...)
 	cmd.Env = []string{}
 	return cmd.CombinedOutput()
+}
+
+// TestNoAuthNeedsLoopbackOrConsent: without tokens the gateway refuses to
+// start on every interface (exit status 2, naming the way out); on
+// loopback it starts and warns that authentication is off.
+func TestNoAuthNeedsLoopbackOrConsent(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	db := dbtest.URL(t)
+	bin := proctest.Build(t, pkg)
+	env := []string{"WALLET_DB=" + db, "WALLET_NATS_URL=" + ns.URL()}
+
+	refused := proctest.Start(t, bin, []string{"--port", "0", "--log-format", "json"}, env...)
+	if code := refused.Wait(time.Minute); code != 2 {
+		t.Fatalf("exit status %d without tokens on every interface, want 2", code)
+	}
+	if out := strings.Join(refused.Stderr(), "\n"); !strings.Contains(out, "--insecure-no-auth") {
+		t.Fatalf("the refusal does not say how to proceed:\n%s", out)
+	}
+
+	for _, args := range [][]string{{"--host", "127.0.0.1"}, {"--insecure-no-auth"}} {
+		p := proctest.Start(t, bin, append([]string{"--port", "0", "--log-format", "json"}, args...), env...)
+		p.WaitLog("gateway ready", 2*time.Minute)
+		if len(p.Lines("AUTHENTICATION IS OFF: every request to the HTTP API is accepted, writes included; set --auth-tokens")) != 1 {
+			t.Errorf("%v: no warning that authentication is off", args)
+		}
+		p.Signal(syscall.SIGTERM)
+		if code := p.Wait(15 * time.Second); code != 0 {
+			t.Fatalf("%v: exit status %d", args, code)
+		}
+	}
 }

@@ -99,8 +99,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		"%s"+
 		"  PostgreSQL  %s\n"+
 		"Stop with Ctrl-C (or SIGTERM/SIGHUP).\n",
-		httpURL, httpURL, httpURL, natsURL, storeNote(cfg), producerNote(embedded), config.RedactURL(cfg.DB))
-	log.Info("walletd ready", zap.String("http", httpURL), zap.String("nats", natsURL),
+		httpURL, httpURL, httpURL, config.RedactURLs(natsURL), storeNote(cfg), producerNote(embedded), config.RedactURL(cfg.DB))
+	log.Info("walletd ready", zap.String("http", httpURL), zap.String("nats", config.RedactURLs(natsURL)),
 		zap.Bool("embedded_nats", cfg.EmbeddedNATS()), zap.String("nats_store_dir", storeDir(cfg)),
 		zap.String("db", config.RedactURL(cfg.DB)), zap.String("worker", w.ID()))
 

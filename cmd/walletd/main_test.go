@@ -506,16 +506,22 @@ func scrape(t *testing.T, url string) map[string]map[string]float64 {
 }
 
 // TestExternalNATS: with --nats-url walletd uses that server and starts
-// none of its own.
+// none of its own. Credentials in the URL (the test server ignores them)
+// are masked wherever walletd prints it.
 func TestExternalNATS(t *testing.T) {
 	t.Parallel()
 	ns := natstest.Start(t)
+	withCreds := strings.Replace(ns.URL(), "nats://", "nats://wallet:hunter2@", 1)
 	p := proctest.Start(t, proctest.Build(t, pkg), []string{
-		"--db", dbtest.URL(t), "--port", "0", "--log-format", "json", "--nats-url", ns.URL(),
+		"--db", dbtest.URL(t), "--port", "0", "--log-format", "json", "--nats-url", withCreds,
 	})
 	ready := p.WaitLog("walletd ready", 2*time.Minute)
-	if ready.String("nats") != ns.URL() || ready.String("embedded_nats") != "false" {
+	masked := strings.Replace(ns.URL(), "nats://", "nats://wallet:xxxxx@", 1)
+	if ready.String("nats") != masked || ready.String("embedded_nats") != "false" {
 		t.Fatalf("ready line: %v", ready)
+	}
+	if out := p.Stdout() + strings.Join(p.Stderr(), "\n"); strings.Contains(out, "hunter2") {
+		t.Fatalf("the NATS password was printed:\n%s", out)
 	}
 	if len(p.Lines("embedded nats started")) != 0 {
 		t.Error("an embedded server was started")

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ type Config struct {
 	// Port is the HTTP port of the gateway (and of walletd's gateway).
 	// Zero picks a free port, which the program logs.
 	Port int
+	// Host is the interface the HTTP API listens on; empty means every
+	// interface. walletd, the developer's command, listens on loopback.
+	Host string
 	// DB is the PostgreSQL URL. It may carry a password; String redacts it.
 	DB string
 	// DBRetryCount is how many times start-up tries to reach PostgreSQL
@@ -116,8 +120,13 @@ type WorkerSettings struct {
 type GatewaySettings struct {
 	// AuthTokens, when not empty, are the accepted bearer tokens' hashes.
 	AuthTokens []AuthToken
+	// InsecureNoAuth allows serving the API without tokens beyond
+	// loopback. Without it such a configuration is refused.
+	InsecureNoAuth bool
 	// MaxWait caps a client's Prefer: wait=N.
 	MaxWait time.Duration
+	// MaxWaiters caps the requests waiting for their outcome at once.
+	MaxWaiters int
 	// PublishBatchMin is the smallest group of concurrent publishes sent
 	// as one JetStream atomic batch; PublishBatchMax the largest.
 	PublishBatchMin int
@@ -209,7 +218,8 @@ func Defaults(p Program) Config {
 			MetricsPort: 9090,
 		},
 		Gateway: GatewaySettings{
-			MaxWait: 30 * time.Second,
+			MaxWait:    30 * time.Second,
+			MaxWaiters: 1000,
 			// An atomic batch costs a fixed 10 ms or more in nats-server
 			// 2.15 (a staging store per batch); single publishes cost one
 			// sync each. Measured in docs/performance.md.
@@ -228,6 +238,7 @@ func Defaults(p Program) Config {
 		c.LogFormat = "console"
 		c.NATS.URL = ""
 		c.CreateDB = true
+		c.Host = "127.0.0.1"
 	}
 	return c
 }
@@ -263,16 +274,71 @@ func (c *Config) String() string {
 	return b.String()
 }
 
-// RedactURL masks the password in a URL so it can be logged.
+// redacted replaces a credential in a logged URL.
+const redacted = "xxxxx"
+
+// RedactURL masks every credential in a URL so it can be logged: the
+// password of its user info, a user name alone where it is a token (NATS
+// URLs: nats://<token>@host), and query parameters that carry a secret
+// (PostgreSQL's ?password= and ?sslpassword=, a ?token=, ...).
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparsable url>"
 	}
 	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		u.User = url.UserPassword(u.User.Username(), redacted)
+	} else if u.User != nil && u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		u.User = url.User(redacted)
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = redacted
+		} else {
+			found := false
+			for k := range q {
+				if secretParam(k) {
+					q.Set(k, redacted)
+					found = true
+				}
+			}
+			if found {
+				u.RawQuery = q.Encode()
+			}
+		}
 	}
 	return u.String()
+}
+
+// secretParam reports whether a URL query parameter may hold a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"pass", "pwd", "token", "secret", "auth", "credential", "jwt", "nkey", "seed"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURLs is RedactURL for a comma-separated list of URLs (--nats-url).
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		parts[i] = RedactURL(strings.TrimSpace(u))
+	}
+	return strings.Join(parts, ",")
+}
+
+// IsLoopbackHost reports whether host (a name or an IP address, as in
+// --host) is reachable only from this machine.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // RetryWait returns how long to wait after failed attempt n (1-based) when

@@ -46,9 +46,12 @@ var samples = map[string]struct{ in, want string }{
 	"metrics-port":       {"9191", "9191"},
 	"auth-tokens":        {HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite), HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite)},
 	"max-wait":           {"10s", "10s"},
+	"max-waiters":        {"50", "50"},
 	"publish-batch-min":  {"8", "8"},
 	"publish-batch-max":  {"200", "200"},
 	"debug-addr":         {"127.0.0.1:6060", "127.0.0.1:6060"},
+	"host":               {"127.0.0.2", "127.0.0.2"},
+	"insecure-no-auth":   {"true", "true"},
 	"nats-listen":        {"127.0.0.1:14222", "127.0.0.1:14222"},
 	"nats-store-dir":     {"/var/lib/walletd", "/var/lib/walletd"},
 	"nats-sync":          {"periodic", "periodic"},
@@ -87,6 +90,7 @@ var bad = map[string]string{
 	"metrics-port":       "70000",
 	"auth-tokens":        "sha256:abcd:write",
 	"max-wait":           "1d",
+	"max-waiters":        "0",
 	"publish-batch-min":  "0",
 	"publish-batch-max":  "1001",
 	"debug-addr":         "6060",
@@ -136,9 +140,15 @@ func companions(t *testing.T, name string) map[string]string {
 	return nil
 }
 
+// env looks variables up in m. Unless m sets WALLET_HOST, the API listens
+// on loopback, where a configuration without tokens is allowed
+// (TestNoAuthBeyondLoopbackIsRefused covers the rule).
 func env(m map[string]string) LookupEnv {
 	return func(k string) (string, bool) {
 		v, ok := m[k]
+		if !ok && k == "WALLET_HOST" {
+			return "127.0.0.1", true
+		}
 		return v, ok
 	}
 }
@@ -200,7 +210,7 @@ func TestEveryFlagAndEnvParses(t *testing.T) {
 					t.Errorf("flag: got %q, want %q", got, want)
 				}
 				single := []string{"-" + s.Name, in}
-				if s.Name == "create-db" {
+				if s.Name == "create-db" || s.Name == "insecure-no-auth" {
 					// Booleans take -name=value only, as in the flag package.
 					single = []string{"-" + s.Name + "=" + in}
 				}
@@ -549,6 +559,98 @@ func TestOperationsDocListsEverySetting(t *testing.T) {
 		row := "| `--" + s.Name + "`"
 		if !strings.Contains(string(doc), row) || !strings.Contains(string(doc), "`"+s.Env+"`") {
 			t.Errorf("docs/operations.md has no row for --%s / %s", s.Name, s.Env)
+		}
+	}
+}
+
+// TestCredentialsInURLsAreRedacted: a password or token anywhere in a URL
+// - its user info, or a query parameter such as ?password= - never reaches
+// the logged configuration or an error message, for --db and --nats-url
+// alike.
+func TestCredentialsInURLsAreRedacted(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"postgres://u@h/db?sslmode=disable&password=hunter2":        "postgres://u@h/db?password=xxxxx&sslmode=disable",
+		"postgres://u@h/db?sslpassword=hunter2":                     "postgres://u@h/db?sslpassword=xxxxx",
+		"postgres://u:hunter2@h/db?sslmode=disable":                 "postgres://u:xxxxx@h/db?sslmode=disable",
+		"nats://u:hunter2@h:4222":                                   "nats://u:xxxxx@h:4222",
+		"nats://hunter2@h:4222":                                     "nats://xxxxx@h:4222",
+		"wss://h:443/?token=hunter2":                                "wss://h:443/?token=xxxxx",
+		"nats://h:4222, nats://u:hunter2@g:4222":                    "nats://h:4222,nats://u:xxxxx@g:4222",
+		"postgres://postgres@127.0.0.1:5432/wallet?sslmode=disable": "postgres://postgres@127.0.0.1:5432/wallet?sslmode=disable",
+	} {
+		if got := RedactURLs(raw); got != want {
+			t.Errorf("RedactURLs(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	env := map[string]string{
+		"WALLET_DB":       "postgres://u@h/db?password=hunter2",
+		"WALLET_NATS_URL": "nats://u:hunter2@h:4222,nats://hunter2@g:4222",
+		"WALLET_HOST":     "127.0.0.1",
+	}
+	for _, p := range []Program{Walletd, Gateway, Worker} {
+		c, err := Load(p, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.String(); strings.Contains(s, "hunter2") || !strings.Contains(s, "nats-url=nats://u:xxxxx@h:4222,nats://xxxxx@g:4222") {
+			t.Errorf("%s: String() = %s", p, s)
+		}
+	}
+	_, err := Load(Gateway, []string{"--nats-url", "nats://u:hunter2@h:4222,http://hunter2@x"}, func(string) (string, bool) { return "", false })
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error for a bad --nats-url: %v", err)
+	}
+}
+
+// TestDebugAddrDefaultsToLoopback: pprof shows a process's internals, so a
+// --debug-addr without a host binds loopback; another interface must be
+// named.
+func TestDebugAddrDefaultsToLoopback(t *testing.T) {
+	t.Parallel()
+	none := env(nil)
+	for in, want := range map[string]string{":6060": "127.0.0.1:6060", "127.0.0.1:6060": "127.0.0.1:6060", "0.0.0.0:6060": "0.0.0.0:6060", "[::1]:6060": "[::1]:6060"} {
+		c, err := Load(Gateway, []string{"--debug-addr", in}, none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DebugAddr != want {
+			t.Errorf("--debug-addr %s: %s, want %s", in, c.DebugAddr, want)
+		}
+	}
+}
+
+// TestNoAuthBeyondLoopbackIsRefused: without --auth-tokens every request
+// passes, so a gateway listening beyond loopback refuses to start unless
+// --insecure-no-auth says so; on loopback (walletd's default) it starts.
+func TestNoAuthBeyondLoopbackIsRefused(t *testing.T) {
+	t.Parallel()
+	none := func(string) (string, bool) { return "", false }
+	token := "--auth-tokens=" + HashToken("t", ScopeWrite)
+	for _, tc := range []struct {
+		p    Program
+		args []string
+		ok   bool
+	}{
+		{Gateway, nil, false},
+		{Gateway, []string{"--host", "0.0.0.0"}, false},
+		{Gateway, []string{"--host", "10.1.2.3"}, false},
+		{Gateway, []string{"--insecure-no-auth"}, true},
+		{Gateway, []string{token}, true},
+		{Gateway, []string{"--host", "127.0.0.1"}, true},
+		{Gateway, []string{"--host", "localhost"}, true},
+		{Gateway, []string{"--host", "::1"}, true},
+		{Walletd, nil, true},
+		{Walletd, []string{"--host", ""}, false},
+		{Walletd, []string{"--host", "0.0.0.0", "--insecure-no-auth"}, true},
+		{Worker, nil, true},
+	} {
+		_, err := Load(tc.p, tc.args, none)
+		if tc.ok && err != nil {
+			t.Errorf("%s %v: %v", tc.p, tc.args, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "auth-tokens") || !strings.Contains(err.Error(), "--insecure-no-auth")) {
+			t.Errorf("%s %v: %v, want a refusal naming --auth-tokens and --insecure-no-auth", tc.p, tc.args, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -112,8 +113,11 @@ func newError(e entry, source, value string, err error) *Error {
 	if e.Secret {
 		value = ""
 	}
-	if e.Name == "db" {
+	switch e.Name {
+	case "db":
 		value = RedactURL(value)
+	case "nats-url":
+		value = RedactURLs(value)
 	}
 	return &Error{Setting: e.Name, Source: source, Value: value, Err: err}
 }
@@ -188,6 +192,15 @@ func (c *Config) validate() error {
 	}
 	if (p == Walletd || p == Gateway) && c.Gateway.PublishBatchMin > c.Gateway.PublishBatchMax {
 		return bad("publish-batch-min", "%d must not exceed --publish-batch-max (%d)", c.Gateway.PublishBatchMin, c.Gateway.PublishBatchMax)
+	}
+	if (p == Walletd || p == Gateway) && len(c.Gateway.AuthTokens) == 0 && !c.Gateway.InsecureNoAuth && !IsLoopbackHost(c.Host) {
+		// Without tokens every request passes: anyone who reaches the port
+		// can move money. Beyond loopback that must be a decision.
+		where := "every interface"
+		if c.Host != "" {
+			where = strconv.Quote(c.Host)
+		}
+		return bad("auth-tokens", "is empty and the API would listen on %s (--host): anyone who reaches it could move money; set --auth-tokens, listen on loopback (--host 127.0.0.1), or pass --insecure-no-auth to serve without authentication on purpose", where)
 	}
 	if p == Walletd && c.EmbeddedNATS() && c.Stream.Replicas != 1 {
 		return bad("stream-replicas", "must be 1 with the embedded single-node NATS server (got %d)", c.Stream.Replicas)

@@ -76,6 +76,8 @@ func (e entry) display() string {
 		return "<redacted>"
 	case e.Name == "db":
 		return RedactURL(v)
+	case e.Name == "nats-url" && v != "":
+		return RedactURLs(v)
 	default:
 		return v
 	}
@@ -102,6 +104,8 @@ func bind(c *Config, p Program) []entry {
 		// The 2020 service's settings, with their meanings.
 		{"port", "", "HTTP port of the API (0 picks a free port)", false, producers,
 			intValue{&c.Port, 0, 65535}},
+		{"host", "", "interface the HTTP API listens on (empty: every interface)", false, producers,
+			stringValue{&c.Host}},
 		{"db", "", "PostgreSQL URL (postgres://user:password@host:5432/database?sslmode=...)", false, allPrograms,
 			dbValue{&c.DB}},
 		{"db-retry-count", "dbRetryCount", "connection attempts to PostgreSQL at start-up before giving up", false, allPrograms,
@@ -170,20 +174,24 @@ func bind(c *Config, p Program) []entry {
 		// Gateway.
 		{"auth-tokens", "", "bearer tokens as comma-separated sha256:<hex>:read|write (hashes, never tokens); empty disables auth", true, producers,
 			tokensValue{&c.Gateway.AuthTokens}},
+		{"insecure-no-auth", "", "serve the HTTP API without authentication although --auth-tokens is empty and --host reaches beyond loopback", false, producers,
+			boolValue{&c.Gateway.InsecureNoAuth}},
 		{"max-wait", "", "longest wait a client may ask for with Prefer: wait=N", false, producers,
 			durationValue{&c.Gateway.MaxWait, 0, 5 * time.Minute}},
+		{"max-waiters", "", "most requests waiting for their outcome at once (Prefer: wait, original API); past it a request is stored and answered as pending at once", false, producers,
+			intValue{&c.Gateway.MaxWaiters, 1, 1_000_000}},
 		{"publish-batch-min", "", "fewest waiting requests the gateway publishes as one JetStream atomic batch (one disk sync for all); fewer go as single publishes, one sync each", false, producers,
 			intValue{&c.Gateway.PublishBatchMin, 1, 1000}},
 		{"publish-batch-max", "", "most requests in one atomic batch (at least --publish-batch-min, at most 1000)", false, producers,
 			intValue{&c.Gateway.PublishBatchMax, 1, 1000}},
 
 		// Debugging.
-		{"debug-addr", "", "host:port serving net/http/pprof (empty: off; keep it on localhost)", false, services,
-			addrValue{&c.DebugAddr, true}},
+		{"debug-addr", "", "host:port serving net/http/pprof (empty: off; without a host, 127.0.0.1; name another interface only behind a firewall)", false, services,
+			addrValue{&c.DebugAddr, true, true}},
 
 		// walletd's embedded NATS server.
 		{"nats-listen", "", "where the embedded NATS server listens (when --nats-url is empty)", false, []Program{Walletd},
-			addrValue{&c.Embedded.Listen, false}},
+			addrValue{&c.Embedded.Listen, false, false}},
 		{"nats-store-dir", "", "directory of the embedded NATS server's file store", false, []Program{Walletd},
 			nonEmptyValue{&c.Embedded.StoreDir}},
 		{"nats-sync", "", "always: the embedded server fsyncs each request before accepting it (survives power loss); periodic: flush every 2 minutes (faster; a power loss may lose accepted requests)", false, []Program{Walletd},

@@ -165,10 +165,12 @@ func (v enumValue) String() string {
 }
 
 // addrValue holds a host:port listen address; an empty value is allowed
-// when the setting is optional.
+// when the setting is optional. With loopback set, an address without a
+// host binds 127.0.0.1 instead of every interface.
 type addrValue struct {
 	p        *string
 	optional bool
+	loopback bool
 }
 
 func (v addrValue) Set(s string) error {
@@ -177,13 +179,16 @@ func (v addrValue) Set(s string) error {
 		*v.p = ""
 		return nil
 	}
-	_, port, err := net.SplitHostPort(s)
+	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return errors.New("must be host:port")
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 0 || n > 65535 {
 		return errors.New("port must be between 0 and 65535")
+	}
+	if host == "" && v.loopback {
+		s = net.JoinHostPort("127.0.0.1", port)
 	}
 	*v.p = s
 	return nil

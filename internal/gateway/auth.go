@@ -57,6 +57,19 @@ func (g *Gateway) authorize(need Scope) fiber.Handler {
 		case need == ScopeWrite && write == 0:
 			return problem(CodeForbidden, "The token may only read; submitting needs a write token.")
 		}
+		c.Locals(localAuthenticated, true)
 		return c.Next()
 	}
+}
+
+// localAuthenticated is the request local authorize sets when a bearer
+// token authenticated the request.
+const localAuthenticated = "wallet.authenticated"
+
+// authenticated reports whether a bearer token authenticated c. A browser
+// never adds one by itself, so such a request cannot be a cross-site
+// forgery.
+func authenticated(c *fiber.Ctx) bool {
+	ok, _ := c.Locals(localAuthenticated).(bool)
+	return ok
 }

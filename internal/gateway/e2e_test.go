@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -185,5 +186,62 @@ func TestEndToEndIDTakenByMalformedMessage(t *testing.T) {
 	}
 	if got := h.do("GET", "/v1/accounts/"+a.String(), ""); got.str("balance") != "25.00" {
 		t.Fatalf("balance: %s", got.raw)
+	}
+}
+
+// TestConflictAfterMalformedThenValid: a producer's malformed message takes
+// an id, the real request is then stored under a message id of its own, and
+// a third request with other fields under the same id must be told 409:
+// the stream holds a valid request for the id, and it is the one that will
+// be applied. No worker runs, so all three stay in the stream.
+func TestConflictAfterMalformedThenValid(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	a := newAccount(h, "USD")
+	id := uuid.New()
+	m := nats.NewMsg(natsbus.RequestSubject(a, id))
+	m.Data = []byte(`{"v":1,"kind":"deposit","id":"` + id.String() + `","account_id":"` + a.String() + `","amount":12.5,"currency":"USD"}`)
+	m.Header.Set(natsbus.HeaderMsgID, id.String())
+	if _, err := h.js.PublishMsg(testCtx(t), m); err != nil {
+		t.Fatal(err)
+	}
+	valid := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"12.5","currency":"USD"}`
+	expect(t, h.do("POST", "/v1/deposits", valid), 202, "")
+	other := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"99","currency":"USD"}`
+	r := h.do("POST", "/v1/deposits", other)
+	expect(t, r, 409, transfer.CodeTransferIDConflict)
+	if tr, _ := r.body["transfer"].(map[string]any); tr["amount"] != "12.50" {
+		t.Fatalf("conflict shows %v, want the stored request of 12.50", r.body["transfer"])
+	}
+	// The same fields again are still the pending request.
+	expect(t, h.do("POST", "/v1/deposits", valid), 202, "")
+	if got := h.do("GET", "/v1/transfers/"+id.String(), ""); got.str("amount") != "12.50" || got.str("status") != "pending" {
+		t.Fatalf("GET: %s", got.raw)
+	}
+}
+
+// TestConflictBeyondDedupeWindow: a request still pending after the
+// stream's dedupe window (a backlog during an outage) and a new request
+// with other fields under the same id: the second is told 409, as for a
+// conflict within the window, and nothing more is stored; the same fields
+// again are 202 without a second copy.
+func TestConflictBeyondDedupeWindow(t *testing.T) {
+	t.Parallel()
+	h := setupStreams(t, Config{}, natsbus.Config{Partitions: 4, Duplicates: time.Second})
+	a := newAccount(h, "USD")
+	id := uuid.New()
+	first := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"5","currency":"USD"}`
+	expect(t, h.do("POST", "/v1/deposits", first), 202, "")
+	// Past the window: JetStream no longer knows the id.
+	time.Sleep(1500 * time.Millisecond)
+	other := `{"id":"` + id.String() + `","account_id":"` + a.String() + `","amount":"6","currency":"USD"}`
+	r := h.do("POST", "/v1/deposits", other)
+	expect(t, r, 409, transfer.CodeTransferIDConflict)
+	if tr, _ := r.body["transfer"].(map[string]any); tr["amount"] != "5.00" {
+		t.Fatalf("conflict shows %v, want the pending request of 5.00", r.body["transfer"])
+	}
+	expect(t, h.do("POST", "/v1/deposits", first), 202, "")
+	if n := h.requests(); n != 1 {
+		t.Fatalf("%d messages stored, want 1", n)
 	}
 }

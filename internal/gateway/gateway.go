@@ -34,7 +34,18 @@ type Config struct {
 	ReadTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. Default 2m.
 	IdleTimeout time.Duration
+	// MaxWaiters caps the requests waiting for their outcome at once
+	// (Prefer: wait and the original API's POST), each holding a handler
+	// and two subscriptions for up to MaxWait. Past it a request is still
+	// stored and answered at once as pending. Default 1000.
+	MaxWaiters int
 }
+
+// DefaultMaxWaiters is the default cap on requests waiting for their
+// outcome: 1000 waiters hold 2000 subscriptions and little memory, far
+// from what hurts a gateway, while an unbounded number lets clients that
+// ask to wait pile up handlers for MaxWait each.
+const DefaultMaxWaiters = 1000
 
 const (
 	defaultMaxWait        = 30 * time.Second
@@ -70,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = defaultIdleTimeout
 	}
+	if c.MaxWaiters <= 0 {
+		c.MaxWaiters = DefaultMaxWaiters
+	}
 	return c
 }
 
@@ -84,6 +98,7 @@ type Gateway struct {
 	currencies *currencyCache
 	app        *fiber.App
 	paths      map[string]bool // registered route patterns, for metric labels
+	waiters    chan struct{}   // one token per request waiting for its outcome
 
 	draining  atomic.Bool
 	drained   chan struct{}
@@ -114,6 +129,7 @@ func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Re
 		metrics:    m,
 		currencies: newCurrencyCache(store, cfg.CurrencyTTL),
 		paths:      make(map[string]bool),
+		waiters:    make(chan struct{}, cfg.MaxWaiters),
 		drained:    make(chan struct{}),
 	}
 	g.app = fiber.New(fiber.Config{

@@ -42,9 +42,23 @@ type harness struct {
 
 func setup(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return setupStreams(t, cfg, natsbus.Config{Partitions: 4})
+}
+
+// setupStreams is setup with the given stream settings.
+func setupStreams(t *testing.T, cfg Config, streams natsbus.Config) *harness {
+	t.Helper()
 	h := &harness{t: t, store: dbtest.NewStore(t), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
-	h.nc, h.js = h.nats.Setup(t, natsbus.Config{Partitions: 4})
-	bus, err := NewNATSBus(testCtx(t), h.nc, natsbus.BatcherConfig{})
+	h.nc, h.js = h.nats.Setup(t, streams)
+	// The bus gets a connection of its own that, like the binaries' (see
+	// lifecycle.NATSOptions), buffers nothing while reconnecting: a publish
+	// during an outage then fails as not stored instead of being sent later.
+	busNC, err := nats.Connect(h.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(busNC.Close)
+	bus, err := NewNATSBus(testCtx(t), busNC, natsbus.BatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,4 +291,25 @@ func (h *harness) poll(path string, cond func(reply) bool) reply {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// metric reads the value of an unlabelled gauge or counter from the
+// harness's registry (0 when it has no sample yet).
+func (h *harness) metric(name string) float64 {
+	h.t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name || len(f.GetMetric()) == 0 {
+			continue
+		}
+		m := f.GetMetric()[0]
+		if m.GetGauge() != nil {
+			return m.GetGauge().GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	return 0
 }

@@ -139,3 +139,37 @@ func TestBodyTooLargeOverTheWire(t *testing.T) {
 		t.Fatalf("%d published", n)
 	}
 }
+
+// TestLegacyWriteNeedsJSONWithoutToken: with authentication off, the 2020
+// POST /transfers/ takes only application/json, so a cross-site page cannot
+// move money with a simple (untyped or text/plain) request that a browser
+// sends without a preflight. A call authenticated by a bearer token, which
+// a browser never adds by itself, keeps the original's optional type.
+func TestLegacyWriteNeedsJSONWithoutToken(t *testing.T) {
+	t.Parallel()
+	body := func(a, b uuid.UUID) string {
+		return `{"id":"` + uuid.NewString() + `","sender_account_id":"` + a.String() +
+			`","receiver_account_id":"` + b.String() + `","amount":"1","currency_code":"USD"}`
+	}
+	h := setup(t, Config{LegacyWait: 50 * time.Millisecond})
+	a, b := h.account("USD", "10"), h.account("USD", "")
+	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded"} {
+		r := h.do("POST", "/transfers/", body(a, b), "Content-Type", ct)
+		if r.status != 415 || r.str("result") != "ERROR" || r.str("error") != string(CodeUnsupportedMediaType) {
+			t.Fatalf("Content-Type %q without a token: %d %s", ct, r.status, r.raw)
+		}
+	}
+	if n := h.requests(); n != 0 {
+		t.Fatalf("%d published", n)
+	}
+	if r := h.do("POST", "/transfers/", body(a, b)); r.str("error") != string(CodeTransferPending) {
+		t.Fatalf("application/json: %d %s", r.status, r.raw)
+	}
+
+	authed := setup(t, Config{LegacyWait: 50 * time.Millisecond, Tokens: []Token{{Hash: tokenHash("w"), Scope: ScopeWrite}}})
+	a, b = authed.account("USD", "10"), authed.account("USD", "")
+	r := authed.do("POST", "/transfers/", body(a, b), "Content-Type", "", "Authorization", "Bearer w")
+	if r.str("error") != string(CodeTransferPending) {
+		t.Fatalf("no Content-Type with a token: %d %s", r.status, r.raw)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -49,13 +50,25 @@ func legacyFail(c *fiber.Ctx, p *Problem) error {
 	return c.Status(status).JSON(legacyEnvelope{Result: legacyError, Error: string(p.Code)})
 }
 
+// legacyPending answers a stored request whose outcome is not known yet:
+// HTTP 202, not 503, which would say that nothing was stored.
+func legacyPending() *Problem {
+	p := problem(CodeTransferPending, "")
+	p.retryAfter = 1
+	return p
+}
+
 // legacyPostTransfer serves POST /transfers/. It is synchronous for its
 // callers: it waits for the outcome. It is positive-idempotent, as the
 // original was: an id whose transfer was applied answers OK whatever the
 // fields of the resubmission, and an id whose attempts were all rejected is
 // decided afresh, with the fields this attempt carries.
 func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
-	body, p := jsonBody(c, true)
+	// The original's clients sent no Content-Type. Without a token that
+	// would let any web page a browser loads post a transfer (a cross-site
+	// request with an untyped body needs no preflight), so only a call a
+	// token authenticated keeps that leniency.
+	body, p := jsonBody(c, authenticated(c))
 	if p != nil {
 		return legacyFail(c, p)
 	}
@@ -70,14 +83,14 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	t, decided, err := g.submitAttempt(ctx, r, requestID(c))
 	if err != nil {
 		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
-		return legacyFail(c, unavailable("store failed"))
+		return legacyFail(c, submitProblem(err))
 	}
 	switch {
 	case !decided:
-		// Still pending when the wait ran out: the attempt is stored and
-		// will be decided. A retry with the same id is safe: it answers OK
-		// if this attempt was applied, and is decided afresh if not.
-		return legacyFail(c, unavailable("pending"))
+		// Stored, and not decided when the wait ran out (or no wait was
+		// possible). A retry with the same id is safe: it answers OK if
+		// this attempt was applied, and is decided afresh if not.
+		return legacyFail(c, legacyPending())
 	case t.Status == transfer.StatusApplied:
 		return c.JSON(legacyOKBody(nil))
 	}
@@ -89,7 +102,10 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 // attempt (its own attempt id and message id, so the dedupe window cannot
 // drop it as a copy of an earlier, rejected attempt) and the gateway waits
 // until the database holds this attempt's decision, or the id's success
-// by any attempt. decided is false when the wait ran out first.
+// by any attempt. decided is false when the attempt is stored but the wait
+// ran out first, or MaxWaiters requests were already waiting. The error
+// wraps errUnavailable when nothing was stored, errOutcomeUnknown when the
+// attempt may have been.
 func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid string) (t transfer.Transfer, decided bool, err error) {
 	t, ok, err := g.decided(ctx, r.ID)
 	if err != nil {
@@ -99,14 +115,30 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 		return t, true, nil
 	}
 	r.Attempt = uuid.New()
-	w, err := g.bus.Watch(ctx, r.ID)
-	if err != nil {
-		return t, false, errors.Join(errUnavailable, err)
+	waiting := g.takeWaiter()
+	var w Watch
+	if waiting {
+		defer g.releaseWaiter()
+		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
+			return t, false, errors.Join(errUnavailable, err)
+		}
+		defer w.Stop()
 	}
-	defer w.Stop()
 	r.SubmittedAt = time.Now().UTC()
-	if _, err := g.publish(ctx, r, rid); err != nil {
-		return t, false, errors.Join(errUnavailable, err)
+	_, perr := g.publish(ctx, r, rid)
+	stored := perr == nil
+	switch {
+	case errors.Is(perr, natsbus.ErrOutcomeUnknown):
+		// The attempt may be stored. Waiting tells: its decision appears
+		// if it was; if not, the answer stays "unknown".
+	case perr != nil:
+		return t, false, errors.Join(errUnavailable, perr)
+	}
+	if !waiting {
+		if !stored {
+			return t, false, errors.Join(errOutcomeUnknown, perr)
+		}
+		return t, false, nil
 	}
 	s := submission{waited: true}
 	defer func() { g.countWait(s, false) }()
@@ -131,6 +163,9 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 			s.state = state{decided: true, t: t}
 			return t, true, nil
 		}
+	}
+	if !stored {
+		return t, false, errors.Join(errOutcomeUnknown, perr)
 	}
 	return t, false, nil
 }

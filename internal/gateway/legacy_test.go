@@ -12,8 +12,9 @@ import (
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// legacyClient speaks the 2020 API as its clients did: no Content-Type,
-// amounts as they come (a JSON number or a string).
+// legacyClient speaks the 2020 API as its clients did, amounts as they come
+// (a JSON number or a string). Without a token the body must be typed JSON
+// (TestLegacyWriteNeedsJSONWithoutToken covers the untyped, tokened call).
 type legacyClient struct {
 	t *testing.T
 	h *harness
@@ -22,7 +23,7 @@ type legacyClient struct {
 func (c legacyClient) post(id, from, to uuid.UUID, amount, currency string) reply {
 	c.t.Helper()
 	return c.h.do("POST", "/transfers/", `{"id":"`+id.String()+`","sender_account_id":"`+from.String()+
-		`","receiver_account_id":"`+to.String()+`","amount":`+amount+`,"currency_code":"`+currency+`"}`, "Content-Type", "")
+		`","receiver_account_id":"`+to.String()+`","amount":`+amount+`,"currency_code":"`+currency+`"}`)
 }
 
 func (c legacyClient) ok(r reply) {
@@ -223,7 +224,7 @@ func TestLegacyContract(t *testing.T) {
 		r := c.post(tc.id, tc.from, tc.to, tc.amount, tc.cur)
 		if tc.id == uuid.Nil {
 			r = h.do("POST", "/transfers/", `{"sender_account_id":"`+usd.String()+`","receiver_account_id":"`+usd2.String()+
-				`","amount":1,"currency_code":"USD"}`, "Content-Type", "")
+				`","amount":1,"currency_code":"USD"}`)
 		}
 		c.fail(r, tc.want)
 		if got := h.lastSeq() - published; tc.beforePublish != (got == 0) {

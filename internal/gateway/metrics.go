@@ -24,6 +24,10 @@ type metrics struct {
 	// waits counts how Prefer: wait (and the original API's implicit wait)
 	// ended: applied, rejected, conflict, timeout or drained.
 	waits *prometheus.CounterVec
+	// waiters is how many requests are waiting for their outcome now;
+	// overCap counts those that asked to wait when MaxWaiters already were.
+	waiters prometheus.Gauge
+	overCap prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +46,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "wallet", Subsystem: "gateway", Name: "wait_outcomes_total",
 			Help: "How waits for an outcome ended: applied, rejected, conflict, timeout or drained.",
 		}, []string{"outcome"}),
+		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "wallet", Subsystem: "gateway", Name: "waiters",
+			Help: "Requests waiting for their outcome now (Prefer: wait and the original API's POST).",
+		}),
+		overCap: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "wallet", Subsystem: "gateway", Name: "waits_over_cap_total",
+			Help: "Requests answered at once as pending because the most waiting requests were already waiting.",
+		}),
 	}
 	var err error
 	m.requests, err = register(reg, m.requests)
@@ -52,6 +64,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.waits, err = register(reg, m.waits); err != nil {
+		return nil, err
+	}
+	if m.waiters, err = register(reg, m.waiters); err != nil {
+		return nil, err
+	}
+	if m.overCap, err = register(reg, m.overCap); err != nil {
 		return nil, err
 	}
 	return m, nil

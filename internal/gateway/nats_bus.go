@@ -2,8 +2,9 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -20,6 +21,11 @@ type NATSBus struct {
 	bus      *natsbus.Bus
 	batcher  *natsbus.Batcher
 	requests jetstream.Stream
+	window   time.Duration // the requests stream's dedupe window
+
+	mu        sync.Mutex
+	checkedAt time.Time // when backlog was last read from the stream
+	backlog   bool      // the stream may hold requests older than half the window
 }
 
 // NewNATSBus binds to the streams, which must exist (natsbus.EnsureStreams).
@@ -46,7 +52,8 @@ func NewNATSBus(ctx context.Context, nc *nats.Conn, batching natsbus.BatcherConf
 		batcher.Close()
 		return nil, fmt.Errorf("gateway bus: %w", err)
 	}
-	return &NATSBus{nc: nc, js: js, bus: bus, batcher: batcher, requests: requests}, nil
+	return &NATSBus{nc: nc, js: js, bus: bus, batcher: batcher, requests: requests,
+		window: requests.CachedInfo().Config.Duplicates}, nil
 }
 
 // Close commits the publishes already queued and stops taking new ones
@@ -54,13 +61,47 @@ func NewNATSBus(ctx context.Context, nc *nats.Conn, batching natsbus.BatcherConf
 // has stopped.
 func (b *NATSBus) Close() { b.batcher.Close() }
 
-// Publish implements Bus.
+// Publish implements Bus. JetStream drops a second request under an id
+// only within its dedupe window; when the stream may hold requests older
+// than that (a backlog, during an outage of the workers or the database),
+// the id is looked up first, and a pending request found under it is
+// reported as the duplicate it is, so that the gateway answers for it (409
+// with other fields) instead of storing a second request.
 func (b *NATSBus) Publish(ctx context.Context, r transfer.Request, requestID string) (bool, error) {
+	if b.mayHoldOlder(ctx) {
+		if _, found, err := b.bus.LookupPending(ctx, r.ID); err != nil {
+			return false, err
+		} else if found {
+			return true, nil
+		}
+	}
 	ack, err := b.bus.PublishRequest(ctx, r, requestID)
 	if err != nil {
 		return false, err
 	}
 	return ack.Duplicate, nil
+}
+
+// mayHoldOlder reports whether the requests stream may hold a request the
+// dedupe window no longer covers: its oldest message is older than half the
+// window. Workers purge applied requests every few seconds, so with the
+// default two-minute window this holds only during a backlog, and the extra
+// lookup is paid only then. The answer is re-read at most every quarter
+// window (and every second), so it is never too stale to matter; when the
+// stream cannot be read it says yes.
+func (b *NATSBus) mayHoldOlder(ctx context.Context) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.checkedAt) < min(time.Second, b.window/4) {
+		return b.backlog
+	}
+	info, err := b.requests.Info(ctx)
+	if err != nil {
+		return true
+	}
+	b.checkedAt = time.Now()
+	b.backlog = info.State.Msgs > 0 && time.Since(info.State.FirstTime) > b.window/2
+	return b.backlog
 }
 
 // Resubmit implements Bus.
@@ -72,26 +113,13 @@ func (b *NATSBus) Resubmit(ctx context.Context, r transfer.Request, requestID st
 	return ack.Duplicate, nil
 }
 
-// LookupPending implements Bus: the last message stored under the id in any
-// partition, decoded, with the stream's timestamp as its acceptance time.
-// A message the workers will dead-letter (not a request, or filed under a
-// subject that does not match its body) is not a pending request.
+// LookupPending implements Bus with natsbus's lookup: the first valid
+// request stored under the id, poison skipped.
 func (b *NATSBus) LookupPending(ctx context.Context, id uuid.UUID) (Pending, bool, error) {
-	filter := natsbus.RequestsPrefix + "*." + id.String() + ".*"
-	m, err := b.requests.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(filter))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Pending{}, false, nil
+	r, found, err := b.bus.LookupPending(ctx, id)
+	if err != nil || !found {
+		return Pending{}, false, err
 	}
-	if err != nil {
-		return Pending{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
-	}
-	r, err := natsbus.DecodeStoredRequest(m.Subject, m.Data)
-	if err != nil {
-		// A producer's poison message under this id: the worker will
-		// dead-letter it, and it holds no request to report.
-		return Pending{}, false, nil
-	}
-	r.SubmittedAt = m.Time.UTC()
 	return Pending{Request: r, AcceptedAt: r.SubmittedAt}, true, nil
 }
 

@@ -1,14 +1,20 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/transfer"
 )
 
 // TestConcurrentSubmissionsStoredOnce submits many transfers at once through
@@ -87,5 +93,62 @@ func TestClosedBusIsUnavailable(t *testing.T) {
 	expect(t, r, 503, CodeServiceUnavailable)
 	if n := h.requests(); n != 0 {
 		t.Fatalf("%d published after close", n)
+	}
+}
+
+// lateBus publishes through the real bus and then reports what the batcher
+// reports when the stream's answer came after the caller's deadline: an
+// unknown outcome. With store false it stores nothing, as when the batch
+// never reached the stream.
+type lateBus struct {
+	*NATSBus
+	store bool
+}
+
+func (b lateBus) Publish(ctx context.Context, r transfer.Request, rid string) (bool, error) {
+	if b.store {
+		if _, err := b.NATSBus.Publish(ctx, r, rid); err != nil {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("batcher: waiting for the commit: %w: %w", natsbus.ErrOutcomeUnknown, context.DeadlineExceeded)
+}
+
+// TestUnknownPublishOutcomeIsNot503: a 503 promises that nothing was
+// stored. When the publish's outcome is unknown the gateway finds out from
+// the stream (stored: 202, pending) or, when it cannot tell, says so with
+// outcome_unknown, never 503 - on both APIs.
+func TestUnknownPublishOutcomeIsNot503(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	a, b := h.account("USD", "10"), h.account("USD", "")
+	for _, store := range []bool{true, false} {
+		g, err := New(Config{LegacyWait: 50 * time.Millisecond}, h.store, lateBus{h.bus, store}, zap.NewNop(), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.g = g
+		before := h.requests()
+		id := uuid.New()
+		r := h.do("POST", "/v1/transfers", transferJSON(id, a, b, "1", "USD"))
+		if store {
+			expect(t, r, 202, "")
+			if r.str("status") != "pending" || h.requests() != before+1 {
+				t.Fatalf("stored request: %s", r.raw)
+			}
+		} else {
+			expect(t, r, 504, CodeOutcomeUnknown)
+			if r.header.Get("Retry-After") == "" {
+				t.Fatalf("no Retry-After: %v", r.header)
+			}
+		}
+		legacy := h.do("POST", "/transfers/", `{"id":"`+uuid.NewString()+`","sender_account_id":"`+a.String()+
+			`","receiver_account_id":"`+b.String()+`","amount":"1","currency_code":"USD"}`)
+		if legacy.status == 503 {
+			t.Fatalf("store=%v: 2020 API answered 503 for an unknown outcome: %s", store, legacy.raw)
+		}
+		if !store && (legacy.status != 504 || legacy.str("error") != string(CodeOutcomeUnknown)) {
+			t.Fatalf("2020 API: %d %s", legacy.status, legacy.raw)
+		}
 	}
 }

@@ -44,11 +44,16 @@ func TestAuth(t *testing.T) {
 	}
 	expect(t, h.do("POST", "/v1/transfers", body, "Authorization", "Bearer writer-secret"), 202, "")
 
-	// Probes and metrics stay open for the platform.
-	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+	// Probes stay open for the platform; metrics, served on the API's
+	// port, need a token like every read.
+	for _, p := range []string{"/healthz", "/readyz"} {
 		if r := h.do("GET", p, ""); r.status != 200 {
 			t.Fatalf("%s: %d", p, r.status)
 		}
+	}
+	expect(t, h.do("GET", "/metrics", ""), 401, CodeUnauthorized)
+	if r := h.do("GET", "/metrics", "", "Authorization", "Bearer reader-secret"); r.status != 200 || !strings.Contains(string(r.raw), "wallet_gateway_") {
+		t.Fatalf("metrics with a read token: %d", r.status)
 	}
 	if strings.Contains(string(forbidden.raw), "reader-secret") {
 		t.Fatal("token echoed")
@@ -228,7 +233,7 @@ func TestLegacyReads(t *testing.T) {
 	}
 	// A business rule broken before publishing is HTTP 200 with the code.
 	same := h.do("POST", "/transfers/", `{"id":"`+uuid.NewString()+`","sender_account_id":"`+older.String()+
-		`","receiver_account_id":"`+older.String()+`","amount":1,"currency_code":"USD"}`, "Content-Type", "")
+		`","receiver_account_id":"`+older.String()+`","amount":1,"currency_code":"USD"}`)
 	if same.status != 200 || same.str("result") != "ERROR" || same.str("error") != string(transfer.CodeAccountsMustBeDifferent) {
 		t.Fatalf("same account: %d %s", same.status, same.raw)
 	}

@@ -29,6 +29,16 @@ const (
 	CodeAccountConflict      transfer.Code = "account_conflict"
 	CodeServiceUnavailable   transfer.Code = "service_unavailable"
 	CodeInternal             transfer.Code = "internal_error"
+	// CodeOutcomeUnknown: the request was sent to the requests stream but
+	// the gateway could not learn whether it was stored. Unlike
+	// service_unavailable it does not mean "not stored": retry with the
+	// same id, never with a new one.
+	CodeOutcomeUnknown transfer.Code = "outcome_unknown"
+	// CodeTransferPending is the 2020 API's answer for a request that is
+	// stored but whose outcome the gateway did not wait for (the wait ran
+	// out, or too many requests were waiting): submit it again with the
+	// same id to learn the outcome.
+	CodeTransferPending transfer.Code = "transfer_pending"
 )
 
 // problemTypePrefix makes a problem's type URI from its code. A URN names
@@ -114,6 +124,10 @@ func statusOf(code transfer.Code) int {
 		return fiber.StatusServiceUnavailable
 	case CodeInternal:
 		return fiber.StatusInternalServerError
+	case CodeOutcomeUnknown:
+		return fiber.StatusGatewayTimeout
+	case CodeTransferPending:
+		return fiber.StatusAccepted
 	}
 	return fiber.StatusUnprocessableEntity
 }

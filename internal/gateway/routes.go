@@ -21,13 +21,16 @@ var openAPI []byte
 // readyTimeout bounds /readyz's pings: a probe must answer in time.
 const readyTimeout = 2 * time.Second
 
-// routes registers every endpoint. Probes and metrics need no token.
+// routes registers every endpoint. Probes need no token, so that the
+// platform can call them; metrics, served on the API's own port, need a
+// token like any read (Prometheus sends one with its scrape's
+// authorization setting).
 func (g *Gateway) routes(gatherer prometheus.Gatherer) {
 	read, write := g.authorize(ScopeRead), g.authorize(ScopeWrite)
 
 	g.handle(fiber.MethodGet, "/healthz", g.healthz)
 	g.handle(fiber.MethodGet, "/readyz", g.readyz)
-	g.handle(fiber.MethodGet, "/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
+	g.handle(fiber.MethodGet, "/metrics", read, adaptor.HTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
 	g.handle(fiber.MethodGet, "/openapi.json", read, func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(openAPI)

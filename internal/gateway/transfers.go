@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
@@ -89,10 +90,58 @@ type submission struct {
 	earlier bool
 	// waited: the gateway waited for the outcome.
 	waited bool
+	// overCap: a wait was asked for but MaxWaiters were already waiting.
+	overCap bool
 }
 
-// errUnavailable wraps a dependency failure while submitting.
+// takeWaiter reserves a place among the waiting requests, or reports that
+// MaxWaiters are already waiting (and counts it).
+func (g *Gateway) takeWaiter() bool {
+	select {
+	case g.waiters <- struct{}{}:
+		g.metrics.waiters.Inc()
+		return true
+	default:
+		g.metrics.overCap.Inc()
+		return false
+	}
+}
+
+func (g *Gateway) releaseWaiter() {
+	<-g.waiters
+	g.metrics.waiters.Dec()
+}
+
+// errUnavailable wraps a dependency failure while submitting: nothing was
+// stored for this submission.
 var errUnavailable = errors.New("dependency unavailable")
+
+// errOutcomeUnknown wraps a failure after which the request may be stored:
+// its publish was sent but not answered, and no lookup could settle it.
+var errOutcomeUnknown = errors.New("outcome unknown")
+
+// submitProblem is the answer for submit's error: a 503 only when nothing
+// was stored, since a client may then retry with a new id.
+func submitProblem(err error) *Problem {
+	if errors.Is(err, errOutcomeUnknown) {
+		p := problem(CodeOutcomeUnknown, "The request may have been stored: retry it with the same id, or look it up, before using a new id.")
+		p.retryAfter = 1
+		return p
+	}
+	return unavailable("The request could not be stored; retry it with the same id.")
+}
+
+// settle is for a publish whose outcome is unknown (natsbus.ErrOutcomeUnknown):
+// the request may have been stored after the gateway stopped waiting. When
+// the database or the stream holds the id, the publish is treated as a
+// duplicate of what they hold; otherwise the outcome stays unknown.
+func (g *Gateway) settle(ctx context.Context, id uuid.UUID, err error) (dup bool, _ error) {
+	st, lerr := g.lookup(ctx, id)
+	if lerr == nil && (st.decided || st.pending) {
+		return true, nil
+	}
+	return false, errors.Join(errOutcomeUnknown, err, lerr)
+}
 
 // submit is the v1 API's write path. A decided id is answered from the
 // database without publishing. Otherwise the request is published (a
@@ -110,7 +159,12 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		return submission{state: state{decided: true, t: t}, earlier: true}, nil
 	}
 	var w Watch
+	overCap := wait > 0 && !g.takeWaiter()
+	if overCap {
+		wait = 0
+	}
 	if wait > 0 {
+		defer g.releaseWaiter()
 		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
 		}
@@ -118,23 +172,29 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 	}
 	r.SubmittedAt = time.Now().UTC()
 	dup, err := g.publish(ctx, r, rid)
+	if errors.Is(err, natsbus.ErrOutcomeUnknown) {
+		dup, err = g.settle(ctx, r.ID, err)
+	}
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
 	}
-	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}}
+	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}, overCap: overCap}
 	if dup {
 		// The stream already held this id: answer for what it holds, or
 		// for its decision if it was decided in the meantime.
 		st, err := g.lookup(ctx, r.ID)
 		if err != nil {
-			return submission{}, errors.Join(errUnavailable, err)
+			// Something is stored under the id; what it is cannot be told.
+			return submission{}, errors.Join(errOutcomeUnknown, err)
 		}
 		if st.decided {
 			return submission{state: st, earlier: true}, nil
 		}
 		if st.pending {
 			s.state = st
-		} else if err := g.resubmit(ctx, r, rid); err != nil {
+		} else if err := g.resubmit(ctx, r, rid); errors.Is(err, natsbus.ErrOutcomeUnknown) {
+			return submission{}, errors.Join(errOutcomeUnknown, err)
+		} else if err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
 		}
 		if s.p.Request.Fingerprint() != r.Fingerprint() {
@@ -253,9 +313,9 @@ func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, 
 	s, err := g.submit(ctx, r, requestID(c), wait)
 	if err != nil {
 		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
-		return unavailable("The request could not be stored; retry it with the same id.")
+		return submitProblem(err)
 	}
-	if preferred {
+	if preferred && !s.overCap {
 		c.Set(headerPreferenceApplied, "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
 	location := "/v1/transfers/" + r.ID.String()

@@ -145,3 +145,52 @@ func TestResubmitDecided(t *testing.T) {
 		t.Fatalf("balances %s %s", h.balance(a), h.balance(b))
 	}
 }
+
+// TestWaitersAreCapped: with MaxWaiters waiting already, a further
+// Prefer: wait request is accepted and answered 202 at once (no
+// Preference-Applied), and a 2020 POST is answered transfer_pending at once;
+// both are stored, and the refusals to wait are counted.
+func TestWaitersAreCapped(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{MaxWaiters: 1, MaxWait: time.Minute, LegacyWait: time.Minute})
+	a, b := h.account("USD", "100"), h.account("USD", "")
+	first := make(chan reply, 1)
+	go func() {
+		first <- h.do("POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"), "Prefer", "wait=60")
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for h.metric("wallet_gateway_waiters") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never started waiting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	r := h.do("POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"), "Prefer", "wait=60")
+	expect(t, r, 202, "")
+	if r.str("status") != "pending" || r.header.Get("Preference-Applied") != "" {
+		t.Fatalf("over the cap: %v %s", r.header, r.raw)
+	}
+	legacy := h.do("POST", "/transfers/", `{"id":"`+uuid.NewString()+`","sender_account_id":"`+a.String()+
+		`","receiver_account_id":"`+b.String()+`","amount":"1","currency_code":"USD"}`)
+	if legacy.status != 202 || legacy.str("result") != "ERROR" || legacy.str("error") != string(CodeTransferPending) ||
+		legacy.header.Get("Retry-After") == "" {
+		t.Fatalf("2020 API over the cap: %d %v %s", legacy.status, legacy.header, legacy.raw)
+	}
+	select {
+	case r := <-first:
+		t.Fatalf("the first waiter ended before the others were answered: %d %s", r.status, r.raw)
+	default:
+	}
+	if got := h.metric("wallet_gateway_waits_over_cap_total"); got != 2 {
+		t.Fatalf("over-cap count %v, want 2", got)
+	}
+	if n := h.requests(); n != 3 {
+		t.Fatalf("%d requests stored, want 3", n)
+	}
+	h.g.Drain()
+	expect(t, <-first, 202, "")
+	if got := h.metric("wallet_gateway_waiters"); got != 0 {
+		t.Fatalf("waiters after the wait: %v", got)
+	}
+}

@@ -83,14 +83,15 @@ func (c *Client) Account(currency, funds string) uuid.UUID {
 	return id
 }
 
-// Transfer posts to the original POST /transfers/ with no Content-Type and
-// the amount as given (a JSON number, or a quoted string), and returns the
-// envelope's result and error.
+// Transfer posts to the original POST /transfers/ with the amount as given
+// (a JSON number, or a quoted string), and returns the envelope's result
+// and error. The body is typed JSON: without a bearer token the gateway
+// refuses an untyped one (a cross-site request could send it).
 func (c *Client) Transfer(id, from, to uuid.UUID, amount, currency string) (result, code string) {
 	c.t.Helper()
 	body := `{"id":"` + id.String() + `","sender_account_id":"` + from.String() + `","receiver_account_id":"` + to.String() +
 		`","amount":` + amount + `,"currency_code":"` + currency + `"}`
-	status, data := c.do("POST", "/transfers/", "", []byte(body))
+	status, data := c.do("POST", "/transfers/", "application/json", []byte(body))
 	var e envelope
 	if err := json.Unmarshal(data, &e); err != nil || status != 200 {
 		c.t.Fatalf("POST /transfers/: %d %s", status, data)

@@ -64,7 +64,7 @@ func GatewayConfig(cfg *config.Config) gateway.Config {
 	for i, t := range cfg.Gateway.AuthTokens {
 		tokens[i] = gateway.Token{Hash: t.Hash, Scope: gateway.Scope(t.Scope)}
 	}
-	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait}
+	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait, MaxWaiters: cfg.Gateway.MaxWaiters}
 }
 
 // BatcherConfig maps the gateway's publish batching settings.
@@ -96,8 +96,8 @@ type GatewayServer struct {
 	done chan error
 }
 
-// StartGateway creates the streams that are missing, builds the gateway on store and
-// nc and serves it on cfg.Port (all interfaces). reg must be the registry
+// StartGateway creates the streams that are missing, builds the gateway on
+// store and nc and serves it on cfg.Host and cfg.Port. reg must be the registry
 // /metrics serves.
 func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg *prometheus.Registry) (*GatewayServer, error) {
 	js, err := jetstream.New(nc)
@@ -116,11 +116,17 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 		bus.Close()
 		return nil, err
 	}
-	addr := ":" + strconv.Itoa(cfg.Port)
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		bus.Close()
-		return nil, fmt.Errorf("start gateway: listen on %s (--port): %w", addr, err)
+		return nil, fmt.Errorf("start gateway: listen on %s (--host, --port): %w", addr, err)
+	}
+	if len(cfg.Gateway.AuthTokens) == 0 {
+		// Configuration allows this only on loopback or with
+		// --insecure-no-auth; either way it must not go unnoticed.
+		log.Warn("AUTHENTICATION IS OFF: every request to the HTTP API is accepted, writes included; set --auth-tokens",
+			zap.String("listen", ln.Addr().String()), zap.Bool("insecure_no_auth", cfg.Gateway.InsecureNoAuth))
 	}
 	s := &GatewayServer{gw: gw, bus: bus, ln: ln, done: make(chan error, 1)}
 	go func() {

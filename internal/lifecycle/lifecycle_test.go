@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,7 +26,9 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/gateway"
 	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/worker"
 )
@@ -345,11 +348,11 @@ func TestConfigDefaultsMatchThePackages(t *testing.T) {
 	t.Parallel()
 	for _, p := range []config.Program{config.Walletd, config.Gateway, config.Worker} {
 		cfg := config.Defaults(p)
-		w, s, b := WorkerConfig(&cfg), Streams(&cfg), BatcherConfig(&cfg)
+		w, s, b, g := WorkerConfig(&cfg), Streams(&cfg), BatcherConfig(&cfg), GatewayConfig(&cfg)
 		got := []any{w.BatchSize, w.Linger, w.Concurrency, w.AckWait, w.PinnedTTL,
-			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages}
+			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages, g.MaxWaiters}
 		want := []any{worker.DefaultBatchSize, worker.DefaultLinger, worker.DefaultConcurrency, worker.DefaultAckWait, worker.DefaultPinnedTTL,
-			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages}
+			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages, gateway.DefaultMaxWaiters}
 		for i := range want {
 			if got[i] != want[i] {
 				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
@@ -462,5 +465,53 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if code, _ := check(config.Gateway, "--port", "http"); code != 2 {
 		t.Errorf("invalid port: exit %d, want 2", code)
+	}
+}
+
+// TestDebugHandlerHidesCommandLine: pprof's /debug/pprof/cmdline would show
+// every flag, secrets included; the debug server does not serve it.
+func TestDebugHandlerHidesCommandLine(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	DebugHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/cmdline", nil))
+	if strings.Contains(rec.Body.String(), os.Args[0]) {
+		t.Fatalf("cmdline served: %d %q", rec.Code, rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	DebugHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/goroutine?debug=1", nil))
+	if rec.Code != 200 {
+		t.Fatalf("profiles are still served: %d", rec.Code)
+	}
+}
+
+// TestNATSLogLinesHideCredentials: a token given as the URL's user name
+// (which the test server ignores) appears in no log line, neither when
+// connecting nor when reconnecting.
+func TestNATSLogLinesHideCredentials(t *testing.T) {
+	t.Parallel()
+	ns := natstest.Start(t)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := config.Defaults(config.Gateway)
+	url := strings.Replace(ns.URL(), "nats://", "nats://hunter2@", 1)
+	nc, err := ConnectNATS(t.Context(), zap.New(core), &cfg, url, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ns.Shutdown()
+	ns.Restart()
+	deadline := time.Now().Add(30 * time.Second)
+	for logs.FilterMessage("nats reconnected").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("never reconnected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if strings.Contains(fmt.Sprint(v), "hunter2") {
+				t.Errorf("%q logs %s=%v", e.Message, k, v)
+			}
+		}
 	}
 }

@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +32,9 @@ func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted()))
+			// url.URL.Redacted, behind ConnectedUrlRedacted, would leave a
+			// token given as the user name in clear.
+			log.Info("nats reconnected", zap.String("url", config.RedactURL(c.ConnectedUrl())))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			fields := []zap.Field{zap.Error(err)}
@@ -62,7 +63,7 @@ func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option
 
 // ConnectNATS connects to url with cfg's credentials and retries.
 func ConnectNATS(ctx context.Context, log *zap.Logger, cfg *config.Config, url, name string) (*nats.Conn, error) {
-	log.Info("connecting to nats", zap.String("url", redactURLs(url)), zap.Int("attempts", cfg.NATS.RetryCount))
+	log.Info("connecting to nats", zap.String("url", config.RedactURLs(url)), zap.Int("attempts", cfg.NATS.RetryCount))
 	opts := NATSOptions(cfg, name, log)
 	return Retry(ctx, log, "nats", cfg.NATS.RetryCount, cfg.NATS.RetryTimeout, func(ctx context.Context) (*nats.Conn, error) {
 		o := slices.Concat(opts, []nats.Option{nats.Timeout(attemptTimeout(cfg.NATS.RetryTimeout))})
@@ -76,13 +77,4 @@ func ConnectNATS(ctx context.Context, log *zap.Logger, cfg *config.Config, url, 
 		}
 		return nc, nil
 	})
-}
-
-// redactURLs masks passwords in a comma-separated list of URLs.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, u := range parts {
-		parts[i] = config.RedactURL(strings.TrimSpace(u))
-	}
-	return strings.Join(parts, ",")
 }

@@ -92,11 +92,12 @@ func OpsHandler(r *Readiness, g prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// DebugHandler serves net/http/pprof under /debug/pprof/.
+// DebugHandler serves net/http/pprof under /debug/pprof/, except its
+// cmdline page, which would show every flag given, secrets included.
 func DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -207,7 +207,9 @@ func (b *Batcher) Publish(ctx context.Context, msg *nats.Msg) (PubResult, error)
 	case o := <-p.res:
 		return o.r, o.err
 	case <-ctx.Done():
-		return PubResult{}, fmt.Errorf("batcher: waiting for the commit: %w", ctx.Err())
+		// The batch holding msg may be on its way: the batcher drops a
+		// caller that gave up only before its batch is sent.
+		return PubResult{}, fmt.Errorf("batcher: waiting for the commit: %w: %w", ErrOutcomeUnknown, ctx.Err())
 	case <-b.done:
 		// The batcher answers everything it took before it exits; an answer
 		// may already be waiting.
@@ -437,11 +439,11 @@ func (b *Batcher) publishOne(m *nats.Msg) (PubResult, error) {
 	defer cancel()
 	resp, err := b.nc.RequestMsgWithContext(ctx, out)
 	if err != nil {
-		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, unsent(err))
 	}
 	ack, err := decodeAck(resp)
 	if err != nil {
-		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, err)
+		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, unsent(err))
 	}
 	return PubResult{Seq: ack.Seq, Duplicate: ack.Duplicate}, nil
 }
@@ -470,16 +472,35 @@ func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
 	defer cancel()
 	resp, err := b.nc.RequestMsgWithContext(ctx, last)
 	if err != nil {
-		return 0, fmt.Errorf("batch commit: %w", err)
+		return 0, fmt.Errorf("batch commit: %w", unsent(err))
 	}
 	ack, err := decodeAck(resp)
 	if err != nil {
-		return 0, fmt.Errorf("batch commit: %w", err)
+		return 0, fmt.Errorf("batch commit: %w", unsent(err))
 	}
 	if ack.Batch != id || ack.Count != n || ack.Seq < uint64(n) {
-		return 0, fmt.Errorf("batch commit: answer for batch %q of %d at %d, want %q of %d", ack.Batch, ack.Count, ack.Seq, id, n)
+		return 0, fmt.Errorf("batch commit: %w: answer for batch %q of %d at %d, want %q of %d", ErrOutcomeUnknown, ack.Batch, ack.Count, ack.Seq, id, n)
 	}
 	return ack.Seq - uint64(n) + 1, nil
+}
+
+// unsent returns err as it is when it proves the message was not stored:
+// JetStream refused it, nothing serves its subject, or the client could not
+// send it. Any other failure of a publish that may have been sent (no
+// answer in time, a broken connection, an answer that cannot be read)
+// wraps ErrOutcomeUnknown.
+func unsent(err error) error {
+	var pe *PublishError
+	switch {
+	case errors.As(err, &pe),
+		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrReconnectBufExceeded),
+		errors.Is(err, nats.ErrMaxPayload),
+		errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, nats.ErrInvalidMsg):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 }
 
 // prepare returns the copy of m that goes on the wire.

@@ -332,3 +332,53 @@ func TestBatcherConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestBatcherLateAnswerIsUnknownOutcome: a publish whose answer comes after
+// the caller's deadline, or after the batcher's own timeout, may be stored
+// (here a responder stands in for a slow stream and acknowledges late). The
+// error must say the outcome is unknown, so that no caller reports "not
+// stored"; a refusal and a subject nobody serves are known not stored.
+func TestBatcherLateAnswerIsUnknownOutcome(t *testing.T) {
+	t.Parallel()
+	srv, _, _, b := batcherSetup(t, natsbus.BatcherConfig{Timeout: 300 * time.Millisecond})
+	responder, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(responder.Close)
+	sub, err := responder.Subscribe("wallet.slow", func(m *nats.Msg) {
+		time.Sleep(time.Second)
+		_ = m.Respond([]byte(`{"stream":"SLOW","seq":1}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := responder.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	slow := nats.NewMsg("wallet.slow")
+	slow.Data = []byte("{}")
+
+	// The caller gives up first.
+	ctx, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	if _, err := b.Publish(ctx, slow); !errors.Is(err, natsbus.ErrOutcomeUnknown) {
+		t.Errorf("caller's deadline passed: %v, want ErrOutcomeUnknown", err)
+	}
+	// The batcher gives up first.
+	if _, err := b.Publish(testCtx(t), slow); !errors.Is(err, natsbus.ErrOutcomeUnknown) {
+		t.Errorf("batcher timeout: %v, want ErrOutcomeUnknown", err)
+	}
+
+	stray := nats.NewMsg("wallet.nowhere")
+	stray.Data = []byte("{}")
+	if _, err := b.Publish(testCtx(t), stray); err == nil || errors.Is(err, natsbus.ErrOutcomeUnknown) {
+		t.Errorf("no responders: %v, want a known failure", err)
+	}
+	wrong := requestMsgs(t, 1)[0]
+	wrong.Header.Set("Nats-Expected-Stream", "OTHER")
+	if _, err := b.Publish(testCtx(t), wrong); err == nil || errors.Is(err, natsbus.ErrOutcomeUnknown) {
+		t.Errorf("refused: %v, want a known failure", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -118,26 +117,51 @@ func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID,
 		return &jetstream.PubAck{Stream: RequestsStream, Sequence: res.Seq, Duplicate: res.Duplicate}, nil
 	}
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
-	if err != nil {
+	var refused *jetstream.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &refused), errors.Is(err, jetstream.ErrNoStreamResponse):
 		return nil, fmt.Errorf("publish request %s: %w", r.ID, err)
+	default:
+		return nil, fmt.Errorf("publish request %s: %w", r.ID, unsent(err))
 	}
 	return ack, nil
 }
 
-// LookupPending reports whether request id is in the requests stream and
-// when it was accepted. A request leaves the stream some time after it is
-// applied (workers purge the acked prefix), so a caller checks the
-// database after this lookup, not before: a request is then found in one
-// place or the other.
-func (b *Bus) LookupPending(ctx context.Context, id uuid.UUID) (acceptedAt time.Time, found bool, err error) {
-	m, err := b.requests.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(pendingFilter(id)))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return time.Time{}, false, nil
+// lookupReads bounds the messages LookupPending reads under one id. A
+// producer could publish any number of poison messages under an id; past
+// this many the id is reported as not pending, which is safe: the database
+// still decides each id once.
+const lookupReads = 16
+
+// LookupPending finds request id in the requests stream: the first valid
+// request stored under it, with the stream's timestamp as its SubmittedAt.
+// The first one is the one the workers apply (a later one under the same
+// id is a conflict), and messages that are not valid requests (a
+// producer's poison, which the workers dead-letter) are skipped. A request
+// leaves the stream some time after it is applied (workers purge the
+// acked prefix), so a caller checks the database after this lookup, not
+// before: a request is then found in one place or the other.
+func (b *Bus) LookupPending(ctx context.Context, id uuid.UUID) (transfer.Request, bool, error) {
+	// A get by sequence with a subject filter answers the first matching
+	// message at or after that sequence.
+	var seq uint64
+	for range lookupReads {
+		m, err := b.requests.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(pendingFilter(id)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return transfer.Request{}, false, nil
+		}
+		if err != nil {
+			return transfer.Request{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
+		}
+		r, err := DecodeStoredRequest(m.Subject, m.Data)
+		if err == nil {
+			r.SubmittedAt = m.Time.UTC()
+			return r, true, nil
+		}
+		seq = m.Sequence + 1
 	}
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("lookup pending %s: %w", id, err)
-	}
-	return m.Time.UTC(), true, nil
+	return transfer.Request{}, false, nil
 }
 
 // LookupResult reads the outcome of request id from the results stream.

@@ -86,12 +86,12 @@ func TestPublishIsFiledUnderPartitionAndFoundPending(t *testing.T) {
 		t.Fatalf("request id header %q", got)
 	}
 
-	at, found, err := bus.LookupPending(ctx, r.ID)
+	p, found, err := bus.LookupPending(ctx, r.ID)
 	if err != nil || !found {
 		t.Fatalf("lookup pending: found=%v err=%v", found, err)
 	}
-	if !at.Equal(m.Time) {
-		t.Fatalf("accepted at %v, stored %v", at, m.Time)
+	if !p.SubmittedAt.Equal(m.Time) || p.Fingerprint() != r.Fingerprint() {
+		t.Fatalf("found %+v accepted at %v, stored %+v at %v", p, p.SubmittedAt, r, m.Time)
 	}
 	if _, found, err := bus.LookupPending(ctx, uuid.New()); err != nil || found {
 		t.Fatalf("lookup of unknown id: found=%v err=%v", found, err)
@@ -245,5 +245,60 @@ func TestAttemptsAreStoredWithinTheDedupeWindow(t *testing.T) {
 	}
 	if got, want := natsbus.RequestMsgID(first), plain.ID.String()+"."+first.Attempt.String(); got != want {
 		t.Fatalf("message id %q, want %q", got, want)
+	}
+}
+
+// TestLookupPendingSkipsPoisonUnderTheID: a malformed message under an id,
+// then the real request under a message id of its own, then a third under
+// yet another: the lookup reports the first valid request, the one the
+// workers apply, not the poison (which made the id look free) and not a
+// later one.
+func TestLookupPendingSkipsPoisonUnderTheID(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	_, js := srv.Setup(t, natsbus.Config{Partitions: 8})
+	ctx := testCtx(t)
+	bus, err := natsbus.Open(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sampleTransfer()
+	poison := nats.NewMsg(natsbus.RequestSubject(r.From, r.ID))
+	poison.Data = []byte(`{"v":1,"kind":"transfer","id":"` + r.ID.String() + `"`)
+	poison.Header.Set(natsbus.HeaderMsgID, r.ID.String())
+	if _, err := js.PublishMsg(ctx, poison); err != nil {
+		t.Fatal(err)
+	}
+	ack, err := bus.ResubmitRequest(ctx, r, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := r
+	later.Amount = decimal.RequireFromString("7")
+	m, err := natsbus.RequestMsg(later, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.Set(natsbus.HeaderMsgID, r.ID.String()+".later")
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := bus.LookupPending(ctx, r.ID)
+	if err != nil || !found {
+		t.Fatalf("lookup: found=%v err=%v", found, err)
+	}
+	if got.Fingerprint() != r.Fingerprint() {
+		t.Fatalf("found %+v, want the first valid request %+v", got, r)
+	}
+	s, err := js.Stream(ctx, natsbus.RequestsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.GetMsg(ctx, ack.Sequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.SubmittedAt.Equal(stored.Time) {
+		t.Fatalf("accepted at %v, stored %v", got.SubmittedAt, stored.Time)
 	}
 }

@@ -16,3 +16,9 @@ var (
 	// before it took the message; the message was not published.
 	ErrBatcherClosed = errors.New("natsbus: batcher closed")
 )
+
+// ErrOutcomeUnknown: a publish was sent but its answer did not arrive (the
+// caller's deadline or the publish timeout passed, or the connection broke
+// while waiting): the message may be stored. A caller must not report it as
+// not stored; retrying with the same Nats-Msg-Id is safe.
+var ErrOutcomeUnknown = errors.New("natsbus: publish outcome unknown, the message may be stored")

@@ -171,8 +171,25 @@ func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]A
 }
 
 // ListAccountsRecent lists up to limit accounts, most recently updated first,
-// as the original service's account list did.
+// as the original service's account list did, without sorting the whole
+// accounts table. A batch writes an account's balance and its entries in one
+// statement each with one timestamp, so an account's updated_at is the
+// created_at of its newest entry, or its own created_at when it has none.
+// The newest k entries (entries_created_idx) and the newest accounts
+// (accounts_created_idx) are then candidates enough once more than limit
+// accounts have an entry strictly newer than the oldest of those k: every
+// account ranked above them has such an entry, or was created after it with
+// no entry at all. Otherwise k grows; in the end every account is sorted.
 func (s *Store) ListAccountsRecent(ctx context.Context, limit int) ([]Account, error) {
+	for k := 4 * limit; k <= recentEntriesMax; k *= 8 {
+		list, exact, err := s.recentAccounts(ctx, limit, k)
+		if err != nil {
+			return nil, fmt.Errorf("list recent accounts: %w", err)
+		}
+		if exact {
+			return list, nil
+		}
+	}
 	rows, err := s.pool.Query(ctx, selectAccount+` ORDER BY updated_at DESC, id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list recent accounts: %w", err)
@@ -182,6 +199,52 @@ func (s *Store) ListAccountsRecent(ctx context.Context, limit int) ([]Account, e
 		return nil, fmt.Errorf("list recent accounts: %w", err)
 	}
 	return list, nil
+}
+
+// recentEntriesMax bounds the entries ListAccountsRecent reads before it
+// sorts the accounts instead: that many newest entries naming fewer than
+// limit accounts means a handful of accounts take all the traffic.
+const recentEntriesMax = 1 << 20
+
+// recentAccounts lists the limit most recently updated among the accounts
+// of the newest k entries and the limit newest accounts, and reports
+// whether that is exactly the limit most recently updated of all.
+func (s *Store) recentAccounts(ctx context.Context, limit, k int) ([]Account, bool, error) {
+	rows, err := s.pool.Query(ctx, `
+		WITH recent AS (
+			SELECT account_id, created_at FROM entries ORDER BY created_at DESC LIMIT $2
+		), edge AS (
+			SELECT count(*) AS n, min(created_at) AS oldest FROM recent
+		), candidates AS (
+			SELECT account_id AS id FROM recent
+			UNION
+			SELECT id FROM (SELECT id FROM accounts ORDER BY created_at DESC, id DESC LIMIT $1) AS newest
+		)
+		SELECT a.id, a.currency, a.balance::text, a.version, a.created_at, a.updated_at,
+			(SELECT n FROM edge) < $2 OR (SELECT count(DISTINCT r.account_id) FROM recent r, edge
+				WHERE r.created_at > edge.oldest) >= $1
+		FROM candidates c
+		-- One primary-key lookup per candidate: OFFSET 0 keeps the planner
+		-- from turning this into a join that reads the whole table.
+		CROSS JOIN LATERAL (SELECT * FROM accounts WHERE accounts.id = c.id OFFSET 0) AS a
+		ORDER BY a.updated_at DESC, a.id LIMIT $1`, limit, k)
+	if err != nil {
+		return nil, false, err
+	}
+	exact := true
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) {
+		var a Account
+		var balance string
+		if err := r.Scan(&a.ID, &a.Currency, &balance, &a.Version, &a.CreatedAt, &a.UpdatedAt, &exact); err != nil {
+			return a, err
+		}
+		if a.Balance, err = decimal.NewFromString(balance); err != nil {
+			return Account{}, err
+		}
+		a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+		return a, nil
+	})
+	return list, exact, err
 }
 
 // The account cursor is opaque to clients: base64 of "<unix nanos>.<id>".

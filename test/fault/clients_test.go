@@ -144,7 +144,9 @@ func (s *submitter) submitHTTP(ctx context.Context, client *http.Client, o *op) 
 		case status >= 500:
 			s.rec.count5xx(status)
 			s.rec.answer(o.ID, fmt.Sprintf("http %d", status))
-			if status != http.StatusServiceUnavailable {
+			// 503 (not stored) and 504 outcome_unknown (may be stored)
+			// both call for a retry with the same id.
+			if status != http.StatusServiceUnavailable && (status != http.StatusGatewayTimeout || code != "outcome_unknown") {
 				s.rec.problem("%s: http %d %s", o, status, code)
 			}
 		case o.GatewayRefuses:

@@ -86,7 +86,7 @@ func startCluster(t testing.TB, cfg clusterConfig) *cluster {
 	c.nats = startNATS(t, c.bin, c.dir)
 	for i := 0; i < cfg.Gateways; i++ {
 		port := freePort(t)
-		args := append(c.commonArgs(), "--port="+strconv.Itoa(port))
+		args := append(c.commonArgs(), "--port="+strconv.Itoa(port), "--host=127.0.0.1")
 		c.gateways = append(c.gateways, &service{proc: newProc(t, c.dir, fmt.Sprintf("gateway-%d", i), c.bin.Gateway, args, nil), port: port})
 	}
 	for i := 0; i < cfg.Workers; i++ {
