@@ -403,8 +403,8 @@ func TestWorkloads(t *testing.T) {
 		if got := portNumber(t, where, json.RawMessage(`"metrics"`), c); got != wantMetrics {
 			t.Errorf("%s: port \"metrics\" is %d, %s is %d", where, got, metricsEnv, wantMetrics)
 		}
-		if p == config.Worker && cfg.Worker.MetricsPort != wantMetrics {
-			t.Errorf("%s: the worker serves metrics on %d, the port says %d", where, cfg.Worker.MetricsPort, wantMetrics)
+		if cfg.MetricsPort != wantMetrics {
+			t.Errorf("%s: %s serves metrics on %d, the port says %d", where, p, cfg.MetricsPort, wantMetrics)
 		}
 		if got := w.Template.Metadata.Annotations["prometheus.io/port"]; got != strconv.Itoa(wantMetrics) {
 			t.Errorf("%s: prometheus.io/port annotation %q, want the metrics port %d", where, got, wantMetrics)
@@ -418,7 +418,7 @@ func TestWorkloads(t *testing.T) {
 		case config.Gateway:
 			wantPort = cfg.Port
 		case config.Worker:
-			wantPort = cfg.Worker.MetricsPort
+			wantPort = cfg.MetricsPort
 		default:
 			t.Fatalf("%s: %s is not meant to run as a Deployment", where, p)
 		}

@@ -6,7 +6,9 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
+	"strconv"
 
 	"go.uber.org/zap"
 
@@ -46,18 +48,40 @@ func run(ctx context.Context, args []string) (err error) {
 	}
 	defer nc.Close()
 
-	gw, err := lifecycle.StartGateway(ctx, log, cfg, store, nc, lifecycle.NewRegistry())
+	reg := lifecycle.NewRegistry()
+	gw, err := lifecycle.StartGateway(ctx, log, cfg, store, nc, reg)
 	if err != nil {
 		return err
+	}
+	// The operations listener, when configured, serves /metrics without a
+	// token on a port that is not the API's (Prometheus scrapes it inside
+	// the cluster; the API port keeps /metrics behind a read token).
+	ready := lifecycle.NewReadiness()
+	var opsDone <-chan error
+	if cfg.MetricsPort != 0 {
+		ops, err := lifecycle.Listen("metrics", net.JoinHostPort("", strconv.Itoa(cfg.MetricsPort)), lifecycle.OpsHandler(ready, reg))
+		if err != nil {
+			return err
+		}
+		ops.Start(log)
+		defer func() { _ = ops.Stop(context.Background()) }()
+		opsDone = ops.Done()
+		ready.Add(lifecycle.PostgresPing(store))
+		ready.Add(lifecycle.NATSConnected(nc))
+		ready.SetReady(true)
+		log.Info("metrics listener ready", zap.String("metrics_addr", ops.Addr()))
 	}
 	log.Info("gateway ready", zap.Int("port", gw.Port()))
 
 	select {
 	case <-ctx.Done():
 	case err = <-gw.Done():
+	case err = <-opsDone:
+		log.Error("metrics server stopped", zap.Error(err))
 	}
 
 	// Unready first, then finish in-flight requests within the timeout.
+	ready.SetReady(false)
 	gw.Drain()
 	sctx, cancel := lifecycle.ShutdownContext(ctx, cfg.ShutdownTimeout)
 	defer cancel()

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -61,7 +63,8 @@ func TestGatewayBinary(t *testing.T) {
 	const readToken, writeToken = "read-token-for-tests", "write-token-for-tests"
 	tokens := config.HashToken(readToken, config.ScopeRead) + "," + config.HashToken(writeToken, config.ScopeWrite)
 
-	p := proctest.Start(t, proctest.Build(t, pkg), []string{"--port", "0", "--log-format", "json"},
+	metricsPort := freePort(t)
+	p := proctest.Start(t, proctest.Build(t, pkg), []string{"--port", "0", "--log-format", "json", "--metrics-port", strconv.Itoa(metricsPort)},
 		"WALLET_DB="+db, "WALLET_NATS_URL="+ns.URL(), "WALLET_AUTH_TOKENS="+tokens, "WALLET_SHUTDOWN_TIMEOUT=10s")
 	ready := p.WaitLog("gateway ready", 2*time.Minute)
 	base := "http://127.0.0.1:" + ready.String("port")
@@ -83,6 +86,20 @@ func TestGatewayBinary(t *testing.T) {
 	}
 	if code, _ := do(t, "GET", base+"/metrics", readToken, nil); code != 200 {
 		t.Errorf("/metrics with a read token: %d, want 200", code)
+	}
+	// The operations listener serves metrics and probes without a token,
+	// on a port that is not the API's.
+	ops := "http://127.0.0.1:" + strconv.Itoa(metricsPort)
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		resp, err := http.Get(ops + path)
+		if err != nil {
+			t.Fatalf("%s on the metrics port: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || (path == "/metrics" && !strings.Contains(string(body), "wallet_gateway_http_request_duration_seconds")) {
+			t.Errorf("%s on the metrics port: %d %.200s", path, resp.StatusCode, body)
+		}
 	}
 	if code, _ := do(t, "GET", base+"/v1/currencies", "", nil); code != 401 {
 		t.Errorf("no token: %d, want 401", code)
@@ -159,4 +176,15 @@ func TestNoAuthNeedsLoopbackOrConsent(t *testing.T) {
 			t.Fatalf("%v: exit status %d", args, code)
 		}
 	}
+}
+
+// freePort asks the kernel for a port that is free now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

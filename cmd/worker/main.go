@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string) (err error) {
 	// dependencies are still being reached.
 	ready := lifecycle.NewReadiness()
 	reg := lifecycle.NewRegistry()
-	ops, err := lifecycle.Listen("metrics", net.JoinHostPort("", strconv.Itoa(cfg.Worker.MetricsPort)), lifecycle.OpsHandler(ready, reg))
+	ops, err := lifecycle.Listen("metrics", net.JoinHostPort("", strconv.Itoa(cfg.MetricsPort)), lifecycle.OpsHandler(ready, reg))
 	if err != nil {
 		return err
 	}

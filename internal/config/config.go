@@ -39,6 +39,10 @@ const DefaultNATSURL = "nats://127.0.0.1:4222"
 // Config is the validated configuration of one program. Fields a program
 // does not use keep their defaults.
 type Config struct {
+	// MetricsPort is the operations listener (/metrics, /healthz,
+	// /readyz), apart from the API: the worker's only HTTP server, and
+	// the gateway's when not 0 (it serves them on its API port as well).
+	MetricsPort int
 	Program Program
 
 	// Port is the HTTP port of the gateway (and of walletd's gateway).
@@ -112,8 +116,6 @@ type WorkerSettings struct {
 	Concurrency int
 	AckWait     time.Duration
 	PinnedTTL   time.Duration
-	// MetricsPort serves /metrics, /healthz and /readyz for cmd/worker.
-	MetricsPort int
 }
 
 // GatewaySettings holds the HTTP gateway's settings.
@@ -215,7 +217,6 @@ func Defaults(p Program) Config {
 			Concurrency: 2,
 			AckWait:     5 * time.Second,
 			PinnedTTL:   10 * time.Second,
-			MetricsPort: 9090,
 		},
 		Gateway: GatewaySettings{
 			MaxWait:    30 * time.Second,
@@ -231,6 +232,9 @@ func Defaults(p Program) Config {
 			StoreDir: defaultStoreDir(),
 			Sync:     SyncAlways,
 		},
+	}
+	if p == Worker {
+		c.MetricsPort = 9090
 	}
 	if p == Walletd {
 		// walletd is the developer's command: readable logs, its own NATS,

@@ -391,7 +391,7 @@ func TestUnknownFlagsAndArguments(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"--no-such-setting=1"},
-		{"--metrics-port=9000"}, // the gateway serves metrics on --port
+		{"--batch-size=10"}, // a worker's setting
 		{"serve"},
 	} {
 		if _, err := Load(Gateway, args, env(nil)); err == nil || !strings.HasPrefix(err.Error(), "invalid configuration: ") {
@@ -498,7 +498,7 @@ func TestSettingsPerProgram(t *testing.T) {
 		has, lack []string
 	}{
 		{Walletd, []string{"port", "nats-listen", "nats-store-dir", "nats-sync", "create-db", "batch-size", "auth-tokens"}, []string{"metrics-port"}},
-		{Gateway, []string{"port", "auth-tokens", "max-wait", "partitions", "nats-url"}, []string{"batch-size", "metrics-port", "nats-listen"}},
+		{Gateway, []string{"port", "auth-tokens", "max-wait", "partitions", "nats-url", "metrics-port"}, []string{"batch-size", "nats-listen"}},
 		{Worker, []string{"metrics-port", "batch-size", "pinned-ttl", "nats-url"}, []string{"port", "auth-tokens"}},
 		{Migrate, []string{"db", "db-retry-count", "log-level", "create-db"}, []string{"nats-url", "port"}},
 	} {

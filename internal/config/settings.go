@@ -168,8 +168,8 @@ func bind(c *Config, p Program) []entry {
 			durationValue{&c.Worker.AckWait, time.Second, time.Hour}},
 		{"pinned-ttl", "", "how long a silent worker keeps its partitions pinned before another takes them", false, consumers,
 			durationValue{&c.Worker.PinnedTTL, 2 * time.Second, time.Hour}},
-		{"metrics-port", "", "port serving /metrics, /healthz and /readyz", false, []Program{Worker},
-			intValue{&c.Worker.MetricsPort, 0, 65535}},
+		{"metrics-port", "", "port of the operations listener: /metrics, /healthz and /readyz apart from the API (worker default 9090; gateway default none, 0 picks a free port for the worker)", false, []Program{Worker, Gateway},
+			intValue{&c.MetricsPort, 0, 65535}},
 
 		// Gateway.
 		{"auth-tokens", "", "bearer tokens as comma-separated sha256:<hex>:read|write (hashes, never tokens); empty disables auth", true, producers,

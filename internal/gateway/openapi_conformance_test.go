@@ -56,7 +56,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	calls := []call{
 		{"GET", "/healthz", "", nil, 200},
 		{"GET", "/readyz", "", nil, 200},
-		{"GET", "/metrics", "", nil, 200},
+		{"GET", "/metrics", "", []string{"Authorization", rd}, 200},
+		{"GET", "/metrics", "", nil, 401},
 		{"GET", "/openapi.json", "", []string{"Authorization", rd}, 200},
 		{"GET", "/openapi.json", "", nil, 401},
 
