@@ -37,7 +37,7 @@ func Migrate(ctx context.Context, url string) error {
 	if _, err := provider.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, "ANALYZE currencies, accounts, transfers, entries"); err != nil {
+	if _, err := db.ExecContext(ctx, "ANALYZE currencies, accounts, transfers, entries, holds"); err != nil {
 		return fmt.Errorf("migrate: analyze: %w", err)
 	}
 	return nil
