@@ -134,8 +134,10 @@ func ValidCurrencyShape(code string) bool {
 }
 
 // Validate checks what needs no database: ids present, accounts different,
-// amount positive and within limits, currency code shaped like one. It
-// returns nil or an *Error whose Code is the first rule broken, in the
+// amount positive and within limits, currency code shaped like one, a
+// hold's timeout within MaxHoldTimeout; for a post or void the hold named,
+// for a reversal the request named, and an amount, when given, positive.
+// It returns nil or an *Error whose Code is the first rule broken, in the
 // original service's order.
 func (r Request) Validate() *Error {
 	if r.ID == uuid.Nil {
