@@ -30,18 +30,33 @@ func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) ([]tran
 	if len(reqs) == 0 {
 		return nil, nil
 	}
+	var outcomes []transfer.Outcome
+	err := retry(ctx, func() error {
+		var err error
+		outcomes, err = s.applyOnce(ctx, reqs)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply batch: %w", err)
+	}
+	return outcomes, nil
+}
+
+// retry runs a transaction, and again after a failure another attempt can
+// cure (see retryable), up to maxAttempts times with a growing pause.
+func retry(ctx context.Context, once func() error) error {
 	backoff := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		outcomes, err := s.applyOnce(ctx, reqs)
+		err := once()
 		if err == nil {
-			return outcomes, nil
+			return nil
 		}
 		if !retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
-			return nil, fmt.Errorf("apply batch: %w", err)
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("apply batch: %w", ctx.Err())
+			return ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff *= 2
@@ -103,17 +118,43 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 // again from an account another batch does not lock, and two such retries
 // must not both see the rejection. An id with no row yet is guarded by the
 // primary key instead: the second insert fails and its batch is rerun.
+//
+// Posts, voids and reversals name a hold or a request, not the accounts
+// they move money between. For a batch with any of them, one more round
+// trip first reads those accounts without locking; they are locked with
+// the rest, and the holds and reversed requests are read after the locks,
+// the holds locked last (always after their sender's account, here and in
+// ExpireHolds). A hold's accounts never change and neither do an applied
+// request's; a reversed request rejected at the first read may be decided
+// again with other accounts before the second, and then the batch is
+// rerun. A batch of transfers, deposits, withdrawals and holds makes no
+// extra round trip and runs no extra statement.
 func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfer.Book, error) {
 	ids := make([]uuid.UUID, 0, len(reqs))
 	accountIDs := make([]uuid.UUID, 0, 2*len(reqs))
 	seen := make(map[uuid.UUID]bool, 2*len(reqs))
+	addAccount := func(id uuid.UUID) {
+		if id != uuid.Nil && !seen[id] {
+			seen[id] = true
+			accountIDs = append(accountIDs, id)
+		}
+	}
+	var holdIDs, targets []uuid.UUID
 	for _, r := range reqs {
 		ids = append(ids, r.ID)
-		for _, id := range []uuid.UUID{r.From, r.To} {
-			if id != uuid.Nil && !seen[id] {
-				seen[id] = true
-				accountIDs = append(accountIDs, id)
-			}
+		addAccount(r.From)
+		addAccount(r.To)
+		switch {
+		case r.Kind.Settles() && r.HoldID != uuid.Nil:
+			holdIDs = append(holdIDs, r.HoldID)
+		case r.Kind == transfer.KindReversal && r.Reverses != uuid.Nil:
+			targets = append(targets, r.Reverses)
+			ids = append(ids, r.Reverses)
+		}
+	}
+	if len(holdIDs)+len(targets) > 0 {
+		if err := readNamedAccounts(ctx, tx, holdIDs, targets, addAccount); err != nil {
+			return nil, err
 		}
 	}
 	sort.Slice(accountIDs, func(i, j int) bool { return string(accountIDs[i][:]) < string(accountIDs[j][:]) })
@@ -121,27 +162,10 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 	book := &transfer.Book{
 		Accounts: make(map[uuid.UUID]*transfer.Account, len(accountIDs)),
 		Decided:  make(map[uuid.UUID]transfer.Transfer),
+		Holds:    make(map[uuid.UUID]*transfer.Hold, len(holdIDs)),
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`SELECT id, currency, balance::text, version FROM accounts
-		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(accountIDs)).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var a transfer.Account
-			var balance string
-			var id [16]byte
-			if err := rows.Scan(&id, &a.Currency, &balance, &a.Version); err != nil {
-				return err
-			}
-			a.ID = id
-			d, err := decimal.NewFromString(balance)
-			if err != nil {
-				return fmt.Errorf("account %s balance %q: %w", a.ID, balance, err)
-			}
-			a.Balance = d
-			book.Accounts[a.ID] = &a
-		}
-		return rows.Err()
-	})
+	queueLockAccounts(batch, accountIDs, book)
 	batch.Queue(selectTransfer+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			t, err := scanTransfer(rows)
@@ -152,10 +176,92 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 		}
 		return rows.Err()
 	})
+	if len(holdIDs) > 0 {
+		queueLockHolds(batch, holdIDs, book)
+	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, err
 	}
+	for _, h := range book.Holds {
+		if !seen[h.From] || !seen[h.To] {
+			return nil, fmt.Errorf("hold %s: %w", h.ID, errDecisionChanged)
+		}
+	}
+	for _, id := range targets {
+		t, ok := book.Decided[id]
+		if ok && t.Status == transfer.StatusApplied && ((t.From != uuid.Nil && !seen[t.From]) || (t.To != uuid.Nil && !seen[t.To])) {
+			return nil, fmt.Errorf("reversed transfer %s: %w", id, errDecisionChanged)
+		}
+	}
 	return book, nil
+}
+
+// readNamedAccounts reads, without locking, the accounts of the holds and
+// reversed requests a batch names, and passes them to add.
+func readNamedAccounts(ctx context.Context, tx pgx.Tx, holdIDs, targets []uuid.UUID, add func(uuid.UUID)) error {
+	batch := &pgx.Batch{}
+	scan := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var from, to pgtype.UUID
+			if err := rows.Scan(&from, &to); err != nil {
+				return err
+			}
+			if from.Valid {
+				add(from.Bytes)
+			}
+			if to.Valid {
+				add(to.Bytes)
+			}
+		}
+		return rows.Err()
+	}
+	if len(holdIDs) > 0 {
+		batch.Queue(`SELECT from_account, to_account FROM holds WHERE id = ANY($1)`, binaryUUIDs(holdIDs)).Query(scan)
+	}
+	if len(targets) > 0 {
+		batch.Queue(`SELECT from_account, to_account FROM transfers WHERE id = ANY($1)`, binaryUUIDs(targets)).Query(scan)
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}
+
+// queueLockAccounts locks the accounts ids (sorted) and reads them into book.
+func queueLockAccounts(batch *pgx.Batch, ids []uuid.UUID, book *transfer.Book) {
+	batch.Queue(`SELECT id, currency, balance::text, held::text, version FROM accounts
+		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a transfer.Account
+			var balance, held string
+			var id [16]byte
+			if err := rows.Scan(&id, &a.Currency, &balance, &held, &a.Version); err != nil {
+				return err
+			}
+			a.ID = id
+			var err error
+			if a.Balance, err = decimal.NewFromString(balance); err != nil {
+				return fmt.Errorf("account %s balance %q: %w", a.ID, balance, err)
+			}
+			if a.Held, err = decimal.NewFromString(held); err != nil {
+				return fmt.Errorf("account %s held %q: %w", a.ID, held, err)
+			}
+			book.Accounts[a.ID] = &a
+		}
+		return rows.Err()
+	})
+}
+
+// queueLockHolds locks the holds ids and reads them into book. Callers
+// hold the locks of the holds' senders already.
+func queueLockHolds(batch *pgx.Batch, ids []uuid.UUID, book *transfer.Book) {
+	batch.Queue(selectHold+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, binaryUUIDs(ids)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			h, err := scanHold(rows)
+			if err != nil {
+				return err
+			}
+			book.Holds[h.ID] = &h
+		}
+		return rows.Err()
+	})
 }
 
 // saveChanges writes a batch's results with one statement per table, plus
@@ -179,6 +285,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 	if n := len(fresh); n > 0 {
 		var (
 			ids, froms, tos, attempts       = make([][16]byte, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+			holdIDs, reverses               = make([]pgtype.UUID, n), make([]pgtype.UUID, n)
 			kinds, statuses, amounts, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			reasons                         = make([]*string, n)
 			fingerprints                    = make([][]byte, n)
@@ -187,6 +294,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 		for i, t := range fresh {
 			ids[i], kinds[i], statuses[i] = t.ID, string(t.Kind), string(t.Status)
 			froms[i], tos[i], attempts[i] = nullUUID(t.From), nullUUID(t.To), nullUUID(t.Attempt)
+			holdIDs[i], reverses[i] = nullUUID(t.HoldID), nullUUID(t.Reverses)
 			amounts[i], currs[i] = t.Amount.String(), t.Currency
 			reasons[i] = nullReason(t.Reason)
 			fp := t.Fingerprint
@@ -194,10 +302,11 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			submitted[i], processed[i] = t.SubmittedAt, t.ProcessedAt
 		}
 		batch.Queue(`INSERT INTO transfers
-			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at, attempt)
+			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at, attempt,
+				hold_id, reverses)
 			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
-				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::uuid[])`,
-			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed, attempts)
+				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::uuid[], $13::uuid[], $14::uuid[])`,
+			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed, attempts, holdIDs, reverses)
 	}
 	if n := len(ch.Entries); n > 0 {
 		var (
@@ -218,16 +327,20 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 				$5::text[], $6::numeric[], $7::numeric[], $8::uuid[], $9::text[]) AS u(a, v, t, k, d, am, b, c, cu)`,
 			accounts, versions, transfers, kinds, dirs, amounts, afters, counterparties, currs, now)
 	}
-	if n := len(ch.Accounts); n > 0 {
-		ids, balances, versions := make([][16]byte, n), make([]string, n), make([]int64, n)
-		for i, a := range ch.Accounts {
-			ids[i], balances[i], versions[i] = a.ID, a.Balance.String(), a.Version
+	queueUpdateAccounts(batch, ch.Accounts, now)
+	queueSaveHolds(batch, ch.Holds)
+	if n := len(ch.Reversed); n > 0 {
+		ids, amounts := make([][16]byte, n), make([]string, n)
+		for i, t := range ch.Reversed {
+			ids[i], amounts[i] = t.ID, t.ReversedAmount.String()
 		}
-		batch.Queue(`UPDATE accounts AS a SET balance = u.balance, version = u.version, updated_at = $4
-			FROM unnest($1::uuid[], $2::numeric[], $3::bigint[]) AS u(id, balance, version)
-			WHERE a.id = u.id`, ids, balances, versions, now).Exec(func(tag pgconn.CommandTag) error {
+		// After the inserts above: a request may be reversed in the batch
+		// that applied it.
+		batch.Queue(`UPDATE transfers AS t SET reversed_amount = u.reversed
+			FROM unnest($1::uuid[], $2::numeric[]) AS u(id, reversed)
+			WHERE t.id = u.id AND t.status = 'applied'`, ids, amounts).Exec(func(tag pgconn.CommandTag) error {
 			if tag.RowsAffected() != int64(n) {
-				return errors.New("update accounts: row count mismatch")
+				return fmt.Errorf("update reversed amounts: %w", errDecisionChanged)
 			}
 			return nil
 		})
@@ -236,6 +349,63 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 		return nil
 	}
 	return tx.SendBatch(ctx, batch).Close()
+}
+
+// queueUpdateAccounts writes the balance, held sum and version of accounts.
+// No index covers these columns, so the update stays HOT.
+func queueUpdateAccounts(batch *pgx.Batch, accounts []*transfer.Account, now time.Time) {
+	n := len(accounts)
+	if n == 0 {
+		return
+	}
+	ids, balances, helds, versions := make([][16]byte, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, a := range accounts {
+		ids[i], balances[i], helds[i], versions[i] = a.ID, a.Balance.String(), a.Held.String(), a.Version
+	}
+	batch.Queue(`UPDATE accounts AS a SET balance = u.balance, held = u.held, version = u.version, updated_at = $5
+		FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::bigint[]) AS u(id, balance, held, version)
+		WHERE a.id = u.id`, ids, balances, helds, versions, now).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(n) {
+			return errors.New("update accounts: row count mismatch")
+		}
+		return nil
+	})
+}
+
+// queueSaveHolds inserts new holds and rewrites changed ones. A stored hold
+// only ever leaves 'held', and only under its sender's lock, which the
+// batch holds: a rewrite of a hold no longer held would be a lost update,
+// so it fails the batch (which is then rerun).
+func queueSaveHolds(batch *pgx.Batch, holds []*transfer.Hold) {
+	n := len(holds)
+	if n == 0 {
+		return
+	}
+	var (
+		ids, froms, tos               = make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
+		amounts, posted, currs, state = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		expires                       = make([]pgtype.Timestamptz, n)
+		created, updated              = make([]time.Time, n), make([]time.Time, n)
+	)
+	for i, h := range holds {
+		ids[i], froms[i], tos[i] = h.ID, h.From, h.To
+		amounts[i], posted[i], currs[i], state[i] = h.Amount.String(), h.PostedAmount.String(), h.Currency, string(h.State)
+		expires[i] = pgtype.Timestamptz{Time: h.ExpiresAt, Valid: !h.ExpiresAt.IsZero()}
+		created[i], updated[i] = h.CreatedAt, h.UpdatedAt
+	}
+	batch.Queue(`INSERT INTO holds
+		(id, from_account, to_account, amount, posted_amount, currency, state, expires_at, created_at, updated_at)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::numeric[], $5::numeric[], $6::text[], $7::text[],
+			$8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+		ON CONFLICT (id) DO UPDATE SET state = excluded.state, posted_amount = excluded.posted_amount,
+			updated_at = excluded.updated_at
+		WHERE holds.state = 'held'`,
+		ids, froms, tos, amounts, posted, currs, state, expires, created, updated).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(n) {
+			return fmt.Errorf("save holds: %w", errDecisionChanged)
+		}
+		return nil
+	})
 }
 
 // errDecisionChanged means a stored rejection changed between loadBook and
@@ -249,11 +419,11 @@ func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) {
 	fp := t.Fingerprint
 	batch.Queue(`UPDATE transfers SET kind = $2, status = $3, reason = $4, from_account = $5, to_account = $6,
 			amount = $7, currency = $8, fingerprint = $9, submitted_at = $10, processed_at = $11,
-			attempt = $12, decisions = $13, superseded = $14
+			attempt = $12, decisions = $13, superseded = $14, hold_id = $16, reverses = $17
 		WHERE id = $1 AND status = 'rejected' AND decisions = $15`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
 		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
-		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev).Exec(func(tag pgconn.CommandTag) error {
+		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev, nullUUID(t.HoldID), nullUUID(t.Reverses)).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("transfer %s: %w", t.ID, errDecisionChanged)
 		}
@@ -267,11 +437,11 @@ func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) {
 	fp := t.Fingerprint
 	batch.Queue(`INSERT INTO transfers
 		(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at,
-			attempt, decisions, superseded)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			attempt, decisions, superseded, hold_id, reverses)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
 		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
-		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded))
+		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), nullUUID(t.HoldID), nullUUID(t.Reverses))
 }
 
 func nullReason(c transfer.Code) *string {

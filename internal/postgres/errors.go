@@ -17,6 +17,9 @@ var (
 	ErrCurrencyNotSupported = errors.New("currency not supported")
 	// ErrBadCursor: a pagination cursor that this store did not issue.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrBadFilter: a list filter naming no value the list knows (a hold
+	// state other than held, posted, voided or expired).
+	ErrBadFilter = errors.New("bad filter")
 )
 
 // Postgres error codes the store reacts to.

@@ -44,7 +44,7 @@ func Migrate(ctx context.Context, url string) error {
 	if len(applied) == 0 {
 		return nil
 	}
-	if _, err := db.ExecContext(ctx, "ANALYZE currencies, accounts, transfers, entries"); err != nil {
+	if _, err := db.ExecContext(ctx, "ANALYZE currencies, accounts, transfers, entries, holds"); err != nil {
 		return fmt.Errorf("migrate: analyze: %w", err)
 	}
 	return nil

@@ -26,9 +26,11 @@ type Currency struct {
 
 // Account is an account as read back.
 type Account struct {
-	ID        uuid.UUID
-	Currency  string
-	Balance   decimal.Decimal
+	ID       uuid.UUID
+	Currency string
+	Balance  decimal.Decimal
+	// Available is Balance less what the account's holds reserve.
+	Available decimal.Decimal
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -62,6 +64,11 @@ func (s *Store) precisionsFor(ctx context.Context, reqs []transfer.Request) (map
 		if !fresh {
 			break
 		}
+		// Posts, voids and reversals carry no currency: theirs is the
+		// hold's or the reversed request's, already in the table.
+		if r.Currency == "" {
+			continue
+		}
 		if _, ok := p[transfer.NormalizeCurrency(r.Currency)]; !ok {
 			fresh = false
 		}
@@ -83,19 +90,23 @@ func (s *Store) precisionsFor(ctx context.Context, reqs []transfer.Request) (map
 	return p, nil
 }
 
-const selectAccount = `SELECT id, currency, balance::text, version, created_at, updated_at FROM accounts`
+const accountColumns = `id, currency, balance::text, (balance - held)::text, version, created_at, updated_at`
+
+const selectAccount = `SELECT ` + accountColumns + ` FROM accounts`
 
 func scanAccount(row pgx.Row) (Account, error) {
 	var a Account
-	var balance string
-	if err := row.Scan(&a.ID, &a.Currency, &balance, &a.Version, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	var balance, available string
+	if err := row.Scan(&a.ID, &a.Currency, &balance, &available, &a.Version, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return Account{}, err
 	}
-	d, err := decimal.NewFromString(balance)
-	if err != nil {
+	var err error
+	if a.Balance, err = decimal.NewFromString(balance); err != nil {
 		return Account{}, err
 	}
-	a.Balance = d
+	if a.Available, err = decimal.NewFromString(available); err != nil {
+		return Account{}, err
+	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return a, nil
 }
@@ -107,7 +118,7 @@ func (s *Store) CreateAccount(ctx context.Context, id uuid.UUID, currency string
 	currency = transfer.NormalizeCurrency(currency)
 	row := s.pool.QueryRow(ctx, `INSERT INTO accounts (id, currency) VALUES ($1, $2)
 		ON CONFLICT (id) DO NOTHING
-		RETURNING id, currency, balance::text, version, created_at, updated_at`, id, currency)
+		RETURNING `+accountColumns, id, currency)
 	a, err := scanAccount(row)
 	switch {
 	case err == nil:
@@ -322,20 +333,22 @@ func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor str
 }
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
-	amount::text, currency, fingerprint, submitted_at, processed_at, attempt, decisions, superseded FROM transfers`
+	amount::text, currency, fingerprint, submitted_at, processed_at, attempt, decisions, superseded,
+	hold_id, reverses, reversed_amount::text FROM transfers`
 
 func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer
-	var kind, status, reason, amount string
+	var kind, status, reason, amount, reversed string
 	var id [16]byte
-	var from, to, attempt pgtype.UUID
+	var from, to, attempt, holdID, reverses pgtype.UUID
 	var superseded [][16]byte
 	var fp []byte
 	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
-		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded); err != nil {
+		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed); err != nil {
 		return t, err
 	}
 	t.ID, t.From, t.To, t.Attempt = id, from.Bytes, to.Bytes, attempt.Bytes
+	t.HoldID, t.Reverses = holdID.Bytes, reverses.Bytes
 	for _, a := range superseded {
 		t.Superseded = append(t.Superseded, a)
 	}
@@ -350,6 +363,9 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 		return t, fmt.Errorf("transfer %s amount %q: %w", t.ID, amount, err)
 	}
 	t.Amount = d
+	if t.ReversedAmount, err = decimal.NewFromString(reversed); err != nil {
+		return t, fmt.Errorf("transfer %s reversed_amount %q: %w", t.ID, reversed, err)
+	}
 	return t, nil
 }
 

@@ -332,43 +332,73 @@ func checkBooks(t *testing.T, s *postgres.Store) {
 	t.Helper()
 	ctx := context.Background()
 	db := s.Pool()
-	var bad int
-	// Per currency: sum of balances == deposits - withdrawals.
-	if err := db.QueryRow(ctx, `
-		SELECT count(*) FROM (
-			SELECT c.code,
-				coalesce((SELECT sum(balance) FROM accounts WHERE currency = c.code), 0) AS held,
-				coalesce((SELECT sum(CASE kind WHEN 'deposit' THEN amount ELSE -amount END)
-					FROM transfers WHERE currency = c.code AND status = 'applied' AND kind <> 'transfer'), 0) AS net
-			FROM currencies c) x
-		WHERE held <> net`).Scan(&bad); err != nil || bad != 0 {
-		t.Fatalf("currencies whose balances differ from deposits - withdrawals: %d (%v)", bad, err)
+	checks := []struct{ what, query string }{
+		// Per currency: sum of balances == money in - money out: deposits,
+		// withdrawals, and reversals of them (which have no account on
+		// the outside side). Transfers, posts and their reversals move
+		// money between accounts; holds and voids move none.
+		{"currencies whose balances differ from what came in and went out", `
+			SELECT count(*) FROM (
+				SELECT c.code,
+					coalesce((SELECT sum(balance) FROM accounts WHERE currency = c.code), 0) AS total,
+					coalesce((SELECT sum(CASE WHEN from_account IS NULL THEN amount WHEN to_account IS NULL THEN -amount ELSE 0 END)
+						FROM transfers WHERE currency = c.code AND status = 'applied'
+							AND kind IN ('deposit', 'withdrawal', 'reversal')), 0) AS net
+				FROM currencies c) x
+			WHERE total <> net`},
+		// Entries: one per account an applied request moved money on; none
+		// for rejections, holds and voids (a hold moves nothing until posted).
+		{"requests with the wrong number of entries", `
+			SELECT count(*) FROM transfers t
+			WHERE (SELECT count(*) FROM entries e WHERE e.transfer_id = t.id) <>
+				CASE WHEN t.status = 'rejected' OR t.kind IN ('hold', 'void') THEN 0
+					ELSE (t.from_account IS NOT NULL)::int + (t.to_account IS NOT NULL)::int END`},
+		// Running balances replay to each account's balance, versions have no gaps.
+		{"entries that do not replay", `
+			WITH replay AS (
+				SELECT account_id, version, balance_after,
+					sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)
+						OVER (PARTITION BY account_id ORDER BY version) AS running,
+					row_number() OVER (PARTITION BY account_id ORDER BY version) AS n
+				FROM entries)
+			SELECT count(*) FROM replay r JOIN accounts a ON a.id = r.account_id
+			WHERE r.running <> r.balance_after OR r.n <> r.version
+				OR (r.version = a.version AND r.balance_after <> a.balance)`},
+		{"accounts whose version is not their entry count",
+			`SELECT count(*) FROM accounts a WHERE a.version <> (SELECT count(*) FROM entries e WHERE e.account_id = a.id)`},
+		{"negative balances or available balances",
+			`SELECT count(*) FROM accounts WHERE balance < 0 OR held < 0 OR balance - held < 0`},
+		// available = balance - sum(held amounts): held is what the holds reserve.
+		{"accounts whose held is not what their holds reserve", `
+			SELECT count(*) FROM accounts a
+			WHERE a.held <> coalesce((SELECT sum(amount) FROM holds h WHERE h.from_account = a.id AND h.state = 'held'), 0)`},
+		// A hold row for each applied hold request and for nothing else.
+		{"holds without their applied hold request, or the other way round", `
+			SELECT count(*) FROM holds h FULL JOIN (SELECT * FROM transfers WHERE kind = 'hold' AND status = 'applied') t ON t.id = h.id
+			WHERE h.id IS NULL OR t.id IS NULL OR h.amount <> t.amount OR h.from_account <> t.from_account
+				OR h.to_account <> t.to_account OR h.currency <> t.currency`},
+		// A hold is settled at most once, as its state says.
+		{"holds settled otherwise than their state says", `
+			SELECT count(*) FROM holds h
+			LEFT JOIN LATERAL (SELECT count(*) AS n, min(kind) AS kind, min(amount) AS amount FROM transfers t
+				WHERE t.hold_id = h.id AND t.status = 'applied') s ON true
+			WHERE s.n > 1
+				OR (h.state = 'posted' AND (s.n <> 1 OR s.kind <> 'post' OR s.amount <> h.posted_amount OR h.posted_amount > h.amount))
+				OR (h.state = 'voided' AND (s.n <> 1 OR s.kind <> 'void'))
+				OR (h.state IN ('held', 'expired') AND (s.n <> 0 OR h.posted_amount <> 0))`},
+		// reversed_amount is the sum of the applied reversals, within the amount.
+		{"requests whose reversed_amount is not their reversals' sum", `
+			SELECT count(*) FROM transfers t
+			WHERE t.reversed_amount <> coalesce((SELECT sum(amount) FROM transfers r
+					WHERE r.reverses = t.id AND r.kind = 'reversal' AND r.status = 'applied'), 0)
+				OR (t.reversed_amount > 0 AND (t.status <> 'applied' OR t.reversed_amount > t.amount
+					OR t.kind NOT IN ('transfer', 'deposit', 'withdrawal', 'post')))`},
 	}
-	// Entries: one per account an applied transfer touches, none for rejections.
-	if err := db.QueryRow(ctx, `
-		SELECT count(*) FROM transfers t
-		WHERE (SELECT count(*) FROM entries e WHERE e.transfer_id = t.id) <>
-			CASE WHEN t.status = 'rejected' THEN 0 WHEN t.kind = 'transfer' THEN 2 ELSE 1 END`).Scan(&bad); err != nil || bad != 0 {
-		t.Fatalf("transfers with the wrong number of entries: %d (%v)", bad, err)
-	}
-	// Running balances replay to each account's balance, versions have no gaps.
-	if err := db.QueryRow(ctx, `
-		WITH replay AS (
-			SELECT account_id, version, balance_after,
-				sum(CASE direction WHEN 'credit' THEN amount ELSE -amount END)
-					OVER (PARTITION BY account_id ORDER BY version) AS running,
-				row_number() OVER (PARTITION BY account_id ORDER BY version) AS n
-			FROM entries)
-		SELECT count(*) FROM replay r JOIN accounts a ON a.id = r.account_id
-		WHERE r.running <> r.balance_after OR r.n <> r.version
-			OR (r.version = a.version AND r.balance_after <> a.balance)`).Scan(&bad); err != nil || bad != 0 {
-		t.Fatalf("entries that do not replay: %d (%v)", bad, err)
-	}
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM accounts a WHERE a.version <> (SELECT count(*) FROM entries e WHERE e.account_id = a.id)`).Scan(&bad); err != nil || bad != 0 {
-		t.Fatalf("accounts whose version is not their entry count: %d (%v)", bad, err)
-	}
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE balance < 0`).Scan(&bad); err != nil || bad != 0 {
-		t.Fatalf("negative balances: %d (%v)", bad, err)
+	for _, c := range checks {
+		var bad int
+		if err := db.QueryRow(ctx, c.query).Scan(&bad); err != nil || bad != 0 {
+			t.Fatalf("%s: %d (%v)", c.what, bad, err)
+		}
 	}
 }
 

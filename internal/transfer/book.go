@@ -30,10 +30,18 @@ type Account struct {
 	ID       uuid.UUID
 	Currency string
 	Balance  decimal.Decimal
+	// Held is the sum of the amounts of the account's holds in state
+	// HoldStateHeld (as sender). It is part of Balance that cannot be spent.
+	Held decimal.Decimal
 	// Version counts the entries ever written for the account; entry N
-	// carries version N, so a statement pages by version.
+	// carries version N, so a statement pages by version. Holds, voids and
+	// expiries write no entries and leave it alone.
 	Version int64
 }
+
+// Available is what the account can spend: its balance less what its holds
+// reserve. Every rule that debits an account checks it.
+func (a *Account) Available() decimal.Decimal { return a.Balance.Sub(a.Held) }
 
 // Transfer is a decided request as stored: applied, or rejected with a reason.
 type Transfer struct {
@@ -60,6 +68,13 @@ type Transfer struct {
 	// first, at most MaxSuperseded of them (attempts without an id are
 	// not listed).
 	Superseded []uuid.UUID
+	// HoldID is the hold a post or void settled (or tried to).
+	HoldID uuid.UUID
+	// Reverses is the request a reversal moved money back for.
+	Reverses uuid.UUID
+	// ReversedAmount is the sum of the applied reversals of this request;
+	// never above Amount.
+	ReversedAmount decimal.Decimal
 }
 
 // MaxSuperseded bounds Transfer.Superseded, so that a client retrying a
@@ -130,23 +145,61 @@ func (o Outcome) Reason() Code {
 }
 
 // Book is the state a batch is applied to: the currencies' precisions, the
-// accounts the batch names (missing ones do not exist), and the transfers
-// already decided for the batch's ids.
+// accounts the batch names (missing ones do not exist) including the
+// accounts of the holds and reversed requests it names, the transfers
+// already decided for the batch's ids and for the requests its reversals
+// name, and the holds its posts and voids name (missing ones do not exist).
 type Book struct {
 	Precisions map[string]int32
 	Accounts   map[uuid.UUID]*Account
 	Decided    map[uuid.UUID]Transfer
+	Holds      map[uuid.UUID]*Hold
 }
 
 // Changes is what a batch wrote: the transfers it decided (one per id, in its
 // final state: an id decided twice in the batch appears once), the entries
-// to insert and the accounts whose balance changed, each in the order it
-// happened. A transfer whose Decisions is above 1 may replace a stored
-// rejection; the store tells new ids from stored ones.
+// to insert, the accounts whose balance or held sum changed, the holds it
+// created or changed, and the requests whose ReversedAmount changed, each
+// in the order it happened and each once, in its final state. A transfer
+// whose Decisions is above 1 may replace a stored rejection; the store tells
+// new ids from stored ones, and new holds from stored ones.
 type Changes struct {
 	Transfers []Transfer
 	Entries   []Entry
 	Accounts  []*Account
+	Holds     []*Hold
+	Reversed  []Transfer
+}
+
+// changeSet gathers a batch's Changes, each account, hold and reversed
+// request once.
+type changeSet struct {
+	Changes
+	accounts map[uuid.UUID]bool
+	holds    map[uuid.UUID]bool
+	// reversed lists the requests whose ReversedAmount changed, in order.
+	reversed    []uuid.UUID
+	reversedSet map[uuid.UUID]bool
+}
+
+func (c *changeSet) account(a *Account) {
+	if c.accounts == nil {
+		c.accounts = make(map[uuid.UUID]bool)
+	}
+	if !c.accounts[a.ID] {
+		c.accounts[a.ID] = true
+		c.Accounts = append(c.Accounts, a)
+	}
+}
+
+func (c *changeSet) hold(h *Hold) {
+	if c.holds == nil {
+		c.holds = make(map[uuid.UUID]bool)
+	}
+	if !c.holds[h.ID] {
+		c.holds[h.ID] = true
+		c.Holds = append(c.Holds, h)
+	}
 }
 
 // Apply applies reqs in order, so an earlier request can make a later one
@@ -154,9 +207,11 @@ type Changes struct {
 // save. It updates b in place: applying the same requests again changes
 // nothing and returns the same decisions as replays.
 func (b *Book) Apply(reqs []Request, now time.Time) ([]Outcome, Changes) {
+	if b.Holds == nil {
+		b.Holds = make(map[uuid.UUID]*Hold)
+	}
 	outcomes := make([]Outcome, len(reqs))
-	var ch Changes
-	touched := make(map[uuid.UUID]bool)
+	var ch changeSet
 	saved := make(map[uuid.UUID]int) // id -> index in ch.Transfers
 	for i, r := range reqs {
 		fp := r.Fingerprint()
@@ -165,19 +220,10 @@ func (b *Book) Apply(reqs []Request, now time.Time) ([]Outcome, Changes) {
 			outcomes[i] = Outcome{Transfer: prev, Replayed: true, Conflict: prev.Fingerprint != fp}
 			continue
 		}
-		t := b.decide(r, fp, now)
+		t := b.decide(r, fp, now, &ch)
 		if decided {
 			t.Decisions = prev.Decisions + 1
 			t.Superseded = supersede(prev)
-		}
-		if t.Status == StatusApplied {
-			ch.Entries = append(ch.Entries, b.post(t)...)
-			for _, id := range []uuid.UUID{t.From, t.To} {
-				if id != uuid.Nil && !touched[id] {
-					touched[id] = true
-					ch.Accounts = append(ch.Accounts, b.Accounts[id])
-				}
-			}
 		}
 		if r.ID != uuid.Nil {
 			b.Decided[r.ID] = t
@@ -190,7 +236,10 @@ func (b *Book) Apply(reqs []Request, now time.Time) ([]Outcome, Changes) {
 		}
 		outcomes[i] = Outcome{Transfer: t}
 	}
-	return outcomes, ch
+	for _, id := range ch.reversed {
+		ch.Reversed = append(ch.Reversed, b.Decided[id])
+	}
+	return outcomes, ch.Changes
 }
 
 // supersede lists the attempts a new decision replaces: prev's own, after
@@ -207,8 +256,9 @@ func supersede(prev Transfer) []uuid.UUID {
 	return out
 }
 
-// decide checks every rule and returns the transfer, applied or rejected.
-func (b *Book) decide(r Request, fp [32]byte, now time.Time) Transfer {
+// decide checks every rule and returns the transfer, applied or rejected,
+// after making its changes to the book and recording them in ch.
+func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Transfer {
 	t := Transfer{
 		ID:          r.ID,
 		Kind:        r.Kind,
@@ -222,27 +272,46 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time) Transfer {
 		ProcessedAt: now,
 		Attempt:     r.Attempt,
 		Decisions:   1,
+		HoldID:      r.HoldID,
+		Reverses:    r.Reverses,
 	}
 	if err := r.Validate(); err != nil {
 		t.Reason = err.Code
 		return t
 	}
+	switch r.Kind {
+	case KindPost, KindVoid:
+		t.Reason = b.settle(&t, now, ch)
+	case KindReversal:
+		t.Reason = b.reverse(&t, ch)
+	default:
+		t.Reason = b.move(&t, r.Timeout, ch)
+	}
+	if t.Reason == "" {
+		t.Status = StatusApplied
+	}
+	return t
+}
+
+// move decides a transfer, deposit, withdrawal or hold and applies it.
+func (b *Book) move(t *Transfer, timeout time.Duration, ch *changeSet) Code {
 	precision, ok := b.Precisions[t.Currency]
 	if !ok {
-		t.Reason = CodeCurrencyNotSupported
-		return t
+		return CodeCurrencyNotSupported
 	}
-	t.Amount = RoundAmount(r.Amount, precision)
+	t.Amount = RoundAmount(t.Amount, precision)
 	if !t.Amount.IsPositive() {
-		t.Reason = CodeTransferAmountMustBePositive
-		return t
+		return CodeTransferAmountMustBePositive
 	}
-	if code := b.checkAccounts(t); code != "" {
-		t.Reason = code
-		return t
+	if code := b.checkAccounts(*t); code != "" {
+		return code
 	}
-	t.Status = StatusApplied
-	return t
+	if t.Kind == KindHold {
+		b.reserve(*t, timeout, ch)
+		return ""
+	}
+	b.book(*t, ch)
+	return ""
 }
 
 // checkAccounts applies the account rules in the original service's order:
@@ -250,7 +319,7 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time) Transfer {
 func (b *Book) checkAccounts(t Transfer) Code {
 	from, to := b.Accounts[t.From], b.Accounts[t.To]
 	switch t.Kind {
-	case KindTransfer:
+	case KindTransfer, KindHold:
 		switch {
 		case from == nil:
 			return CodeSenderAccountNotExist
@@ -260,7 +329,7 @@ func (b *Book) checkAccounts(t Transfer) Code {
 			return CodeSenderAccountWrongCurrency
 		case to.Currency != t.Currency:
 			return CodeReceiverAccountWrongCurrency
-		case from.Balance.LessThan(t.Amount):
+		case from.Available().LessThan(t.Amount):
 			return CodeInsufficientFunds
 		}
 	case KindDeposit:
@@ -276,16 +345,16 @@ func (b *Book) checkAccounts(t Transfer) Code {
 			return CodeAccountNotExist
 		case from.Currency != t.Currency:
 			return CodeAccountWrongCurrency
-		case from.Balance.LessThan(t.Amount):
+		case from.Available().LessThan(t.Amount):
 			return CodeInsufficientFunds
 		}
 	}
 	return ""
 }
 
-// post moves an applied transfer's money and returns its entries: debit first.
-func (b *Book) post(t Transfer) []Entry {
-	var out []Entry
+// book moves an applied request's money, writes its entries (debit first)
+// and records the accounts it changed.
+func (b *Book) book(t Transfer, ch *changeSet) {
 	entry := func(a *Account, dir Direction, counterparty uuid.UUID) Entry {
 		if dir == DirectionDebit {
 			a.Balance = a.Balance.Sub(t.Amount)
@@ -293,6 +362,7 @@ func (b *Book) post(t Transfer) []Entry {
 			a.Balance = a.Balance.Add(t.Amount)
 		}
 		a.Version++
+		ch.account(a)
 		return Entry{
 			AccountID:    a.ID,
 			Version:      a.Version,
@@ -307,10 +377,9 @@ func (b *Book) post(t Transfer) []Entry {
 		}
 	}
 	if t.From != uuid.Nil {
-		out = append(out, entry(b.Accounts[t.From], DirectionDebit, t.To))
+		ch.Entries = append(ch.Entries, entry(b.Accounts[t.From], DirectionDebit, t.To))
 	}
 	if t.To != uuid.Nil {
-		out = append(out, entry(b.Accounts[t.To], DirectionCredit, t.From))
+		ch.Entries = append(ch.Entries, entry(b.Accounts[t.To], DirectionCredit, t.From))
 	}
-	return out
 }

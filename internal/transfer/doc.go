@@ -4,4 +4,33 @@
 //
 // The package does no I/O and no logging. The store loads the state a batch
 // needs, calls Book.Apply, and saves what it returns.
+//
+// # Words
+//
+//   - Request id: the idempotency key of a request of any kind. A hold's id
+//     is also the hold's id, which posts and voids name as HoldID.
+//   - Balance: the money on an account. Held: the part of it reserved by the
+//     account's holds in state held. Available: balance less held; every
+//     debit (transfer, withdrawal, hold, reversal) needs available funds.
+//   - Hold: a reservation of an amount on its sender for its receiver. It
+//     moves no money; a post moves at most its amount and releases the rest,
+//     a void or an expiry releases it all. Posted, voided and expired are
+//     final, and a hold reaches one of them at most once.
+//   - Reversal: money moved back from an applied transfer, deposit,
+//     withdrawal or post's receiver to its sender. The reversed request's
+//     ReversedAmount, the sum of its applied reversals, never exceeds its
+//     amount.
+//
+// # Expiry
+//
+// A hold with a timeout expires at ExpiresAt, its applied time plus the
+// timeout. Whether it has expired is decided with the decision time of the
+// batch that asks (Book.Apply's now), never with a request's acceptance
+// time, and only ever together with the sender's account: a post or void
+// of a hold that is due (Hold.Due) is rejected with CodeHoldExpired and
+// expires the hold in the same decision, and the service's sweep
+// (Book.Expire) expires due holds no request named. The store runs both
+// under the lock of the hold's sender, so a post and an expiry of one hold
+// are serialised by the database: the one that takes the lock first wins
+// and the other sees its result.
 package transfer

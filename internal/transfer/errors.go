@@ -33,8 +33,37 @@ const (
 	// CodeInvalidAmount: the amount is not a plain decimal string within
 	// the accepted size (see ParseAmount).
 	CodeInvalidAmount Code = "invalid_amount"
-	// CodeInvalidKind: the request kind is not transfer, deposit or withdrawal.
+	// CodeInvalidKind: the request kind is not one of the Kind constants.
 	CodeInvalidKind Code = "invalid_kind"
+)
+
+// Codes added with holds and reversals.
+const (
+	// CodeHoldIDIsEmpty: a post or void names no hold.
+	CodeHoldIDIsEmpty Code = "hold_id_is_empty"
+	// CodeHoldNotFound: no applied hold has the id a post or void names.
+	CodeHoldNotFound Code = "hold_not_found"
+	// CodeHoldAlreadyPosted: the hold was posted by another request.
+	CodeHoldAlreadyPosted Code = "hold_already_posted"
+	// CodeHoldAlreadyVoided: the hold was voided by another request.
+	CodeHoldAlreadyVoided Code = "hold_already_voided"
+	// CodeHoldExpired: the hold's timeout passed before the post or void
+	// was applied; the service released it.
+	CodeHoldExpired Code = "hold_expired"
+	// CodePostAmountExceedsHold: a post asks for more than the hold reserved.
+	CodePostAmountExceedsHold Code = "post_amount_exceeds_hold"
+	// CodeInvalidTimeout: a hold's timeout is negative or over 30 days.
+	CodeInvalidTimeout Code = "invalid_timeout"
+	// CodeReversedTransferIDIsEmpty: a reversal names no transfer.
+	CodeReversedTransferIDIsEmpty Code = "reversed_transfer_id_is_empty"
+	// CodeTransferNotFound: no decided request has the id a reversal names.
+	CodeTransferNotFound Code = "transfer_not_found"
+	// CodeTransferNotReversible: the named request is not an applied
+	// transfer, deposit, withdrawal or post.
+	CodeTransferNotReversible Code = "transfer_not_reversible"
+	// CodeReversalExceedsTransfer: the reversal would take the reversed
+	// sum past the transfer's amount.
+	CodeReversalExceedsTransfer Code = "reversal_exceeds_transfer"
 )
 
 // Error is a domain rule violation with its stable code.

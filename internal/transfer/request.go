@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"crypto/sha256"
+	"strconv"
 	"strings"
 	"time"
 
@@ -9,20 +10,48 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Kind says which accounts a request moves money between.
+// Kind says what a request does and which accounts it moves money between.
 type Kind string
 
-// The three kinds of request.
+// The kinds of request.
 const (
 	KindTransfer   Kind = "transfer"   // From -> To, both wallet accounts
 	KindDeposit    Kind = "deposit"    // outside world -> To
 	KindWithdrawal Kind = "withdrawal" // From -> outside world
+	// KindHold reserves Amount on From for To: From's available balance
+	// falls, no balance moves.
+	KindHold Kind = "hold"
+	// KindPost settles the hold HoldID: at most its amount moves From -> To,
+	// the rest is released.
+	KindPost Kind = "post"
+	// KindVoid releases the hold HoldID; nothing moves.
+	KindVoid Kind = "void"
+	// KindReversal moves money of the applied request Reverses back, from
+	// its receiver to its sender.
+	KindReversal Kind = "reversal"
 )
 
-// Valid reports whether k is one of the three kinds.
+// Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
-	return k == KindTransfer || k == KindDeposit || k == KindWithdrawal
+	switch k {
+	case KindTransfer, KindDeposit, KindWithdrawal, KindHold, KindPost, KindVoid, KindReversal:
+		return true
+	}
+	return false
 }
+
+// Settles reports whether k names an existing hold (post and void) rather
+// than accounts.
+func (k Kind) Settles() bool { return k == KindPost || k == KindVoid }
+
+// reversible reports whether an applied request of kind k can be reversed:
+// those that moved money once, not holds, voids or reversals themselves.
+func (k Kind) reversible() bool {
+	return k == KindTransfer || k == KindDeposit || k == KindWithdrawal || k == KindPost
+}
+
+// MaxHoldTimeout bounds Request.Timeout: a hold lives at most 30 days.
+const MaxHoldTimeout = 30 * 24 * time.Hour
 
 // Request asks the ledger to move money. Its ID is the idempotency key: a
 // request is applied at most once, and a second request with the same ID
@@ -32,13 +61,27 @@ func (k Kind) Valid() bool {
 type Request struct {
 	ID   uuid.UUID
 	Kind Kind
-	// From is the debited account (transfers and withdrawals); uuid.Nil for a deposit.
+	// From is the debited account (transfers and withdrawals) or the account
+	// a hold reserves on; uuid.Nil for a deposit. Posts, voids and reversals
+	// leave From, To and Currency empty: they take them from the hold or
+	// the reversed request.
 	From uuid.UUID
-	// To is the credited account (transfers and deposits); uuid.Nil for a withdrawal.
-	To     uuid.UUID
+	// To is the credited account (transfers and deposits) or a hold's
+	// receiver; uuid.Nil for a withdrawal.
+	To uuid.UUID
+	// Amount is the amount as requested. For a post and a reversal zero
+	// means "not given": the whole hold, or what is left to reverse.
 	Amount decimal.Decimal
 	// Currency is the code as given; NormalizeCurrency upper-cases it.
 	Currency string
+	// HoldID names the hold a post or void settles: the hold request's id.
+	HoldID uuid.UUID
+	// Reverses names the request a reversal moves money back for.
+	Reverses uuid.UUID
+	// Timeout is how long an applied hold lives before the service expires
+	// it, counted from when it was applied; zero keeps it until it is
+	// posted or voided. At most MaxHoldTimeout.
+	Timeout time.Duration
 	// SubmittedAt is when the service accepted the request.
 	SubmittedAt time.Time
 	// Attempt makes the request positive-idempotent, as the 2020 API is:
@@ -58,7 +101,10 @@ func (r Request) Retries(prev Transfer) bool {
 }
 
 // PartitionAccount is the account whose requests must be applied in order:
-// the debited account, or for a deposit the credited one.
+// the debited account (a hold's sender), or for a deposit the credited one.
+// A post, void or reversal does not name its accounts, so it returns
+// uuid.Nil: its partition is the hold's sender or the account the reversal
+// debits, which only the hold or the reversed request tells.
 func (r Request) PartitionAccount() uuid.UUID {
 	if r.Kind == KindDeposit {
 		return r.To
@@ -88,15 +134,17 @@ func ValidCurrencyShape(code string) bool {
 }
 
 // Validate checks what needs no database: ids present, accounts different,
-// amount positive and within limits, currency code shaped like one. It
-// returns nil or an *Error whose Code is the first rule broken, in the
+// amount positive and within limits, currency code shaped like one, a
+// hold's timeout within MaxHoldTimeout; for a post or void the hold named,
+// for a reversal the request named, and an amount, when given, positive.
+// It returns nil or an *Error whose Code is the first rule broken, in the
 // original service's order.
 func (r Request) Validate() *Error {
 	if r.ID == uuid.Nil {
 		return errorf(CodeTransferIDIsEmpty, "id is required")
 	}
 	switch r.Kind {
-	case KindTransfer:
+	case KindTransfer, KindHold:
 		if r.From == uuid.Nil {
 			return errorf(CodeSenderAccountIDIsEmpty, "from_account_id is required")
 		}
@@ -114,17 +162,46 @@ func (r Request) Validate() *Error {
 		if r.From == uuid.Nil || r.To != uuid.Nil {
 			return errorf(CodeAccountIDIsEmpty, "account_id is required")
 		}
+	case KindPost, KindVoid:
+		if r.HoldID == uuid.Nil {
+			return errorf(CodeHoldIDIsEmpty, "hold_id is required")
+		}
+		if r.Kind == KindVoid {
+			return nil
+		}
+		if r.Amount.IsZero() { // the whole hold
+			return nil
+		}
+		return validAmount(r.Amount)
+	case KindReversal:
+		if r.Reverses == uuid.Nil {
+			return errorf(CodeReversedTransferIDIsEmpty, "transfer_id of the transfer to reverse is required")
+		}
+		if r.Amount.IsZero() { // what is left to reverse
+			return nil
+		}
+		return validAmount(r.Amount)
 	default:
-		return errorf(CodeInvalidKind, "kind must be transfer, deposit or withdrawal")
+		return errorf(CodeInvalidKind, "kind must be transfer, deposit, withdrawal, hold, post, void or reversal")
 	}
-	if !r.Amount.IsPositive() {
-		return errorf(CodeTransferAmountMustBePositive, "amount must be greater than zero")
-	}
-	if len(r.Amount.Truncate(0).Abs().String()) > MaxIntegerDigits {
-		return errorf(CodeInvalidAmount, "amount has more than 18 integer digits")
+	if err := validAmount(r.Amount); err != nil {
+		return err
 	}
 	if !ValidCurrencyShape(NormalizeCurrency(r.Currency)) {
 		return errorf(CodeCurrencyNotSupported, "currency code must be 2 to 12 letters or digits")
+	}
+	if r.Kind == KindHold && (r.Timeout < 0 || r.Timeout > MaxHoldTimeout) {
+		return errorf(CodeInvalidTimeout, "timeout must be between 0 and 30 days")
+	}
+	return nil
+}
+
+func validAmount(amount decimal.Decimal) *Error {
+	if !amount.IsPositive() {
+		return errorf(CodeTransferAmountMustBePositive, "amount must be greater than zero")
+	}
+	if len(amount.Truncate(0).Abs().String()) > MaxIntegerDigits {
+		return errorf(CodeInvalidAmount, "amount has more than 18 integer digits")
 	}
 	return nil
 }
@@ -132,7 +209,10 @@ func (r Request) Validate() *Error {
 // Fingerprint identifies a request's content, so that a resubmission can be
 // told apart from a different request reusing the id. It covers the kind,
 // both accounts, the amount as requested (trailing zeros ignored: "1.10" is
-// "1.1") and the normalised currency; not the submission time.
+// "1.1") and the normalised currency; for the kinds added with holds also
+// the hold, the reversed request and the timeout. Not the submission time.
+// The fingerprints of transfers, deposits and withdrawals are the ones
+// stored before holds existed.
 func (r Request) Fingerprint() [32]byte {
 	var b strings.Builder
 	b.WriteString("v1\x00")
@@ -145,5 +225,14 @@ func (r Request) Fingerprint() [32]byte {
 	b.WriteString(r.Amount.String())
 	b.WriteByte(0)
 	b.WriteString(NormalizeCurrency(r.Currency))
+	switch r.Kind {
+	case KindHold, KindPost, KindVoid, KindReversal:
+		b.WriteByte(0)
+		b.WriteString(r.HoldID.String())
+		b.WriteByte(0)
+		b.WriteString(r.Reverses.String())
+		b.WriteByte(0)
+		b.WriteString(strconv.FormatInt(int64(r.Timeout), 10))
+	}
 	return sha256.Sum256([]byte(b.String()))
 }
