@@ -110,11 +110,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
 			return err
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("cpu profile: %w", cerr)
+			}
+		}()
 	}
 
 	rep, err := bench.Run(ctx, cfg)
@@ -148,7 +153,7 @@ func writeSVG(path string, rep *bench.Report) error {
 	title := fmt.Sprintf("walletbench %s - %d accounts, %d requests, hot=%s", rep.StartedAt.Format(time.RFC3339),
 		rep.Workload.Accounts, rep.Workload.Requests, rep.Workload.Hot)
 	if err := bench.WriteSVG(f, title, rep.Runs); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report
 		return err
 	}
 	return f.Close()

@@ -75,8 +75,6 @@ func (t *tracker) begin(at time.Time) { t.start = at }
 
 func (t *tracker) stamp(at time.Time) int64 { return int64(at.Sub(t.start)) + 1 }
 
-func (t *tracker) at(v int64) time.Time { return t.start.Add(time.Duration(v - 1)) }
-
 func (t *tracker) markDue(i int, at time.Time) { t.due[i].Store(t.stamp(at)) }
 
 func (t *tracker) markAccepted(i int, at time.Time) {

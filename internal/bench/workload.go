@@ -194,7 +194,7 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := rand.New(rand.NewPCG(cfg.Seed, 0x77616c6c6574))
+	r := rand.New(rand.NewPCG(cfg.Seed, 0x77616c6c6574)) //nolint:gosec // a seeded, repeatable workload, not a secret
 	w := &Workload{Config: cfg}
 	nc := len(cfg.Currencies)
 

@@ -43,7 +43,7 @@ type Config struct {
 	// /readyz), apart from the API: the worker's only HTTP server, and
 	// the gateway's when not 0 (it serves them on its API port as well).
 	MetricsPort int
-	Program Program
+	Program     Program
 
 	// Port is the HTTP port of the gateway (and of walletd's gateway).
 	// Zero picks a free port, which the program logs.
@@ -259,7 +259,7 @@ func defaultStoreDir() string {
 	return filepath.Join(".walletd", "jetstream")
 }
 
-// Embedded reports whether walletd should run its own NATS server.
+// EmbeddedNATS reports whether walletd should run its own NATS server.
 func (c *Config) EmbeddedNATS() bool { return c.Program == Walletd && c.NATS.URL == "" }
 
 // String lists the settings of c's program as name=value pairs, with

@@ -126,7 +126,7 @@ func setup() (string, string, error) {
 	if err != nil {
 		return "", "", fmt.Errorf("connect %s: %w", redact(admin), err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }() // closing also releases the advisory lock
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7260315)"); err != nil {
 		return "", "", err
 	}
@@ -197,7 +197,7 @@ func exec(ctx context.Context, admin, sql string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }() // the statement's error is the one that matters
 	_, err = conn.Exec(ctx, sql)
 	return err
 }

@@ -48,6 +48,10 @@ const maxFields = 32
 // key names[i]. A value that is an object or array stops the scan at once:
 // no field of ours takes one, so the caller reports the type.
 func readObject(body []byte, names []string, vals []jsonValue) *Problem {
+	if len(names) > maxFields || len(vals) != len(names) {
+		// A programming error in a decoder's field table, never input.
+		panic("readObject: want one value per name and at most 32 names")
+	}
 	s := scanner{b: body}
 	s.space()
 	if s.i == len(s.b) {
@@ -97,7 +101,7 @@ func readObject(body []byte, names []string, vals []jsonValue) *Problem {
 		if !ok {
 			return s.syntax("invalid value")
 		}
-		vals[idx] = v
+		vals[idx] = v //nolint:gosec // idx indexes names, and len(vals) == len(names) is checked on entry
 		if v.kind == kindObject || v.kind == kindArray {
 			return nil
 		}

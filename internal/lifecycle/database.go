@@ -43,7 +43,7 @@ func CreateDatabase(ctx context.Context, url string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("create database %q: %w", name, err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // a one-statement admin connection
 
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {

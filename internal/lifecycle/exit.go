@@ -29,7 +29,7 @@ func report(p config.Program, err error, stdout, stderr io.Writer) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, config.ErrHelp):
-		fmt.Fprint(stdout, config.Usage(p))
+		_, _ = fmt.Fprint(stdout, config.Usage(p))
 		return exitOK
 	case errors.As(err, &cfgErr), errors.Is(err, errConfig):
 		fmt.Fprintf(stderr, "%s: %v\n", p, err)

@@ -17,7 +17,7 @@ var (
 	ErrBatcherClosed = errors.New("natsbus: batcher closed")
 )
 
-// ErrOutcomeUnknown: a publish was sent but its answer did not arrive (the
+// ErrOutcomeUnknown means a publish was sent but its answer did not arrive (the
 // caller's deadline or the publish timeout passed, or the connection broke
 // while waiting): the message may be stored. A caller must not report it as
 // not stored; retrying with the same Nats-Msg-Id is safe.

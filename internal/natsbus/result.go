@@ -126,7 +126,7 @@ func DecodeResult(data []byte) (Result, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrInvalidResult, err)
+		return Result{}, fmt.Errorf("%w: %w", ErrInvalidResult, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Result{}, fmt.Errorf("%w: data after the object", ErrInvalidResult)

@@ -24,7 +24,7 @@ func Migrate(ctx context.Context, url string) error {
 		return fmt.Errorf("migrate: parse database url: %w", err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
+	defer func() { _ = db.Close() }() // nothing is left to flush once Up has returned
 
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {

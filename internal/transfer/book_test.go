@@ -139,7 +139,6 @@ func TestApplyOrderMatters(t *testing.T) {
 // genBatch draws a batch over a few accounts in two currencies, reusing ids
 // now and then so replays, conflicts and positive-idempotent retries occur.
 func genBatch(t *rapid.T, accounts []*Account) []Request {
-	var ids []uuid.UUID
 	n := rapid.IntRange(1, 60).Draw(t, "n")
 	reqs := make([]Request, 0, n)
 	for i := 0; i < n; i++ {
@@ -159,7 +158,6 @@ func genBatch(t *rapid.T, accounts []*Account) []Request {
 			continue
 		}
 		id := uuid.New()
-		ids = append(ids, id)
 		from := accounts[rapid.IntRange(0, len(accounts)-1).Draw(t, "from")]
 		to := accounts[rapid.IntRange(0, len(accounts)-1).Draw(t, "to")]
 		cur := from.Currency

@@ -84,7 +84,7 @@ func (c Config) withDefaults() (Config, error) {
 		if len(host) > 40 {
 			host = host[:40]
 		}
-		c.ID = fmt.Sprintf("%s-%06x", strings.Trim(host, "_"), rand.Uint32()&0xffffff)
+		c.ID = fmt.Sprintf("%s-%06x", strings.Trim(host, "_"), rand.Uint32()&0xffffff) //nolint:gosec // tells restarts apart; not a secret
 	}
 	if c.Streams.Partitions == 0 {
 		c.Streams.Partitions = natsbus.DefaultPartitions

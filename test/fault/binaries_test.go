@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -42,7 +41,8 @@ func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The toolchain that built this test binary, when go is not on PATH.
+	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 }
 
 func build() {
@@ -72,7 +72,7 @@ func build() {
 	cmd := exec.Command(goTool(), args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("go %v: %v\n%s", args, err, out)
+		buildErr = fmt.Errorf("go %v: %w\n%s", args, err, out)
 		return
 	}
 	// The nats-server module's binary is named after the last element of

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -239,20 +238,6 @@ func (c *cluster) terminateBackends(ctx context.Context) (int, error) {
 // db opens a connection to the test database for the checks.
 func (c *cluster) db(ctx context.Context) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, c.dbURL)
-}
-
-// stopAll stops every process gracefully, so the logs end cleanly.
-func (c *cluster) stopAll() {
-	var wg sync.WaitGroup
-	for _, s := range append(append([]*service(nil), c.gateways...), c.workers...) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.terminate(10 * time.Second)
-		}()
-	}
-	wg.Wait()
-	c.nats.terminate(10 * time.Second)
 }
 
 // logActivity logs the sessions on the test database and what they wait

@@ -397,7 +397,7 @@ func restartPostgres() fault {
 		start := time.Now()
 		out, err := exec.CommandContext(ctx, "pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart").CombinedOutput()
 		if err != nil {
-			return faultFigure{}, fmt.Errorf("pg_ctlcluster restart: %v: %s", err, out)
+			return faultFigure{}, fmt.Errorf("pg_ctlcluster restart: %w: %s", err, out)
 		}
 		down := time.Since(start)
 		healed := time.Now()

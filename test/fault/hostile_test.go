@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -263,7 +264,8 @@ func slowLoris(ctx context.Context, base string, n int) (closed func() int, err 
 				_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 				var buf [512]byte
 				if _, err := conn.Read(buf[:]); err != nil {
-					if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					var ne net.Error
+					if !errors.As(err, &ne) || !ne.Timeout() {
 						count.Add(1)
 						return
 					}

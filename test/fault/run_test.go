@@ -86,7 +86,7 @@ func createAccount(ctx context.Context, client *http.Client, base string, a acco
 			}
 		}
 		if !backoff(ctx, attempt) {
-			return fmt.Errorf("create account %s: %w (last error %v)", a.ID, ctx.Err(), err)
+			return fmt.Errorf("create account %s: %w (last error %w)", a.ID, ctx.Err(), err)
 		}
 	}
 }
@@ -218,7 +218,7 @@ func (r *run) quiesce(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("consumers still busy (%d messages, %v)", busy, err)
+			return fmt.Errorf("consumers still busy (%d messages, %w)", busy, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
