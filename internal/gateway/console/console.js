@@ -327,7 +327,8 @@
       k.oldest.box.classList.toggle('warn', o.oldest_pending_age_seconds !== null && o.oldest_pending_age_seconds > 5);
       k.oldest.box.classList.toggle('bad', o.oldest_pending_age_seconds !== null && o.oldest_pending_age_seconds > 60);
       k.workers.v.textContent = fmtInt(o.workers.length);
-      k.workers.n.textContent = o.workers.length ? `${o.partitions.filter((p) => p.pinned).length} partitions pinned` : 'no live worker';
+      const pinned = o.partitions.filter((p) => p.pinned).length;
+      k.workers.n.textContent = o.workers.length ? `${pinned} of ${o.partitions.length} partitions pinned` : 'no live worker';
       k.workers.box.classList.toggle('bad', o.workers.length === 0);
       k.dead.v.textContent = fmtInt(o.dead_letters.total);
       k.dead.n.textContent = o.dead_letters.last_at ? `last ${fmtAgo(sinceSeconds(o.dead_letters.last_at))} ago` : 'none stored';
@@ -356,7 +357,7 @@
           age !== null ? `oldest pending ${fmtAgo(age)}` : '',
           p.exists ? '' : 'no consumer yet (no worker has started)',
         ].filter(Boolean).join('\n');
-        const node = el('div', { class: cls.join(' '), title: tip, 'data-partition': p.partition },
+        const node = el('div', { class: cls.join(' '), title: tip, 'data-partition': p.partition, 'data-owner': p.owner || '' },
           el('div', { class: 'p' }, el('span', { text: `p${String(p.partition).padStart(2, '0')}` }),
             el('span', { class: `pin ${p.pinned ? '' : 'off'}`, title: p.pinned ? 'pinned' : 'not pinned' })),
           el('div', { class: 'n', text: fmtInt(p.pending) }),
@@ -376,7 +377,7 @@
         el('thead', {}, el('tr', {}, el('th', { text: 'Worker' }), el('th', { class: 'num', text: 'Last heartbeat' }),
           el('th', { class: 'num', text: 'Partitions' }), el('th', { class: 'hide-sm', text: 'Which' }))),
         el('tbody', {}, o.workers.map((w) => el('tr', {},
-          el('td', { class: 'wrap' }, el('span', { class: 'dot', style: `background:${hue(w.id)}` }), ' ', el('span', { class: 'mono', text: w.id })),
+          el('td', { class: 'nowrap' }, el('span', { class: 'dot', style: `background:${hue(w.id)}` }), ' ', el('span', { class: 'mono', text: w.id })),
           el('td', { class: 'num', text: `${fmtAgo((at - new Date(w.last_seen).getTime()) / 1000)} ago` }),
           el('td', { class: 'num', text: String(w.partitions.length) }),
           el('td', { class: 'hide-sm mono', text: w.partitions.join(', ') })))))));
