@@ -3,9 +3,10 @@
 // viewport, submits a transfer through the form and sees it applied, and
 // fails on any console error, uncaught exception or refused resource.
 //
-// Screenshots go to the test's artifact directory: keep them with
-// `go test -artifacts -outputdir DIR ./test/console` (.ci/run does, under
-// .ci/artifacts); without -artifacts they are deleted after the test.
+// Screenshots go to the directory named by WALLET_CONSOLE_SCREENSHOTS
+// (.ci/run sets .ci/artifacts/console), else to the test's artifact
+// directory, kept with `go test -artifacts -outputdir DIR` and deleted
+// after the test without -artifacts.
 package console_test
 
 import (
@@ -142,7 +143,12 @@ func (b *browserLog) check(t *testing.T, when string) {
 
 func TestConsoleInBrowser(t *testing.T) {
 	browser := chromium(t)
-	shots := t.ArtifactDir()
+	shots := os.Getenv("WALLET_CONSOLE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("screenshots in %s", shots)
 
 	storeDir := t.TempDir()

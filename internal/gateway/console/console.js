@@ -66,6 +66,15 @@
     return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
+  // fmtShort is a table's time: the year only when it is not this one.
+  function fmtShort(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    const o = { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false };
+    if (d.getFullYear() !== new Date().getFullYear()) o.year = 'numeric';
+    return d.toLocaleString(undefined, o);
+  }
+
   function fmtAgo(seconds) {
     if (seconds === null || seconds === undefined) return '-';
     const s = Math.max(0, seconds);
@@ -457,7 +466,8 @@
 
   function niceCeil(v) {
     const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+    // Four grid intervals of a round size each.
+    for (const m of [1, 2, 4, 6, 8, 10]) if (v <= m * p) return m * p;
     return 10 * p;
   }
 
@@ -491,7 +501,7 @@
     const summary = el('div', {}, el('p', { class: 'muted', text: 'Loading…' }));
     const form = el('div', {});
     const statement = el('div', {});
-    const holds = el('div', {});
+    const holds = el('div', { class: 'vstack' });
     main.append(
       card('Open an account', null, lookup),
       el('div', { class: 'grid two' }, el('section', { class: 'card', id: 'account-summary' }, summary), card('Move money', 'needs a write token', form)),
@@ -649,7 +659,7 @@
       box.replaceChildren(
         el('div', { class: 'card-head' }, el('h2', { text: 'Statement' }), el('span', { class: 'meta', text: 'newest first · running balance after each entry' })),
         el('div', { class: 'table-wrap' }, el('table', {},
-          el('thead', {}, el('tr', {}, el('th', { text: 'When' }), el('th', { text: 'Kind' }), el('th', { class: 'hide-sm', text: 'Counterparty' }),
+          el('thead', {}, el('tr', {}, el('th', { text: 'When' }), el('th', { class: 'hide-sm', text: 'Kind' }), el('th', { class: 'hide-sm', text: 'Counterparty' }),
             el('th', { class: 'num', text: 'Amount' }), el('th', { class: 'num', text: 'Balance' }))),
           tbody)));
     }
@@ -664,8 +674,8 @@
       for (const e of r.body.data) {
         const sign = e.direction === 'credit' ? '+' : '−';
         tbody.append(el('tr', { class: 'clickable', onclick: () => { window.location.hash = `#/transfers/${e.transfer_id}`; } },
-          el('td', { text: fmtTime(e.created_at) }),
-          el('td', {}, el('a', { href: `#/transfers/${e.transfer_id}`, text: e.kind })),
+          el('td', { class: 'nowrap', text: fmtShort(e.created_at) }),
+          el('td', { class: 'hide-sm' }, el('a', { href: `#/transfers/${e.transfer_id}`, text: e.kind })),
           el('td', { class: 'hide-sm mono' }, e.counterparty_account_id
             ? el('a', { href: `#/accounts/${e.counterparty_account_id}`, text: shortId(e.counterparty_account_id) }) : '-'),
           el('td', { class: `num ${e.direction}`, text: `${sign}${e.amount}` }),
@@ -719,7 +729,7 @@
       main.append(card('Not a transfer id', null, el('p', { text: 'A transfer id is a UUID.' })));
       return;
     }
-    const box = el('div', {}, card('Loading', null, el('p', { class: 'muted', text: 'Loading…' })));
+    const box = el('div', { class: 'vstack' }, card('Loading', null, el('p', { class: 'muted', text: 'Loading…' })));
     main.append(box);
     loadTransfer(id, gen, box);
   }
@@ -752,7 +762,7 @@
         el('div', { class: 'when', text: decided ? `${fmtTime(t.processed_at)}${took !== null ? ` · ${fmtAgo(took)} after acceptance` : ''}` : 'followed live' })));
 
     const entries = el('div', {}, el('p', { class: 'muted', text: t.status === 'applied' ? 'Loading…' : 'No entries: nothing was applied.' }));
-    const reversals = el('div', {});
+    const reversals = el('div', { class: 'vstack' });
     box.replaceChildren(
       el('div', { class: 'grid two' },
         el('section', { class: 'card', 'data-testid': 'transfer' },
@@ -794,10 +804,10 @@
     }
     if (!current(gen)) return;
     const table = el('div', { class: 'table-wrap' }, el('table', {},
-      el('thead', {}, el('tr', {}, el('th', { text: 'Account' }), el('th', { text: 'Direction' }), el('th', { class: 'num', text: 'Amount' }), el('th', { class: 'num', text: 'Balance after' }))),
+      el('thead', {}, el('tr', {}, el('th', { text: 'Account' }), el('th', { class: 'hide-sm', text: 'Direction' }), el('th', { class: 'num', text: 'Amount' }), el('th', { class: 'num', text: 'Balance after' }))),
       el('tbody', {}, rows.map(({ account, e }) => el('tr', {},
         el('td', {}, el('a', { class: 'mono', href: `#/accounts/${account}`, text: shortId(account) })),
-        el('td', { text: e.direction }),
+        el('td', { class: 'hide-sm', text: e.direction }),
         el('td', { class: `num ${e.direction}`, text: `${e.direction === 'credit' ? '+' : '−'}${e.amount} ${e.currency}` }),
         el('td', { class: 'num', text: e.balance_after }))))));
     box.replaceChildren(rows.length ? table : el('p', { class: 'empty', text: 'Not among the accounts’ latest 200 entries: see their statements.' }));
@@ -811,8 +821,8 @@
       el('div', {}, el('h1', { text: seq ? `Dead letter ${seq}` : 'Dead letters' }),
         el('div', { class: 'sub', text: 'Messages the workers could not read as requests, with why. Nothing here was applied.' }))));
     if (seq) {
-      const box = el('div', {}, card('Loading', null, el('p', { class: 'muted', text: 'Loading…' })));
-      main.append(el('p', {}, el('a', { href: '#/dead-letters', text: '← All dead letters' })), box);
+      const box = el('div', { class: 'vstack' }, card('Loading', null, el('p', { class: 'muted', text: 'Loading…' })));
+      main.append(el('p', { class: 'back' }, el('a', { href: '#/dead-letters', text: '← All dead letters' })), box);
       loadDeadLetter(seq, gen, box);
       return;
     }
@@ -820,7 +830,7 @@
     const box = el('section', { class: 'card' },
       el('div', { class: 'card-head' }, el('h2', { text: 'Newest first' })),
       el('div', { class: 'table-wrap' }, el('table', { 'data-testid': 'dead-letters' },
-        el('thead', {}, el('tr', {}, el('th', { text: 'Seq' }), el('th', { text: 'Stored' }), el('th', { text: 'Reason' }),
+        el('thead', {}, el('tr', {}, el('th', { class: 'hide-sm', text: 'Seq' }), el('th', { text: 'Stored' }), el('th', { text: 'Reason' }),
           el('th', { text: 'Detail' }), el('th', { class: 'hide-sm', text: 'Original subject' }))),
         tbody)));
     main.append(box);
@@ -839,8 +849,8 @@
       for (const d of r.body.data) {
         const open = () => { window.location.hash = `#/dead-letters/${d.seq}`; };
         tbody.append(el('tr', { class: 'clickable', onclick: open },
-          el('td', {}, el('a', { href: `#/dead-letters/${d.seq}`, text: String(d.seq) })),
-          el('td', { text: fmtTime(d.stored_at) }),
+          el('td', { class: 'hide-sm' }, el('a', { href: `#/dead-letters/${d.seq}`, text: String(d.seq) })),
+          el('td', { class: 'nowrap', text: fmtShort(d.stored_at) }),
           el('td', {}, badge(d.reason, 'reason')),
           el('td', { class: 'wrap', text: d.detail || '-' }),
           el('td', { class: 'hide-sm mono wrap', text: d.original_subject || '-' })));
