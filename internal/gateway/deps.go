@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
@@ -61,4 +62,19 @@ type Watch interface {
 	Decided() <-chan struct{}
 	// Stop ends the subscription. It is safe to call more than once.
 	Stop()
+}
+
+// Ops reads the pipeline's state for the console's overview and dead
+// letters. NATSBus implements it; a Bus that also implements Ops is used
+// for it, and without one the ops endpoints answer 503.
+type Ops interface {
+	// Pipeline is a snapshot of the streams, partitions and members.
+	Pipeline(ctx context.Context) (natsbus.Pipeline, error)
+	// DeadLetters lists up to limit dead letters stored before sequence
+	// before (0: the newest), newest first, without bodies, and the
+	// sequence to continue before (0: no more).
+	DeadLetters(ctx context.Context, before uint64, limit int) ([]natsbus.DeadLetter, uint64, error)
+	// DeadLetter reads one, body included; natsbus.ErrDeadLetterNotFound
+	// when the stream does not hold it.
+	DeadLetter(ctx context.Context, seq uint64) (natsbus.DeadLetter, error)
 }

@@ -93,6 +93,8 @@ type Gateway struct {
 	cfg        Config
 	store      Store
 	bus        Bus
+	ops        Ops       // nil when the bus cannot read the pipeline
+	opsState   *opsState // the overview's last reading and rate samples
 	log        *zap.Logger
 	metrics    *metrics
 	currencies *currencyCache
@@ -125,6 +127,7 @@ func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Re
 		cfg:        cfg,
 		store:      store,
 		bus:        bus,
+		opsState:   &opsState{},
 		log:        logger,
 		metrics:    m,
 		currencies: newCurrencyCache(store, cfg.CurrencyTTL),
@@ -132,6 +135,7 @@ func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Re
 		waiters:    make(chan struct{}, cfg.MaxWaiters),
 		drained:    make(chan struct{}),
 	}
+	g.ops, _ = bus.(Ops)
 	g.app = fiber.New(fiber.Config{
 		AppName:               "wallet-gateway",
 		BodyLimit:             cfg.BodyLimit,

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,13 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/uuid"
 )
+
+// The console's files are validated as text, like /metrics.
+func init() {
+	for _, ct := range []string{"text/html", "text/css", "text/javascript", "image/svg+xml"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+	}
+}
 
 // TestResponsesMatchOpenAPI sends requests to every route, successes and
 // failures, through a gateway with tokens and a worker, and validates each
@@ -45,6 +53,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	h.startWorker()
 	rd, wr := "Bearer "+reader, "Bearer "+writer
 	a, b := h.account("USD", "100"), h.account("USD", "")
+	deadLetter := h.poison(a)
 	eur := h.account("EUR", "")
 	tr := uuid.New()
 
@@ -97,6 +106,22 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"GET", "/v1/transfers/x", "", []string{"Authorization", rd}, 400},
 		{"GET", "/v1/currencies", "", []string{"Authorization", rd}, 200},
 		{"GET", "/v1/currencies", "", []string{"Authorization", "Bearer wrong"}, 401},
+
+		// The console and its views.
+		{"GET", "/v1/ops/overview", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/ops/overview", "", nil, 401},
+		{"GET", "/v1/ops/dead-letters", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/ops/dead-letters?limit=1&cursor=" + fmt.Sprint(deadLetter+1), "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/ops/dead-letters?cursor=x", "", []string{"Authorization", rd}, 400},
+		{"GET", "/v1/ops/dead-letters", "", nil, 401},
+		{"GET", "/v1/ops/dead-letters/" + fmt.Sprint(deadLetter), "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/ops/dead-letters/999999", "", []string{"Authorization", rd}, 404},
+		{"GET", "/v1/ops/dead-letters/0", "", []string{"Authorization", rd}, 400},
+		{"GET", "/console/", "", nil, 200},
+		{"GET", "/console/console.js", "", nil, 200},
+		{"GET", "/console/console.css", "", nil, 200},
+		{"GET", "/console/icon.svg", "", nil, 200},
+		{"GET", "/console/missing.js", "", nil, 404},
 
 		// The 2020 API.
 		{"POST", "/transfers/", `{"sender_account_id":"` + a.String() + `","receiver_account_id":"` + b.String() + `","amount":"1","currency_code":"USD"}`, []string{"Authorization", wr}, 200},
@@ -167,7 +192,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	}
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
-			route, _, err := router.FindRoute(httptest.NewRequest(method, strings.NewReplacer("{id}", uuid.NewString(), "{account_id}", uuid.NewString()).Replace(path), nil))
+			route, _, err := router.FindRoute(httptest.NewRequest(method, strings.NewReplacer("{id}", uuid.NewString(), "{account_id}", uuid.NewString(), "{seq}", "1", "{asset}", "console.js").Replace(path), nil))
 			if err != nil || covered[route] == 0 {
 				t.Errorf("%s %s: no response of it was validated", method, path)
 			}

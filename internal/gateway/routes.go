@@ -46,6 +46,13 @@ func (g *Gateway) routes(gatherer prometheus.Gatherer) {
 	g.handle(fiber.MethodGet, "/v1/transfers/:id", read, g.getTransfer)
 	g.handle(fiber.MethodGet, "/v1/currencies", read, g.listCurrencies)
 
+	g.handle(fiber.MethodGet, "/v1/ops/overview", read, g.getOverview)
+	g.handle(fiber.MethodGet, "/v1/ops/dead-letters", read, g.listDeadLetters)
+	g.handle(fiber.MethodGet, "/v1/ops/dead-letters/:seq", read, g.getDeadLetter)
+	// The console's files carry no data: no token (console.go).
+	g.handle(fiber.MethodGet, "/console/", g.console)
+	g.handle(fiber.MethodGet, "/console/:asset", g.console)
+
 	g.handle(fiber.MethodPost, "/transfers/", write, g.legacyPostTransfer)
 	g.handle(fiber.MethodGet, "/accounts/", read, g.legacyListAccounts)
 	g.handle(fiber.MethodGet, "/accounts/:account_id/transfers/", read, g.legacyListTransfers)

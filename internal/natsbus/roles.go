@@ -68,8 +68,9 @@ func directGet(streams ...string) []string {
 // Permissions returns the subjects a client in role r may publish to and
 // subscribe to; nil for an unknown role. Anything not listed is refused,
 // and in particular: only workers publish outcomes, dead letters and
-// membership heartbeats, nobody but the workers reads dead letters, and no
-// role may delete a stream or a consumer.
+// membership heartbeats, only the workers and the gateway (for its
+// console) read dead letters, and no role may delete a stream or a
+// consumer.
 func (r Role) Permissions() *server.Permissions {
 	membersStream := "KV_" + MembersBucket
 	producerPub := slices.Concat(
@@ -89,6 +90,11 @@ func (r Role) Permissions() *server.Permissions {
 			api("STREAM.INFO", DeadLetterStream),
 			api("STREAM.CREATE", RequestsStream, ResultsStream, DeadLetterStream),
 			api("STREAM.MSG.GET", RequestsStream, ResultsStream),
+			// The console's reads (inspect.go): the partitions' state,
+			// the members' heartbeats and the dead letters, all read-only.
+			api("CONSUMER.LIST", RequestsStream),
+			api("STREAM.INFO", membersStream),
+			directGet(membersStream, DeadLetterStream),
 		)
 		sub = readResults
 	case RoleWorker:

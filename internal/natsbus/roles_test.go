@@ -201,8 +201,9 @@ func (w *world) checkUnchanged(t *testing.T, forgedID uuid.UUID, deadLetters uin
 // TestForgedTraffic has a producer, and the gateway, try every subject
 // that would let them fool or stop the service: forge an outcome or a
 // conflict notice, join or empty the membership, delete, purge or
-// reconfigure a stream, take a partition's deliveries, read dead letters.
-// Each attempt must be refused by the server and leave no trace.
+// reconfigure a stream, take a partition's deliveries, consume dead
+// letters (and, for a producer, read them or the partitions' state at
+// all). Each attempt must be refused by the server and leave no trace.
 func TestForgedTraffic(t *testing.T) {
 	for _, role := range []natsbus.Role{natsbus.RoleProducer, natsbus.RoleGateway} {
 		t.Run(string(role), func(t *testing.T) {
@@ -252,11 +253,23 @@ func TestForgedTraffic(t *testing.T) {
 				{"pull a partition", "$JS.API.CONSUMER.MSG.NEXT." + natsbus.RequestsStream + ".wallet-p00", []byte(`{"batch":10,"expires":1000000000}`), nil},
 				{"unpin a partition", "$JS.API.CONSUMER.UNPIN." + natsbus.RequestsStream + ".wallet-p00", []byte(`{"group":"wallet"}`), nil},
 				{"ack a delivery", "$JS.ACK." + natsbus.RequestsStream + ".wallet-p00.1.1.1.0.0", []byte("+ACK"), nil},
-				{"read a dead letter directly", "$JS.API.DIRECT.GET." + natsbus.DeadLetterStream, []byte(`{"seq":1}`), nil},
-				{"read the last dead letter", "$JS.API.DIRECT.GET." + natsbus.DeadLetterStream + "." + natsbus.DeadLetterPrefix + "malformed_json.1", nil, nil},
 				{"read a dead letter", "$JS.API.STREAM.MSG.GET." + natsbus.DeadLetterStream, []byte(`{"seq":1}`), nil},
 				{"consume the dead letters", "$JS.API.CONSUMER.CREATE." + natsbus.DeadLetterStream + ".snoop", snoop, nil},
 				{"copy outcomes onto another id", "$JS.API.CONSUMER.CREATE." + natsbus.ResultsStream + ".proxy", proxy, nil},
+			}
+			if role == natsbus.RoleProducer {
+				// The gateway reads dead letters for its console, directly
+				// and read-only; a producer may not.
+				attempts = append(attempts, []struct {
+					name, subject string
+					data          []byte
+					header        nats.Header
+				}{
+					{"read a dead letter directly", "$JS.API.DIRECT.GET." + natsbus.DeadLetterStream, []byte(`{"seq":1}`), nil},
+					{"read the last dead letter", "$JS.API.DIRECT.GET." + natsbus.DeadLetterStream + "." + natsbus.DeadLetterPrefix + "malformed_json.1", nil, nil},
+					{"list the partition consumers", "$JS.API.CONSUMER.LIST." + natsbus.RequestsStream, []byte(`{}`), nil},
+					{"read a heartbeat", "$JS.API.DIRECT.GET.KV_" + natsbus.MembersBucket + ".$KV." + natsbus.MembersBucket + ".worker-1", nil, nil},
+				}...)
 			}
 			for _, a := range attempts {
 				t.Run(a.name, func(t *testing.T) { p.attempt(t, a.subject, a.data, a.header) })

@@ -368,13 +368,9 @@ func (w *Worker) membershipLoop() {
 	}
 }
 
-// owner returns the member that owns partition p in view.
-func owner(view []string, p int) string {
-	if len(view) == 0 {
-		return ""
-	}
-	return view[p%len(view)]
-}
+// owner returns the member that owns partition p in view; readers of the
+// membership (the console) use the same rule.
+func owner(view []string, p int) string { return natsbus.PartitionOwner(view, p) }
 
 // rebalance reads the live members and starts or releases partitions so
 // that this worker pulls exactly those the sorted member list assigns it
