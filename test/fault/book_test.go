@@ -670,14 +670,16 @@ func checkTwins(v *violations, rep *bookReport, records []record, byID map[uuid.
 		t, stored := ledger.Transfers[id]
 		if r.Twin == nil && r.Op.Retry != nil {
 			// A 2020-API id: the client sent a first attempt and then a
-			// retry with other fields, and each attempt may decide a
-			// rejected id afresh, so the decision that stands can change
-			// after a notice. A notice must carry the fields of one of the
-			// two.
+			// retry with other fields. A notice must carry the fields of
+			// the one that is not stored.
 			for _, n := range notices {
 				rep.LegacyConflictNotices++
-				if !noticeOf(n, r.Op, ledger.Precisions) && !noticeOf(n, r.Op.Retry, ledger.Precisions) {
-					v.add(checkConflict, "%s: conflict notice %s, which is neither its first attempt nor its retry", r.Op, n)
+				ok := false
+				for _, o := range []*op{r.Op, r.Op.Retry} {
+					ok = ok || (noticeOf(n, o, ledger.Precisions) && !(stored && storedAs(o, t, ledger.Precisions)))
+				}
+				if !ok {
+					v.add(checkConflict, "%s: conflict notice %s, which is neither its first attempt nor its retry, or is what is stored", r.Op, n)
 				}
 			}
 			continue
@@ -711,17 +713,17 @@ func checkTwins(v *violations, rep *bookReport, records []record, byID map[uuid.
 }
 
 // noticeOf reports whether n is the conflict notice of request o: o's
-// fields, rejected with transfer_id_conflict.
+// fields, rejected with transfer_id_conflict. The amount is o's as sent: a
+// notice shows an amount with more digits than the currency keeps as
+// requested, like every result (natsbus's amountString), and others at the
+// currency's precision.
 func noticeOf(n streamResult, o *op, precisions map[string]int32) bool {
 	currency := transfer.NormalizeCurrency(o.Currency)
-	want := decimal.RequireFromString(o.Amount)
-	if p, ok := precisions[currency]; ok {
-		want = transfer.RoundAmount(want, p)
-	}
+	sent := decimal.RequireFromString(o.Amount)
 	from, to := n.accounts()
 	amount, err := decimal.NewFromString(n.Amount)
 	return n.Status == transfer.StatusRejected && n.Reason == transfer.CodeTransferIDConflict && n.Kind == o.Kind &&
-		from == o.From && to == o.To && n.Currency == currency && err == nil && amount.Equal(want)
+		from == o.From && to == o.To && n.Currency == currency && err == nil && amount.Equal(sent)
 }
 
 // storedAs reports whether t holds o's fields.

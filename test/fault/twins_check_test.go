@@ -22,8 +22,10 @@ func TestTwinChecksCatchMistakes(t *testing.T) {
 	stored := storedTransfer{ID: original.ID, Kind: transfer.KindTransfer, Status: transfer.StatusApplied,
 		From: from, To: to, Amount: decimal.RequireFromString("10.01"), Currency: "USD", Decisions: 1}
 	ledger := &ledgerSnapshot{Transfers: map[uuid.UUID]storedTransfer{original.ID: stored}, Precisions: map[string]int32{"USD": 2}}
+	// The notice shows the twin's amount as sent: it has more digits
+	// than USD keeps.
 	notice := streamResult{ID: original.ID, Kind: transfer.KindTransfer, Status: transfer.StatusRejected,
-		Reason: transfer.CodeTransferIDConflict, FromAccountID: from, ToAccountID: to, Amount: "11.01", Currency: "USD"}
+		Reason: transfer.CodeTransferIDConflict, FromAccountID: from, ToAccountID: to, Amount: "11.005", Currency: "USD"}
 	restartAt := base.Add(30 * time.Second)
 	restarted := func(a, b time.Time) bool { return restartAt.After(a) && !restartAt.After(b) }
 
@@ -43,7 +45,7 @@ func TestTwinChecksCatchMistakes(t *testing.T) {
 	storedEarly := dropped
 	storedEarly.NATSDuplicate = false
 	wrongAmount := notice
-	wrongAmount.Amount = "10.01"
+	wrongAmount.Amount = "10.005"
 	wrongAccount := notice
 	wrongAccount.ToAccountID = uuid.New()
 	asTwin := stored
@@ -88,8 +90,8 @@ func TestTwinChecksCatchMistakes(t *testing.T) {
 
 	// A 2020-API id: the first attempt (to an account of another
 	// currency) was rejected, its retry applied and stored. A notice with
-	// the first attempt's fields is one the client caused; one with
-	// another receiver is not.
+	// the first attempt's fields is one the client caused; one with the
+	// stored retry's fields or another receiver is not.
 	first := &op{ID: uuid.New(), Kind: transfer.KindTransfer, From: from, To: uuid.New(), Amount: "3", Currency: "USD", Route: viaLegacy}
 	retry := *first
 	retry.To = to
@@ -100,7 +102,7 @@ func TestTwinChecksCatchMistakes(t *testing.T) {
 		name  string
 		to    uuid.UUID
 		fires bool
-	}{{"notice of the first attempt", first.To, false}, {"notice of the retry", to, false}, {"notice of neither", uuid.New(), true}} {
+	}{{"notice of the first attempt", first.To, false}, {"notice of the stored retry", to, true}, {"notice of neither", uuid.New(), true}} {
 		n := notice
 		n.ID, n.ToAccountID, n.Amount = first.ID, tc.to, "3.00"
 		rec := record{Op: first, FirstSentAt: base, Accepted: true}
