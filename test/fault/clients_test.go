@@ -275,7 +275,13 @@ func (s *submitter) conflict(ctx context.Context, o *op) {
 	for attempt := 0; ; attempt++ {
 		gws := s.gateways()
 		status, code, err := s.httpOnce(ctx, s.http, gws[int(s.next.Add(1))%len(gws)], twin)
-		if err == nil && status != http.StatusServiceUnavailable {
+		// 503 (not stored) and 504 outcome_unknown (may be stored) call
+		// for the same request again, as in submitHTTP.
+		retry := status == http.StatusServiceUnavailable || (status == http.StatusGatewayTimeout && code == "outcome_unknown")
+		if err == nil && retry {
+			s.rec.count5xx(status)
+		}
+		if err == nil && !retry {
 			s.rec.answer(o.ID, fmt.Sprintf("conflict http %d %s", status, code))
 			s.rec.twin(o.ID, twin, func(t *twinRecord) { t.HTTPStatus, t.HTTPCode, t.HTTPDoneAt = status, code, time.Now() })
 			if status != http.StatusConflict || code != string(transfer.CodeTransferIDConflict) {
