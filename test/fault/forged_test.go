@@ -198,13 +198,18 @@ func TestForgedTraffic(t *testing.T) {
 	// role may subscribe to _INBOX.> (its own JetStream replies arrive
 	// there), which lets it read replies meant for others; measured here,
 	// not yet closed (docs/reliability.md).
-	var snooped atomic.Int64
+	var snooped, deliveries atomic.Int64
 	snoop := newForger(t, c, "forger-inbox")
 	ownInbox := snoop.nc.NewRespInbox()
 	ownPrefix := ownInbox[:strings.LastIndex(ownInbox, ".")]
 	if _, err := snoop.nc.Subscribe("_INBOX.>", func(m *nats.Msg) {
 		if !strings.HasPrefix(m.Subject, ownPrefix) {
 			snooped.Add(1)
+		}
+		// A request delivered to a worker's pull: its reply is the ack
+		// subject of a partition consumer.
+		if strings.HasPrefix(m.Reply, "$JS.ACK."+natsbus.RequestsStream+".") {
+			deliveries.Add(1)
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -346,5 +351,6 @@ func TestForgedTraffic(t *testing.T) {
 	if rep.Violations.total() != 0 {
 		t.Errorf("violations (seed %d):%s", s, rep.Violations)
 	}
-	t.Logf("a producer subscribed to _INBOX.> read %d replies meant for other clients", snooped.Load())
+	t.Logf("a producer subscribed to _INBOX.> read %d replies meant for other clients, of which %d requests delivered to workers",
+		snooped.Load(), deliveries.Load())
 }
