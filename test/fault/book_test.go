@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -34,6 +35,7 @@ const (
 	checkContract     = "contract"       // an answer that breaks the API contract
 	checkCrash        = "crash"          // a process died on its own or logged a panic
 	checkRecovery     = "recovery"       // the service did not serve every partition again after a fault
+	checkConflict     = "conflict"       // a conflict notice no client caused, or a twin the stream should have dropped
 )
 
 // violations collects failed checks by name, keeping a few examples each.
@@ -97,7 +99,14 @@ type bookReport struct {
 	Entries, Accounts               int
 	Currencies                      map[string]*currencyTotals
 	ResultMessages, ConflictNotices int
-	OrderedAccounts, OrderedDebits  int
+	// Twins counts the conflicting requests sent under accepted ids;
+	// TwinsDropped and TwinsStored say what the stream made of the ones
+	// sent over NATS.
+	Twins, TwinsDropped, TwinsStored int
+	// LegacyConflictNotices counts the notices for 2020-API ids, whose
+	// first attempt and retry differ.
+	LegacyConflictNotices          int
+	OrderedAccounts, OrderedDebits int
 	// Redecided counts ids a 2020-API retry decided again after a rejection.
 	Redecided  int
 	Violations *violations
@@ -111,6 +120,8 @@ func (r *bookReport) String() string {
 		r.Decided, r.Applied, r.Rejected, r.Reasons, r.Redecided)
 	fmt.Fprintf(&b, "entries %d on %d accounts; results stream: %d outcomes, %d conflict notices\n",
 		r.Entries, r.Accounts, r.ResultMessages, r.ConflictNotices)
+	fmt.Fprintf(&b, "conflicting twins %d: over NATS %d dropped as duplicates, %d stored (each must have one notice); notices for 2020-API ids %d\n",
+		r.Twins, r.TwinsDropped, r.TwinsStored, r.LegacyConflictNotices)
 	fmt.Fprintf(&b, "order: %d debits on %d accounts checked\n", r.OrderedDebits, r.OrderedAccounts)
 	codes := make([]string, 0, len(r.Currencies))
 	for c := range r.Currencies {
@@ -278,19 +289,46 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 	return s, rows.Err()
 }
 
-// streamResult is the part of an outcome message the checker compares.
+// streamResult is the part of an outcome message or a conflict notice the
+// checker compares.
 type streamResult struct {
-	ID     uuid.UUID       `json:"id"`
-	Status transfer.Status `json:"status"`
-	Reason transfer.Code   `json:"reason"`
-	Amount string          `json:"amount"`
+	ID            uuid.UUID       `json:"id"`
+	Kind          transfer.Kind   `json:"kind"`
+	Status        transfer.Status `json:"status"`
+	Reason        transfer.Code   `json:"reason"`
+	FromAccountID uuid.UUID       `json:"from_account_id"`
+	ToAccountID   uuid.UUID       `json:"to_account_id"`
+	AccountID     uuid.UUID       `json:"account_id"`
+	Amount        string          `json:"amount"`
+	Currency      string          `json:"currency"`
+}
+
+func (r streamResult) String() string {
+	from, to := r.accounts()
+	return fmt.Sprintf("%s %s %s %s->%s %s %s", r.Kind, r.Status, r.Reason, from, to, r.Amount, r.Currency)
+}
+
+// accounts returns the sender and receiver the result names, as a
+// transfer row holds them.
+func (r streamResult) accounts() (from, to uuid.UUID) {
+	switch r.Kind {
+	case transfer.KindDeposit:
+		return uuid.Nil, r.AccountID
+	case transfer.KindWithdrawal:
+		return r.AccountID, uuid.Nil
+	}
+	return r.FromAccountID, r.ToAccountID
 }
 
 // resultsSnapshot is every message of the results stream, by request id.
 type resultsSnapshot struct {
 	Outcomes    map[uuid.UUID][]streamResult
-	Conflicts   map[uuid.UUID]int
+	Conflicts   map[uuid.UUID][]streamResult
 	Undecodable []string
+}
+
+func newResultsSnapshot() *resultsSnapshot {
+	return &resultsSnapshot{Outcomes: map[uuid.UUID][]streamResult{}, Conflicts: map[uuid.UUID][]streamResult{}}
 }
 
 // readStream delivers every message a stream holds to fn, in order.
@@ -338,7 +376,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, fn fun
 
 // readResults reads the results stream.
 func readResults(ctx context.Context, js jetstream.JetStream) (*resultsSnapshot, error) {
-	r := &resultsSnapshot{Outcomes: map[uuid.UUID][]streamResult{}, Conflicts: map[uuid.UUID]int{}}
+	r := newResultsSnapshot()
 	err := readStream(ctx, js, "WALLET_RESULTS", func(m jetstream.Msg) {
 		rest, ok := strings.CutPrefix(m.Subject(), "wallet.results.")
 		if !ok {
@@ -351,13 +389,13 @@ func readResults(ctx context.Context, js jetstream.JetStream) (*resultsSnapshot,
 			r.Undecodable = append(r.Undecodable, m.Subject())
 			return
 		}
-		if conflict {
-			r.Conflicts[id]++
-			return
-		}
 		var res streamResult
 		if err := json.Unmarshal(m.Data(), &res); err != nil || res.ID != id {
 			r.Undecodable = append(r.Undecodable, m.Subject())
+			return
+		}
+		if conflict {
+			r.Conflicts[id] = append(r.Conflicts[id], res)
 			return
 		}
 		r.Outcomes[id] = append(r.Outcomes[id], res)
@@ -372,7 +410,19 @@ type checkOptions struct {
 	// re-derived from the database), may be lost. Duplicates and
 	// disagreements are still violations.
 	ResultsMayBeMissing bool
+	// NATSRestartedBetween reports whether the NATS server started anew
+	// in a span of time, forgetting the ids of the messages it no longer
+	// held (nil: it never restarted).
+	NATSRestartedBetween func(from, to time.Time) bool
 }
+
+// dedupeWindow is the requests stream's duplicate window in the suite's
+// deployments (the default: the services get no other).
+const dedupeWindow = natsbus.DefaultDuplicates
+
+// dedupeMargin allows for the clocks of the client and the server and for
+// the time between a PubAck and its recording.
+const dedupeMargin = 5 * time.Second
 
 // checkBook checks the ledger and the results stream against what the
 // clients were told. Everything it asserts comes from the database and the
@@ -389,7 +439,7 @@ func checkBook(ctx context.Context, conn *pgx.Conn, js jetstream.JetStream, rec 
 // checkLedger is checkBook on a ledger already read.
 func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetStream, rec *recorder, opts checkOptions) (*bookReport, error) {
 	var err error
-	results := &resultsSnapshot{Outcomes: map[uuid.UUID][]streamResult{}, Conflicts: map[uuid.UUID]int{}}
+	results := newResultsSnapshot()
 	if js != nil {
 		if results, err = readResults(ctx, js); err != nil {
 			return nil, fmt.Errorf("read results: %w", err)
@@ -553,9 +603,10 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 			}
 		}
 	}
-	for _, n := range results.Conflicts {
-		rep.ConflictNotices += n
+	for _, list := range results.Conflicts {
+		rep.ConflictNotices += len(list)
 	}
+	checkTwins(v, rep, records, byID, results, ledger, opts, js != nil)
 	if js != nil && !opts.ResultsMayBeMissing {
 		for id := range ledger.Transfers {
 			if _, ok := results.Outcomes[id]; !ok {
@@ -564,6 +615,115 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 		}
 	}
 	return rep, nil
+}
+
+// checkTwins checks the conflicting requests the clients sent under
+// accepted ids, and the conflict notices on the results stream:
+//   - within the dedupe window of the original, with no NATS restart in
+//     between, the stream must drop the NATS twin as a duplicate;
+//   - a twin the stream stored (PubAck not a duplicate) gets exactly one
+//     conflict notice (at most one after a kill -9 of NATS);
+//   - every notice is for an id the clients reused, carries the twin's
+//     fields rejected with transfer_id_conflict, and the stored transfer
+//     is not the twin; a notice may only exist when some twin could have
+//     been stored (dedupe forgotten by a restart, or out of the window).
+func checkTwins(v *violations, rep *bookReport, records []record, byID map[uuid.UUID]*record,
+	results *resultsSnapshot, ledger *ledgerSnapshot, opts checkOptions, haveResults bool) {
+	restarted := func(from, to time.Time) bool {
+		return opts.NATSRestartedBetween != nil && opts.NATSRestartedBetween(from, to)
+	}
+	// dedupeHeld says the stream must still have known the id from the
+	// original's first submission until at: a twin stored then is a
+	// failure of the dedupe.
+	dedupeHeld := func(r *record, at time.Time) bool {
+		return at.Sub(r.FirstSentAt) < dedupeWindow-dedupeMargin && !restarted(r.FirstSentAt, at)
+	}
+	for i := range records {
+		r := &records[i]
+		tw := r.Twin
+		if tw == nil || !r.Accepted {
+			continue
+		}
+		rep.Twins++
+		if !tw.NATSAcked {
+			continue
+		}
+		if tw.NATSDuplicate {
+			rep.TwinsDropped++
+			continue
+		}
+		rep.TwinsStored++
+		if dedupeHeld(r, tw.NATSAckAt) {
+			v.add(checkConflict, "%s: its twin over NATS was stored, not dropped as a duplicate, %s after the original was first sent and with no NATS restart",
+				r.Op, tw.NATSAckAt.Sub(r.FirstSentAt).Round(time.Millisecond))
+		}
+		if n := len(results.Conflicts[r.Op.ID]); haveResults && n == 0 && !opts.ResultsMayBeMissing {
+			v.add(checkConflict, "%s: its twin %s was stored by the stream, and no conflict notice was published", r.Op, tw.Op.Amount)
+		}
+	}
+	for id, notices := range results.Conflicts {
+		r := byID[id]
+		if r == nil {
+			v.add(checkConflict, "conflict notice for %s, which no client sent", id)
+			continue
+		}
+		t, stored := ledger.Transfers[id]
+		if r.Twin == nil && r.Op.Retry != nil {
+			// A 2020-API id: the client sent a first attempt and then a
+			// retry with other fields. A notice must carry the fields of
+			// the one that is not stored.
+			for _, n := range notices {
+				rep.LegacyConflictNotices++
+				ok := false
+				for _, o := range []*op{r.Op, r.Op.Retry} {
+					ok = ok || (noticeOf(n, o, ledger.Precisions) && !(stored && storedAs(o, t, ledger.Precisions)))
+				}
+				if !ok {
+					v.add(checkConflict, "%s: conflict notice %s, which is neither its first attempt nor its retry, or is what is stored", r.Op, n)
+				}
+			}
+			continue
+		}
+		if r.Twin == nil {
+			v.add(checkConflict, "%s: conflict notice %s, although no client sent a conflicting request under the id", r.Op, notices[0])
+			continue
+		}
+		tw := r.Twin
+		if len(notices) > 1 {
+			v.add(checkConflict, "%s: %d conflict notices for one conflicting request", r.Op, len(notices))
+		}
+		// The twin went to the gateway first (which publishes it, and
+		// answers once it knows what the stream holds), then straight to
+		// NATS; a notice needs one of them stored. Both are known to have
+		// been dropped when each came back before the dedupe could be
+		// forgotten and the NATS one said so at its only attempt.
+		if tw.NATSAcked && tw.NATSDuplicate && tw.NATSFailed == 0 && tw.HTTPStatus != 0 &&
+			dedupeHeld(r, tw.NATSAckAt) && dedupeHeld(r, tw.HTTPDoneAt) {
+			v.add(checkConflict, "%s: a conflict notice, although the stream held the id whenever its twin was sent", r.Op)
+		}
+		for _, n := range notices {
+			if !noticeOf(n, tw.Op, ledger.Precisions) {
+				v.add(checkConflict, "%s: conflict notice %s, want the twin's %s rejected transfer_id_conflict", r.Op, n, tw.Op)
+			}
+		}
+		if stored && storedAs(tw.Op, t, ledger.Precisions) {
+			v.add(checkConflict, "%s: the stored transfer is its conflicting twin %s", r.Op, tw.Op)
+		}
+	}
+}
+
+// noticeOf reports whether n is the conflict notice of request o: o's
+// fields, rejected with transfer_id_conflict. The amount is o's as sent: a
+// notice shows an amount with more digits than the currency keeps as
+// requested, like every result (natsbus's amountString), and others at the
+// currency's precision.
+func noticeOf(n streamResult, o *op, precisions map[string]int32) bool {
+	currency := transfer.NormalizeCurrency(o.Currency)
+	sent := decimal.RequireFromString(o.Amount)
+	from, to := n.accounts()
+	amount, err := decimal.NewFromString(n.Amount)
+	return n.Status == transfer.StatusRejected && n.Reason == transfer.CodeTransferIDConflict && n.Kind == o.Kind &&
+		from == o.From && to == o.To && n.Currency == currency && err == nil && amount.Equal(sent)
 }
 
 // storedAs reports whether t holds o's fields.

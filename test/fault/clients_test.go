@@ -266,14 +266,24 @@ func (s *submitter) submit(ctx context.Context, o *op) {
 }
 
 // conflict resubmits o's id with another amount: over HTTP it must be a
-// 409, over NATS the id is a duplicate within the dedupe window.
+// 409; over NATS the PubAck's duplicate flag is recorded for the book
+// check, which knows when the stream must still have held the id (see
+// checkTwins).
 func (s *submitter) conflict(ctx context.Context, o *op) {
 	twin := o.conflicting()
+	s.rec.twin(o.ID, twin, func(*twinRecord) {})
 	for attempt := 0; ; attempt++ {
 		gws := s.gateways()
 		status, code, err := s.httpOnce(ctx, s.http, gws[int(s.next.Add(1))%len(gws)], twin)
-		if err == nil && status != http.StatusServiceUnavailable {
+		// 503 (not stored) and 504 outcome_unknown (may be stored) call
+		// for the same request again, as in submitHTTP.
+		retry := status == http.StatusServiceUnavailable || (status == http.StatusGatewayTimeout && code == "outcome_unknown")
+		if err == nil && retry {
+			s.rec.count5xx(status)
+		}
+		if err == nil && !retry {
 			s.rec.answer(o.ID, fmt.Sprintf("conflict http %d %s", status, code))
+			s.rec.twin(o.ID, twin, func(t *twinRecord) { t.HTTPStatus, t.HTTPCode, t.HTTPDoneAt = status, code, time.Now() })
 			if status != http.StatusConflict || code != string(transfer.CodeTransferIDConflict) {
 				s.rec.problem("%s: same id, other amount: http %d %q, want 409 transfer_id_conflict", o, status, code)
 			}
@@ -287,8 +297,10 @@ func (s *submitter) conflict(ctx context.Context, o *op) {
 		ack, err := s.natsOnce(ctx, s.pickJS(), twin)
 		if err == nil {
 			s.rec.answer(o.ID, fmt.Sprintf("conflict nats duplicate=%t", ack.Duplicate))
+			s.rec.twin(o.ID, twin, func(t *twinRecord) { t.NATSAcked, t.NATSDuplicate, t.NATSAckAt = true, ack.Duplicate, time.Now() })
 			return
 		}
+		s.rec.twin(o.ID, twin, func(t *twinRecord) { t.NATSFailed++ })
 		if !backoff(ctx, attempt) {
 			return
 		}

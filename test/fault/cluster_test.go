@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // clusterConfig sizes a test deployment.
@@ -58,6 +59,9 @@ type cluster struct {
 	nats     *natsServer
 	gateways []*service
 	workers  []*service
+	// forgers names the connections that try what their role forbids on
+	// purpose: the server's refusals of anything else are failures.
+	forgers []string
 }
 
 // service is a gateway or worker process and the port of its HTTP server.
@@ -85,12 +89,12 @@ func startCluster(t testing.TB, cfg clusterConfig) *cluster {
 	c.nats = startNATS(t, c.bin, c.dir)
 	for i := 0; i < cfg.Gateways; i++ {
 		port := freePort(t)
-		args := append(c.commonArgs(), "--port="+strconv.Itoa(port), "--host=127.0.0.1")
+		args := append(c.commonArgs(natsbus.RoleGateway), "--port="+strconv.Itoa(port), "--host=127.0.0.1")
 		c.gateways = append(c.gateways, &service{proc: newProc(t, c.dir, fmt.Sprintf("gateway-%d", i), c.bin.Gateway, args, nil), port: port})
 	}
 	for i := 0; i < cfg.Workers; i++ {
 		port := freePort(t)
-		args := append(c.commonArgs(),
+		args := append(c.commonArgs(natsbus.RoleWorker),
 			"--metrics-port="+strconv.Itoa(port),
 			"--batch-size="+strconv.Itoa(cfg.BatchSize),
 			"--ack-wait="+cfg.AckWait.String(),
@@ -115,11 +119,15 @@ func startCluster(t testing.TB, cfg clusterConfig) *cluster {
 	return c
 }
 
-// commonArgs are the settings every service process gets.
-func (c *cluster) commonArgs() []string {
+// commonArgs are the settings every service process gets; it connects to
+// NATS as role.
+func (c *cluster) commonArgs(role natsbus.Role) []string {
+	cred := c.nats.credential(role)
 	return []string{
 		"--db=" + c.dbURL,
 		"--nats-url=" + c.nats.URL(),
+		"--nats-user=" + cred.User,
+		"--nats-password=" + cred.Password,
 		"--partitions=" + strconv.Itoa(c.cfg.Partitions),
 		"--shutdown-timeout=5s",
 		"--log-level=info",
@@ -189,12 +197,18 @@ func (c *cluster) procs() []*proc {
 	return out
 }
 
-// crashes lists exits the suite did not cause and crash lines in the logs.
+// crashes lists exits the suite did not cause, crash lines in the logs, and
+// permissions the NATS server refused to a service or a well-behaved
+// client (a role that lacks what its binary needs, or a client doing what
+// it should not).
 func (c *cluster) crashes() []string {
 	var out []string
 	for _, p := range c.procs() {
 		out = append(out, p.crashes()...)
 		out = append(out, p.logAlarms()...)
+	}
+	for _, v := range c.nats.violations(c.forgers...) {
+		out = append(out, "nats-server refused: "+v)
 	}
 	return out
 }

@@ -43,9 +43,13 @@ func shortPlan() faultPlan {
 		StormEvery: 40, StormSize: 4, ConflictEvery: 53}
 }
 
+// longFaultTarget is the fewest faults a long run must inject: 13 rounds
+// of the 8 faults make 104.
+const longFaultTarget = 100
+
 func longPlan() faultPlan {
 	restart, _ := strconv.ParseBool(os.Getenv(envPGRestart))
-	return faultPlan{PerCurrency: 16, Rate: 300, Clients: 48, Rounds: 5, Gap: 4 * time.Second,
+	return faultPlan{PerCurrency: 16, Rate: 300, Clients: 48, Rounds: 13, Gap: 2 * time.Second,
 		StormEvery: 30, StormSize: 8, ConflictEvery: 41, NATSKill: true, PGRestart: restart}
 }
 
@@ -66,7 +70,9 @@ func TestFaults(t *testing.T) {
 	model := newLoadModel(rng, r.world, plan.StormEvery, plan.ConflictEvery, plan.StormSize)
 
 	ctx := t.Context()
-	settle, cancelSettle := context.WithTimeout(ctx, 10*time.Minute)
+	// Ops in hand keep being retried until the load stops, and then for a
+	// few minutes more.
+	settle, cancelSettle := context.WithCancel(ctx)
 	defer cancelSettle()
 	fundCtx, cancelFund := context.WithTimeout(ctx, 2*time.Minute)
 	r.submitAll(fundCtx, model.fundingOps())
@@ -119,7 +125,9 @@ rounds:
 		t.Fatal(ctx.Err())
 	}
 	stopLoad()
+	giveUp := time.AfterFunc(5*time.Minute, cancelSettle)
 	waitClients()
+	giveUp.Stop()
 	loadTime := time.Since(start)
 	t.Logf("load ran %s; clients: %v", loadTime.Round(time.Second), r.rec.summary())
 
@@ -136,7 +144,7 @@ rounds:
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	opts := checkOptions{}
+	opts := checkOptions{NATSRestartedBetween: c.nats.restartedBetween}
 	for _, f := range figures {
 		if f.Name == "nats-kill" {
 			opts.ResultsMayBeMissing = true
@@ -152,11 +160,14 @@ rounds:
 	for _, f := range failed {
 		rep.Violations.add(checkRecovery, "%s", f)
 	}
-	t.Logf("faults:\n%s", summarizeFigures(figures))
+	t.Logf("faults: %d injected\n%s", len(figures), summarizeFigures(figures))
+	if long() && len(figures) < longFaultTarget {
+		t.Errorf("the long run injected %d faults, want at least %d", len(figures), longFaultTarget)
+	}
 	t.Logf("book:\n%s", rep)
 	writeReport(t, "faults", map[string]any{
 		"seed": s, "long": long(), "load_seconds": loadTime.Seconds(), "clients": r.rec.summary(),
-		"faults": figures, "summary": summarizeFigures(figures), "book": rep.String(),
+		"faults": figures, "faults_injected": len(figures), "summary": summarizeFigures(figures), "book": rep.String(),
 		"accepted": rep.Accepted, "lost": rep.Violations.count[checkLost],
 		"duplicated": rep.Violations.count[checkEntries] + rep.Violations.count[checkResults],
 		"conserved":  rep.Violations.count[checkConservation] == 0,

@@ -57,16 +57,16 @@ func findFuzzTargets(t *testing.T, root string) []fuzzTarget {
 
 // TestFuzzTargets runs every fuzz target in the tree for a while (long
 // suite only; WALLET_FAULT_FUZZTIME sets the time per target, default
-// 1m). A crasher makes go test write its input under the package's
-// testdata/fuzz directory, where it stays as a regression seed; this test
-// fails and names it.
+// 10m), two at a time with one fuzzing worker each. A crasher makes go
+// test write its input under the package's testdata/fuzz directory, where
+// it stays as a regression seed; this test fails and names it.
 func TestFuzzTargets(t *testing.T) {
 	if !long() {
 		t.Skipf("fuzzing runs in the long suite (%s=1)", envLong)
 	}
 	fuzztime := os.Getenv(envFuzzTime)
 	if fuzztime == "" {
-		fuzztime = "1m"
+		fuzztime = "10m"
 	}
 	if _, err := time.ParseDuration(fuzztime); err != nil {
 		t.Fatalf("%s: %v", envFuzzTime, err)
@@ -78,8 +78,12 @@ func TestFuzzTargets(t *testing.T) {
 	}
 	for _, ft := range targets {
 		t.Run(strings.TrimPrefix(ft.dir, "./")+"/"+ft.name, func(t *testing.T) {
+			// Two targets at once (go test's -parallel, GOMAXPROCS by
+			// default), each with one worker: the same CPU in half the
+			// wall time of one after the other.
+			t.Parallel()
 			cmd := exec.CommandContext(t.Context(), goTool(), "test", "-run", "^$", "-fuzz", "^"+ft.name+"$",
-				"-fuzztime", fuzztime, "-parallel", "2", ft.dir)
+				"-fuzztime", fuzztime, "-parallel", "1", ft.dir)
 			cmd.Dir = root
 			corpus := filepath.Join(root, ft.dir, "testdata", "fuzz", ft.name)
 			before := listDir(corpus)

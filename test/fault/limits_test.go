@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -98,7 +99,12 @@ func TestPoisonAtLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
-	nc, js := c.nats.connect(t, "limits")
+	// What a producer may publish it publishes with the producer role;
+	// the forged outcome and dead letter below need a client that got
+	// round the permissions, played by the operator's user, which also
+	// reads the dead letters.
+	nc, js := c.nats.connect(t, "limits", c.nats.credential(natsbus.RoleProducer))
+	_, adminJS := c.nats.connect(t, "limits-admin", c.nats.admin)
 	requests, err := js.Stream(ctx, "WALLET_REQUESTS")
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +149,7 @@ func TestPoisonAtLimits(t *testing.T) {
 	for _, subject := range []string{"wallet.results." + forgedID.String(), "wallet.deadletter.malformed_json.1"} {
 		m := nats.NewMsg(subject)
 		m.Data = bytes.Repeat([]byte{'x'}, maxPayload-wireHeaderLen(m.Header))
-		if _, err := js.PublishMsg(ctx, m); err != nil {
+		if _, err := adminJS.PublishMsg(ctx, m); err != nil {
 			refused[subject+": "+err.Error()]++
 		}
 	}
@@ -181,7 +187,7 @@ func TestPoisonAtLimits(t *testing.T) {
 	for {
 		missing := 0
 		found := map[string]jetstream.Msg{}
-		if err := readStream(ctx, js, "WALLET_DEADLETTER", func(m jetstream.Msg) {
+		if err := readStream(ctx, adminJS, "WALLET_DEADLETTER", func(m jetstream.Msg) {
 			found[m.Headers().Get("Wallet-Original-Msg-Id")] = m
 		}); err != nil {
 			t.Fatal(err)

@@ -89,11 +89,19 @@ type currencySpec struct {
 	Unit decimal.Decimal
 }
 
+// loadCurrencies spans every precision the service keeps: none (JPY), 2,
+// 3 (KWD), 8 and 18 (ETH).
 var loadCurrencies = []currencySpec{
 	{Code: "USD", Precision: 2, Unit: decimal.RequireFromString("1")},
 	{Code: "JPY", Precision: 0, Unit: decimal.RequireFromString("100")},
 	{Code: "BTC", Precision: 8, Unit: decimal.RequireFromString("0.001")},
+	{Code: "ETH", Precision: 18, Unit: decimal.RequireFromString("0.01")},
+	{Code: "KWD", Precision: 3, Unit: decimal.RequireFromString("1")},
 }
+
+// bigEvery: one deposit, transfer or withdrawal in bigEvery has an amount
+// with the most integer digits a request may have.
+const bigEvery = 40
 
 // world is the set of accounts the load moves money between, and the
 // probe accounts, one per partition, used to time recoveries.
@@ -179,15 +187,38 @@ func (m *loadModel) spec(code string) currencySpec {
 func (m *loadModel) amount(c currencySpec, lo, hi int) string {
 	units := lo + m.rng.IntN(hi-lo+1)
 	d := c.Unit.Mul(decimal.NewFromInt(int64(units)))
-	// Add a fraction of a unit in the currency's own precision.
+	// Add a fraction of a unit in the currency's own precision: every
+	// digit down to the last one it keeps (16 of them for ETH).
 	step := decimal.New(1, -c.Precision)
-	d = d.Add(step.Mul(decimal.NewFromInt(int64(m.rng.IntN(100)))))
+	d = d.Add(step.Mul(decimal.NewFromInt(m.rng.Int64N(c.Unit.Div(step).IntPart()))))
+	return m.extraDigit(c, d).String()
+}
+
+// extraDigit sometimes adds one more digit than the currency keeps:
+// "12.345" USD.
+func (m *loadModel) extraDigit(c currencySpec, d decimal.Decimal) decimal.Decimal {
 	if m.rng.IntN(8) == 0 {
-		// One more digit than the currency keeps: "12.345" USD.
 		d = d.Add(decimal.New(int64(1+m.rng.IntN(9)), -c.Precision-1))
 	}
-	return d.String()
+	return d
 }
+
+// bigAmount draws an amount with transfer.MaxIntegerDigits integer digits
+// and every fraction digit c keeps: 18 + 18 digits for ETH.
+func (m *loadModel) bigAmount(c currencySpec) string {
+	lo := decimal.New(1, transfer.MaxIntegerDigits-1) // 10^17
+	// Below 10^18 - 1, so that rounding an extra digit up keeps 18 digits.
+	span := decimal.New(9, transfer.MaxIntegerDigits-1).Sub(decimal.NewFromInt(1)).IntPart()
+	d := lo.Add(decimal.NewFromInt(m.rng.Int64N(span)))
+	if c.Precision > 0 {
+		frac := decimal.NewFromInt(m.rng.Int64N(decimal.New(1, min(c.Precision, 18)).IntPart()))
+		d = d.Add(frac.Shift(-c.Precision))
+	}
+	return m.extraDigit(c, d).String()
+}
+
+// big reports whether the next amount is to be a big one.
+func (m *loadModel) big() bool { return m.rng.IntN(bigEvery) == 0 }
 
 func (m *loadModel) pick(list []account) account { return list[m.rng.IntN(len(list))] }
 
@@ -212,6 +243,9 @@ func (m *loadModel) next() *op {
 	case r < 30: // deposit: always applied
 		o.Kind, o.To = transfer.KindDeposit, m.pick(accts).ID
 		o.Amount = m.amount(c, 20, 400)
+		if m.big() {
+			o.Amount = m.bigAmount(c)
+		}
 	case r < 70: // transfer: applied or insufficient funds
 		o.Kind = transfer.KindTransfer
 		from := m.pick(accts)
@@ -221,7 +255,15 @@ func (m *loadModel) next() *op {
 		}
 		o.From, o.To = from.ID, to.ID
 		o.Amount = m.amount(c, 1, 150)
-		if m.rng.IntN(12) == 0 {
+		switch {
+		case m.big():
+			// Half of them from the account funded with a big amount,
+			// which can afford it.
+			if m.rng.IntN(2) == 0 && to.ID != accts[0].ID {
+				o.From = accts[0].ID
+			}
+			o.Amount = m.bigAmount(c)
+		case m.rng.IntN(12) == 0:
 			// More than an account usually holds.
 			o.Amount = m.amount(c, 2000, 20000)
 		}
@@ -232,7 +274,10 @@ func (m *loadModel) next() *op {
 	case r < 85: // withdrawal: applied or insufficient funds
 		o.Kind, o.From = transfer.KindWithdrawal, m.pick(accts).ID
 		o.Amount = m.amount(c, 1, 200)
-		if m.rng.IntN(8) == 0 {
+		switch {
+		case m.big():
+			o.Amount = m.bigAmount(c)
+		case m.rng.IntN(8) == 0:
 			o.Amount = m.amount(c, 2000, 20000)
 		}
 		o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
@@ -328,14 +373,19 @@ func indexOf(code string) int {
 }
 
 // fundingOps returns one deposit per account, so the first transfers have
-// money to move.
+// money to move; the first account of each currency gets a big amount,
+// from which big transfers can be paid.
 func (m *loadModel) fundingOps() []*op {
 	var out []*op
 	for _, a := range m.world.Accounts {
 		c := m.spec(a.Currency)
+		amount := m.amount(c, 500, 1000)
+		if a == m.world.ByCurrency[a.Currency][0] {
+			amount = m.bigAmount(c)
+		}
 		out = append(out, &op{
 			ID: newUUID(m.rng), Kind: transfer.KindDeposit, To: a.ID,
-			Amount: m.amount(c, 500, 1000), Currency: a.Currency, MayApply: true,
+			Amount: amount, Currency: a.Currency, MayApply: true,
 			Route: route(m.rng.IntN(2)),
 		})
 	}

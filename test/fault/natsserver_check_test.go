@@ -16,7 +16,7 @@ func TestNATSServerKeepsAcknowledgedMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	srv := startNATS(t, natsBinary(t), t.TempDir())
-	_, js := srv.connect(t, "check")
+	_, js := srv.connect(t, "check", srv.admin)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CHECK", Subjects: []string{"check.>"}, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,13 @@ func TestNATSServerKeepsAcknowledgedMessages(t *testing.T) {
 		}
 	}
 	srv.kill()
-	if _, err := js.Publish(ctx, "check.down", []byte("x"), jetstream.WithRetryAttempts(0)); err == nil {
+	// Until the client notices the connection is gone, the publish can
+	// wait for its PubAck instead of failing at once: bound that wait, so
+	// that the restart below keeps its time.
+	downCtx, cancelDown := context.WithTimeout(ctx, 5*time.Second)
+	_, err := js.Publish(downCtx, "check.down", []byte("x"), jetstream.WithRetryAttempts(0))
+	cancelDown()
+	if err == nil {
 		t.Fatal("a publish while the server is down got a PubAck")
 	}
 	if err := srv.restart(ctx); err != nil {

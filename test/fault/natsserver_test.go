@@ -1,32 +1,91 @@
 package fault
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // natsServer is a nats-server process with JetStream and its store on
 // disk, syncing every write before acknowledging it, as production runs.
-// Restarts keep the port and the store.
+// Restarts keep the port and the store. Like a deployment
+// (deployments/nats/nats.conf) it accepts only the role users of
+// internal/natsbus, each with its role's permissions, and one operator
+// user without limits that only the suite's own checks use.
 type natsServer struct {
 	*proc
 	port    int
 	monitor int
 	store   string
+	users   map[natsbus.Role]natsCredential
+	admin   natsCredential
+
+	mu     sync.Mutex
+	starts []time.Time // when each incarnation started
+}
+
+// natsCredential is a user name and password on the suite's server.
+type natsCredential struct {
+	User, Password string
+}
+
+// adminUser is the operator's account: it reads every stream for the
+// checks, and plays a client that got round the permissions. No service
+// connects with it.
+const adminUser = "fault-admin"
+
+// newPassword draws a password, so no test depends on a known one.
+func newPassword(t testing.TB) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// natsAuthorization renders the users block of the server's config: each
+// role's publish and subscribe allow lists from natsbus, as
+// deployments/nats/nats.conf writes them by hand.
+func natsAuthorization(users map[natsbus.Role]natsCredential, admin natsCredential) string {
+	list := func(subjects []string) string {
+		q := make([]string, len(subjects))
+		for i, s := range subjects {
+			q[i] = fmt.Sprintf("%q", s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	var b strings.Builder
+	b.WriteString("authorization {\n  users = [\n")
+	for _, r := range natsbus.Roles {
+		perm := r.Permissions()
+		fmt.Fprintf(&b, "    {user: %q, password: %q, permissions: {publish: {allow: %s}, subscribe: {allow: %s}}}\n",
+			users[r].User, users[r].Password, list(perm.Publish.Allow), list(perm.Subscribe.Allow))
+	}
+	fmt.Fprintf(&b, "    {user: %q, password: %q}\n  ]\n}\n", admin.User, admin.Password)
+	return b.String()
 }
 
 // startNATS writes the server's config and starts it.
 func startNATS(t testing.TB, bin binaries, dir string) *natsServer {
 	t.Helper()
-	s := &natsServer{port: freePort(t), monitor: freePort(t), store: filepath.Join(dir, "jetstream")}
+	s := &natsServer{port: freePort(t), monitor: freePort(t), store: filepath.Join(dir, "jetstream"),
+		users: map[natsbus.Role]natsCredential{}, admin: natsCredential{adminUser, newPassword(t)}}
+	for _, r := range natsbus.Roles {
+		s.users[r] = natsCredential{r.UserName(), newPassword(t)}
+	}
 	conf := fmt.Sprintf(`server_name: fault
 listen: 127.0.0.1:%d
 http: 127.0.0.1:%d
@@ -35,7 +94,7 @@ jetstream {
   store_dir: %q
   sync_interval: always
 }
-`, s.port, s.monitor, s.store)
+`, s.port, s.monitor, s.store) + natsAuthorization(s.users, s.admin)
 	confPath := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -59,11 +118,58 @@ func (s *natsServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.
 // answers.
 func (s *natsServer) restart(ctx context.Context) error {
 	if !s.running() {
+		s.mu.Lock()
+		s.starts = append(s.starts, time.Now())
+		s.mu.Unlock()
 		if err := s.start(); err != nil {
 			return err
 		}
 	}
 	return s.waitReady(ctx)
+}
+
+// restartedBetween reports whether an incarnation of the server started
+// in (from, to]: the server then rebuilt its dedupe state from the
+// messages it still held.
+func (s *natsServer) restartedBetween(from, to time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, at := range s.starts {
+		if at.After(from) && !at.After(to) {
+			return true
+		}
+	}
+	return false
+}
+
+// credential is role's user on the server.
+func (s *natsServer) credential(role natsbus.Role) natsCredential { return s.users[role] }
+
+// violations returns the server's log lines about a permission it
+// refused, from connections not named in except.
+func (s *natsServer) violations(except ...string) []string {
+	f, err := os.Open(s.logPath)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+lines:
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, "Violation") || strings.Contains(line, "Maximum Payload") {
+			continue
+		}
+		for _, name := range except {
+			if strings.Contains(line, name) {
+				continue lines
+			}
+		}
+		out = append(out, truncateLine(line))
+	}
+	return out
 }
 
 // waitReady polls until a client can connect and JetStream answers.
@@ -84,7 +190,7 @@ func (s *natsServer) waitReady(ctx context.Context) error {
 }
 
 func (s *natsServer) ping(ctx context.Context) error {
-	nc, err := nats.Connect(s.URL(), nats.Timeout(time.Second), nats.NoReconnect())
+	nc, err := nats.Connect(s.URL(), nats.Timeout(time.Second), nats.NoReconnect(), nats.UserInfo(s.admin.User, s.admin.Password))
 	if err != nil {
 		return err
 	}
@@ -99,19 +205,20 @@ func (s *natsServer) ping(ctx context.Context) error {
 	return err
 }
 
-// connect opens a client connection that reconnects forever, closed when
-// the test ends.
-func (s *natsServer) connect(t testing.TB, name string) (*nats.Conn, jetstream.JetStream) {
+// connect opens a client connection as cred that reconnects forever,
+// closed when the test ends; opts come after the suite's own.
+func (s *natsServer) connect(t testing.TB, name string, cred natsCredential, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(s.URL(),
+	nc, err := nats.Connect(s.URL(), append([]nats.Option{
 		nats.Name(name),
+		nats.UserInfo(cred.User, cred.Password),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond),
+		nats.ReconnectWait(100 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		// Publishes made while disconnected must fail, not queue: a
 		// producer only counts a request as accepted on its PubAck.
 		nats.ReconnectBufSize(-1),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("connect to nats: %v", err)
 	}

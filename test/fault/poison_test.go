@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -168,7 +169,11 @@ func testPoison(t *testing.T, name string, poisonCount, validRate, only int) {
 	rng := rand.New(rand.NewPCG(s, 0x9015))
 	c := startCluster(t, clusterConfig{Gateways: 1, Workers: 2})
 	r := newRun(t, c, rng, 4)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	budget := 5 * time.Minute
+	if long() {
+		budget = 15 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), budget)
 	defer cancel()
 
 	model := newLoadModel(rand.New(rand.NewPCG(rng.Uint64(), 2)), r.world, 0, 0, 0)
@@ -192,7 +197,7 @@ func testPoison(t *testing.T, name string, poisonCount, validRate, only int) {
 	waitValid := r.load(validCtx, ctx, model, validRate, 8)
 
 	f := &poisonFactory{rng: rand.New(rand.NewPCG(rng.Uint64(), 3)), world: r.world, only: only}
-	_, js := c.nats.connect(t, "poison")
+	_, js := c.nats.connect(t, "poison", c.nats.credential(natsbus.RoleProducer))
 	var (
 		mu       sync.Mutex
 		stored   = map[string]poisonMsg{}

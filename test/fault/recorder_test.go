@@ -12,6 +12,9 @@ import (
 // record is what the clients saw of one request id.
 type record struct {
 	Op *op
+	// FirstSentAt is when the first submission began: JetStream cannot
+	// have stored the id before.
+	FirstSentAt time.Time
 	// Accepted: the service said it stored the request (202, 200/201 or a
 	// 422 outcome for a resubmission, or a PubAck).
 	Accepted   bool
@@ -27,6 +30,27 @@ type record struct {
 	Answers map[string]int
 	// Unsettled: the client gave up before any definite answer.
 	Unsettled bool
+	// Twin is the conflicting request sent under the id, if any.
+	Twin *twinRecord
+}
+
+// twinRecord is what the clients saw of the conflicting request they sent
+// under an accepted id: the same id with another amount, over HTTP and
+// then over NATS.
+type twinRecord struct {
+	Op *op
+	// HTTPStatus and HTTPCode are the gateway's final answer (0 if the
+	// client gave up); HTTPDoneAt is when it came.
+	HTTPStatus int
+	HTTPCode   string
+	HTTPDoneAt time.Time
+	// NATSAcked: the NATS twin got a PubAck, at NATSAckAt, saying
+	// NATSDuplicate; NATSFailed counts the attempts before it that failed
+	// (each may have been stored all the same).
+	NATSAcked     bool
+	NATSDuplicate bool
+	NATSAckAt     time.Time
+	NATSFailed    int
 }
 
 // recorder keeps every id the load sent and what became of it as far as
@@ -54,8 +78,22 @@ func (r *recorder) sent(o *op) {
 	if _, ok := r.records[o.ID]; ok {
 		return
 	}
-	r.records[o.ID] = &record{Op: o, Answers: map[string]int{}}
+	r.records[o.ID] = &record{Op: o, Answers: map[string]int{}, FirstSentAt: time.Now()}
 	r.order = append(r.order, o.ID)
+}
+
+// twin updates what the clients saw of the conflicting request under id.
+func (r *recorder) twin(id uuid.UUID, twin *op, update func(*twinRecord)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.records[id]
+	if rec == nil {
+		return
+	}
+	if rec.Twin == nil {
+		rec.Twin = &twinRecord{Op: twin}
+	}
+	update(rec.Twin)
 }
 
 // answer notes one answer for id.
@@ -135,6 +173,10 @@ func (r *recorder) snapshot() []record {
 	out := make([]record, 0, len(r.order))
 	for _, id := range r.order {
 		rec := *r.records[id]
+		if rec.Twin != nil {
+			twin := *rec.Twin
+			rec.Twin = &twin
+		}
 		rec.Answers = make(map[string]int, len(r.records[id].Answers))
 		for k, v := range r.records[id].Answers {
 			rec.Answers[k] = v

@@ -17,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // run is one load against one cluster: the world, the clients, the
@@ -45,12 +47,14 @@ func newRun(t testing.TB, c *cluster, rng *rand.Rand, perCurrency int) *run {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.pool.Close)
+	// The clients publish with the producer role; the checks read every
+	// stream as the operator.
 	var jss []jetstream.JetStream
 	for i := 0; i < 4; i++ {
-		_, js := c.nats.connect(t, fmt.Sprintf("producer-%d", i))
+		_, js := c.nats.connect(t, fmt.Sprintf("producer-%d", i), c.nats.credential(natsbus.RoleProducer))
 		jss = append(jss, js)
 	}
-	r.js = jss[0]
+	_, r.js = c.nats.connect(t, "checks", c.nats.admin)
 	r.sub = &submitter{
 		rec:            r.rec,
 		gateways:       c.gatewayURLs,
