@@ -257,14 +257,21 @@ func TestHoldExpiryOverHTTP(t *testing.T) {
 		holds[i] = uuid.New()
 		expect(t, h.do("POST", "/v1/holds", holdJSON(holds[i], a, b, "10", `,"timeout_seconds":1`), "Prefer", "wait=30"), 201, "")
 	}
-	time.Sleep(900 * time.Millisecond)
+	// Each post is sent at its own offset from its hold's expiry, from
+	// well before to just after it.
 	var wg sync.WaitGroup
 	codes := make([]reply, n)
 	for i := range holds {
+		v := h.do("GET", "/v1/holds/"+holds[i].String(), "")
+		expires, err := time.Parse(time.RFC3339Nano, v.str("expires_at"))
+		if err != nil {
+			t.Fatalf("expires_at: %s", v.raw)
+		}
+		at := expires.Add(time.Duration(i-n+2) * 60 * time.Millisecond)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(time.Duration(i) * 40 * time.Millisecond)
+			time.Sleep(time.Until(at))
 			codes[i] = h.do("POST", "/v1/holds/"+holds[i].String()+"/post", idJSON(uuid.New(), ""), "Prefer", "wait=30")
 		}()
 	}
