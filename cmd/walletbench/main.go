@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Workload.Mix.Deposits, "deposits", bench.DefaultMix.Deposits, "share of deposits")
 	fs.Float64Var(&cfg.Workload.Mix.Withdrawals, "withdrawals", bench.DefaultMix.Withdrawals, "share of withdrawals")
 	fs.Float64Var(&cfg.Workload.Mix.Rejects, "rejects", bench.DefaultMix.Rejects, "share of requests beyond all funds, which must be rejected")
+	fs.Float64Var(&cfg.Workload.Mix.Holds, "holds", 0, "share of holds, each posted (3 in 4) or voided a little later in place of a transfer")
 	fs.Float64Var(&cfg.Workload.ZipfS, "zipf-s", bench.DefaultZipfS, "Zipf exponent of --hot (greater than 1)")
 	fs.Int64Var(&cfg.Workload.Funding, "funding", 1000, "each account's opening deposit, in whole currency units")
 	fs.Uint64Var(&cfg.Workload.Seed, "seed", 1, "workload seed: the same seed gives the same requests")

@@ -35,6 +35,28 @@ type storedTransfer struct {
 	kind     transfer.Kind
 	currency string
 	amount   decimal.Decimal
+	// hasFrom and hasTo say which accounts the request moved money
+	// between: a reversal of a deposit has no receiver, of a withdrawal
+	// no sender.
+	hasFrom, hasTo bool
+}
+
+// flow is what an applied request brought into (positive) or took out of
+// the wallet, and the entries it wrote. Holds and voids move nothing; a
+// post moves between two accounts; a reversal of a deposit takes money
+// out and of a withdrawal brings it back.
+func (st storedTransfer) flow() (decimal.Decimal, int64) {
+	switch {
+	case st.kind == transfer.KindHold || st.kind == transfer.KindVoid:
+		return decimal.Zero, 0
+	case st.hasFrom && st.hasTo:
+		return decimal.Zero, 2
+	case st.hasTo:
+		return st.amount, 1
+	case st.hasFrom:
+		return st.amount.Neg(), 1
+	}
+	return decimal.Zero, 0
 }
 
 // CheckBooks checks the books after a run. Every check is returned, passed
@@ -153,16 +175,9 @@ func CheckBooks(ctx context.Context, pool *pgxpool.Pool, in BookInput) ([]Check,
 		if row.status != transfer.StatusApplied {
 			continue
 		}
-		switch row.kind {
-		case transfer.KindDeposit:
-			flows[row.currency] = flows[row.currency].Add(row.amount)
-			wantEntries++
-		case transfer.KindWithdrawal:
-			flows[row.currency] = flows[row.currency].Sub(row.amount)
-			wantEntries++
-		default:
-			wantEntries += 2
-		}
+		flow, n := row.flow()
+		flows[row.currency] = flows[row.currency].Add(flow)
+		wantEntries += n
 	}
 	if entries != wantEntries {
 		replay = append(replay, fmt.Sprintf("%d entries on the run's accounts, %d expected from its applied requests", entries, wantEntries))
@@ -194,8 +209,8 @@ func readTransfers(ctx context.Context, pool *pgxpool.Pool, reqs []Observed) (ma
 		for _, o := range reqs[start:end] {
 			ids = append(ids, o.ID)
 		}
-		rows, err := pool.Query(ctx, `SELECT id, status, coalesce(reason, ''), kind, currency, amount::text
-			FROM transfers WHERE id = ANY($1)`, ids)
+		rows, err := pool.Query(ctx, `SELECT id, status, coalesce(reason, ''), kind, currency, amount::text,
+			from_account IS NOT NULL, to_account IS NOT NULL FROM transfers WHERE id = ANY($1)`, ids)
 		if err != nil {
 			return nil, fmt.Errorf("read transfers: %w", err)
 		}
@@ -203,7 +218,7 @@ func readTransfers(ctx context.Context, pool *pgxpool.Pool, reqs []Observed) (ma
 			var id [16]byte
 			var st storedTransfer
 			var status, kind, amount string
-			if err := rows.Scan(&id, &status, &st.reason, &kind, &st.currency, &amount); err != nil {
+			if err := rows.Scan(&id, &status, &st.reason, &kind, &st.currency, &amount, &st.hasFrom, &st.hasTo); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read transfers: %w", err)
 			}
@@ -291,8 +306,11 @@ func readGlobal(ctx context.Context, pool *pgxpool.Pool) (balances, flows map[st
 	if balances, err = sums(`SELECT currency, sum(balance)::text FROM accounts GROUP BY currency`); err != nil {
 		return nil, nil, 0, fmt.Errorf("sum balances: %w", err)
 	}
-	if flows, err = sums(`SELECT currency, sum(CASE kind WHEN 'deposit' THEN amount ELSE -amount END)::text
-		FROM transfers WHERE status = 'applied' AND kind IN ('deposit', 'withdrawal') GROUP BY currency`); err != nil {
+	// Money enters by deposits and reversed withdrawals (no sender) and
+	// leaves by withdrawals and reversed deposits (no receiver).
+	if flows, err = sums(`SELECT currency, sum(CASE WHEN from_account IS NULL THEN amount ELSE -amount END)::text
+		FROM transfers WHERE status = 'applied' AND kind NOT IN ('hold', 'void')
+		AND (from_account IS NULL) <> (to_account IS NULL) GROUP BY currency`); err != nil {
 		return nil, nil, 0, fmt.Errorf("sum deposits and withdrawals: %w", err)
 	}
 	if err = pool.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE balance < 0`).Scan(&negative); err != nil {

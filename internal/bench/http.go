@@ -155,6 +155,15 @@ func requestBody(r transfer.Request) (string, []byte) {
 	b = append(b, r.ID.String()...)
 	path := "/v1/transfers"
 	switch r.Kind {
+	case transfer.KindPost, transfer.KindVoid:
+		// The whole hold: no amount.
+		return "/v1/holds/" + r.HoldID.String() + "/" + string(r.Kind), append(b, `"}`...)
+	case transfer.KindHold:
+		path = "/v1/holds"
+		b = append(b, `","from_account_id":"`...)
+		b = append(b, r.From.String()...)
+		b = append(b, `","to_account_id":"`...)
+		b = append(b, r.To.String()...)
 	case transfer.KindDeposit:
 		path = "/v1/deposits"
 		b = append(b, `","account_id":"`...)
@@ -173,6 +182,10 @@ func requestBody(r transfer.Request) (string, []byte) {
 	b = append(b, r.Amount.String()...)
 	b = append(b, `","currency":`...)
 	b = strconv.AppendQuote(b, r.Currency)
+	if r.Kind == transfer.KindHold && r.Timeout > 0 {
+		b = append(b, `,"timeout_seconds":`...)
+		b = strconv.AppendInt(b, int64(r.Timeout/time.Second), 10)
+	}
 	b = append(b, '}')
 	return path, b
 }

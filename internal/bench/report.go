@@ -151,6 +151,9 @@ type WorkloadReport struct {
 	Deposits    int      `json:"deposits"`
 	Withdrawals int      `json:"withdrawals"`
 	MustReject  int      `json:"must_reject"`
+	Holds       int      `json:"holds,omitempty"`
+	Posts       int      `json:"posts,omitempty"`
+	Voids       int      `json:"voids,omitempty"`
 	Hot         string   `json:"hot"`
 	ZipfS       float64  `json:"zipf_s,omitempty"`
 	Seed        uint64   `json:"seed"`
@@ -163,6 +166,7 @@ func describeWorkload(w *Workload) WorkloadReport {
 		Transfers: tr, Deposits: dep, Withdrawals: wd, MustReject: rej,
 		Hot: string(w.Config.Hot), Seed: w.Config.Seed,
 	}
+	wr.Holds, wr.Posts, wr.Voids = w.HoldCounts()
 	if wr.Hot == "" {
 		wr.Hot = "none"
 	} else {
@@ -198,6 +202,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		wl.Accounts, strings.Join(wl.Currencies, ","), wl.Requests, wl.Transfers, wl.Deposits, wl.Withdrawals, wl.MustReject, wl.Hot)
 	if wl.ZipfS > 0 {
 		fmt.Fprintf(w, " (zipf s=%g)", wl.ZipfS)
+	}
+	if wl.Holds > 0 {
+		fmt.Fprintf(w, "; %d holds, %d posts, %d voids", wl.Holds, wl.Posts, wl.Voids)
 	}
 	fmt.Fprintf(w, ", seed %d\n", wl.Seed)
 	fmt.Fprintf(w, "machine: %d CPUs %s, %s, %s; load average %.2f at start, %.2f at end\n\n",

@@ -380,7 +380,7 @@ func runService(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload
 	ids := newIDs(len(w.Ops))
 	measured := phase{
 		label:       cfg.Via,
-		requests:    func(i int) transfer.Request { return w.Request(w.Ops[i], ids[i], accounts) },
+		requests:    func(i int) transfer.Request { return w.RequestAt(i, ids, accounts) },
 		n:           len(w.Ops),
 		concurrency: cfg.Concurrency,
 		window:      window,
@@ -526,7 +526,7 @@ func runSync(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload) (
 	ids := newIDs(len(w.Ops))
 	measured := phase{
 		label:       "sync",
-		requests:    func(i int) transfer.Request { return w.Request(w.Ops[i], ids[i], accounts) },
+		requests:    func(i int) transfer.Request { return w.RequestAt(i, ids, accounts) },
 		n:           len(w.Ops),
 		concurrency: cfg.BaselineConcurrency,
 		window:      1,

@@ -158,6 +158,26 @@ func TestRunEndToEnd(t *testing.T) {
 			requirePassed(t, rep)
 		})
 	}
+	// Holds settled HoldGap requests later, through both ways in.
+	for _, via := range []string{ViaHTTP, ViaNATS} {
+		t.Run("holds "+via, func(t *testing.T) {
+			cfg := svc.config(via)
+			cfg.Workload.Requests = HoldGap + 400
+			cfg.Workload.Mix = DefaultMix
+			cfg.Workload.Mix.Holds = 0.2
+			rep, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := rep.Runs[0]
+			if f := failed(res.Checks); len(f) > 0 {
+				t.Fatalf("checks failed: %v", f)
+			}
+			if res.Accepted != cfg.Workload.Requests || res.Decided != res.Accepted || res.Failed != 0 || rep.Workload.Posts == 0 {
+				t.Fatalf("accepted %d decided %d failed %v; workload %+v", res.Accepted, res.Decided, res.FailedBy, rep.Workload)
+			}
+		})
+	}
 	t.Run("open loop", func(t *testing.T) {
 		cfg := svc.config(ViaHTTP)
 		cfg.Rate = 1000

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -47,7 +48,21 @@ type Mix struct {
 	// their amount exceeds all the money that can ever exist in their
 	// currency, so the check can demand the rejection.
 	Rejects float64
+	// Holds are holds (with HoldTimeout) each settled HoldGap requests
+	// later, in place of a transfer: three in four posted whole, the
+	// fourth voided. A hold and its settlement count as two requests.
+	Holds float64
 }
+
+// HoldGap is how many requests after a hold its post or void is sent:
+// far enough that the hold is accepted first at any concurrency the tool
+// runs with (a post of a hold not yet accepted is refused hold_not_found).
+const HoldGap = 2000
+
+// HoldTimeout is the timeout of the workload's holds: longer than a run
+// needs to settle them, short enough that the ones a cut-short run leaves
+// are released soon after.
+const HoldTimeout = 10 * time.Minute
 
 // DefaultMix is 80% transfers, 8% deposits, 8% withdrawals and 4% that
 // must be rejected.
@@ -97,7 +112,7 @@ func (c WorkloadConfig) withDefaults() (WorkloadConfig, error) {
 		return c, fmt.Errorf("requests %d: want 0..50,000,000", c.Requests)
 	case c.Accounts > 10_000_000:
 		return c, fmt.Errorf("accounts %d: want at most 10,000,000", c.Accounts)
-	case m.Deposits < 0 || m.Withdrawals < 0 || m.Rejects < 0 || m.Deposits+m.Withdrawals+m.Rejects > 1:
+	case m.Deposits < 0 || m.Withdrawals < 0 || m.Rejects < 0 || m.Holds < 0 || m.Deposits+m.Withdrawals+m.Rejects+m.Holds > 1:
 		return c, errors.New("mix shares must be non-negative and sum to at most 1")
 	case c.ZipfS <= 1:
 		return c, fmt.Errorf("zipf s %v: must be greater than 1", c.ZipfS)
@@ -125,6 +140,9 @@ type Op struct {
 	Units int64
 	// MustReject marks a request built to be rejected for insufficient funds.
 	MustReject bool
+	// HoldOp is, for a post or void, 1 + the index in Ops of the hold it
+	// settles; 0 for the other kinds.
+	HoldOp int32
 }
 
 // Workload is a generated workload: one funding deposit per account, then
@@ -170,6 +188,22 @@ func (w *Workload) Request(op Op, id uuid.UUID, accounts []uuid.UUID) transfer.R
 		r.To = accounts[op.To]
 	}
 	return r
+}
+
+// RequestAt is Request for the measured request i, with ids the ids of
+// all the measured requests: a post or void names its hold's id, and is
+// filed under the hold's sender.
+func (w *Workload) RequestAt(i int, ids, accounts []uuid.UUID) transfer.Request {
+	op := w.Ops[i]
+	if op.HoldOp == 0 {
+		r := w.Request(op, ids[i], accounts)
+		if op.Kind == transfer.KindHold {
+			r.Timeout = HoldTimeout
+		}
+		return r
+	}
+	hold := w.Ops[op.HoldOp-1]
+	return transfer.Request{ID: ids[i], Kind: op.Kind, HoldID: ids[op.HoldOp-1], Partition: accounts[hold.From]}
 }
 
 // chooser picks account slots of one currency, uniformly or by Zipf rank.
@@ -236,18 +270,29 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 
 	w.Ops = make([]Op, cfg.Requests)
 	var rejects []int
+	var unsettled []int // holds waiting for their post or void, oldest first
 	m := cfg.Mix
 	for i := range w.Ops {
 		ch := choosers[r.IntN(nc)]
 		x := r.Float64()
 		var op Op
 		switch {
-		case x < m.Deposits:
+		case len(unsettled) > 0 && unsettled[0]+HoldGap <= i:
+			h := unsettled[0]
+			unsettled = unsettled[1:]
+			op = Op{Kind: transfer.KindPost, From: -1, To: -1, HoldOp: int32(h + 1)}
+			if r.IntN(4) == 0 {
+				op.Kind = transfer.KindVoid
+			}
+		case x < m.Holds:
+			op = Op{Kind: transfer.KindHold, From: pickDebit(ch), To: pickCredit(ch), Units: 1 + r.Int64N(2000)}
+			unsettled = append(unsettled, i)
+		case x < m.Holds+m.Deposits:
 			op = Op{Kind: transfer.KindDeposit, From: -1, To: pickCredit(ch), Units: 1 + r.Int64N(5000)}
 			total[ch.currency] += op.Units
-		case x < m.Deposits+m.Withdrawals:
+		case x < m.Holds+m.Deposits+m.Withdrawals:
 			op = Op{Kind: transfer.KindWithdrawal, From: pickDebit(ch), To: -1, Units: 1 + r.Int64N(2000)}
-		case x < m.Deposits+m.Withdrawals+m.Rejects:
+		case x < m.Holds+m.Deposits+m.Withdrawals+m.Rejects:
 			// Half are withdrawals, half transfers; the amount is set below,
 			// once the currency's total is known.
 			if r.IntN(2) == 0 {
@@ -261,7 +306,7 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 			op = Op{Kind: transfer.KindTransfer, From: pickDebit(ch), To: pickCredit(ch), Units: 1 + r.Int64N(2000)}
 		}
 		// Every currency has at least two accounts (withDefaults), so this ends.
-		for op.Kind == transfer.KindTransfer && op.From == op.To {
+		for (op.Kind == transfer.KindTransfer || op.Kind == transfer.KindHold) && op.From == op.To {
 			op.To = pickCredit(ch)
 		}
 		w.Ops[i] = op
@@ -281,7 +326,8 @@ func pow10(n int32) int64 {
 	return p
 }
 
-// Counts tallies a workload's requests by kind, for reports.
+// Counts tallies a workload's requests by kind, for reports. Holds, posts
+// and voids are counted by HoldCounts, not here.
 func (w *Workload) Counts() (transfers, deposits, withdrawals, mustReject int) {
 	for _, op := range w.Ops {
 		switch {
@@ -291,8 +337,23 @@ func (w *Workload) Counts() (transfers, deposits, withdrawals, mustReject int) {
 			deposits++
 		case op.Kind == transfer.KindWithdrawal:
 			withdrawals++
-		default:
+		case op.Kind == transfer.KindTransfer:
 			transfers++
+		}
+	}
+	return
+}
+
+// HoldCounts tallies a workload's holds and their posts and voids.
+func (w *Workload) HoldCounts() (holds, posts, voids int) {
+	for _, op := range w.Ops {
+		switch op.Kind {
+		case transfer.KindHold:
+			holds++
+		case transfer.KindPost:
+			posts++
+		case transfer.KindVoid:
+			voids++
 		}
 	}
 	return

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -177,6 +179,48 @@ func TestGenerateRejectsBadConfig(t *testing.T) {
 	} {
 		if _, err := Generate(cfg); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestWorkloadHolds(t *testing.T) {
+	t.Parallel()
+	w, err := Generate(WorkloadConfig{Accounts: 50, Requests: 20_000, Mix: Mix{Holds: 0.1, Deposits: 0.05}, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holds, posts, voids := w.HoldCounts()
+	if holds < 1500 || holds > 2500 || posts+voids == 0 || posts+voids > holds || voids > posts {
+		t.Fatalf("holds %d, posts %d, voids %d", holds, posts, voids)
+	}
+	accounts := make([]uuid.UUID, 50)
+	for i := range accounts {
+		accounts[i] = uuid.New()
+	}
+	ids := make([]uuid.UUID, len(w.Ops))
+	for i := range ids {
+		ids[i] = uuid.New()
+	}
+	settled := map[int32]bool{}
+	for i, op := range w.Ops {
+		r := w.RequestAt(i, ids, accounts)
+		if e := r.Validate(); e != nil {
+			t.Fatalf("op %d (%s): %v", i, op.Kind, e)
+		}
+		switch op.Kind {
+		case transfer.KindHold:
+			if r.Timeout != HoldTimeout || r.From == r.To {
+				t.Fatalf("hold %+v", r)
+			}
+		case transfer.KindPost, transfer.KindVoid:
+			h := op.HoldOp - 1
+			if settled[h] || w.Ops[h].Kind != transfer.KindHold || int(h)+HoldGap > i {
+				t.Fatalf("op %d settles op %d (%s), settled before: %v", i, h, w.Ops[h].Kind, settled[h])
+			}
+			settled[h] = true
+			if r.HoldID != ids[h] || r.Partition != accounts[w.Ops[h].From] || r.PartitionAccount() != r.Partition || !r.Amount.IsZero() {
+				t.Fatalf("settlement %+v", r)
+			}
 		}
 	}
 }

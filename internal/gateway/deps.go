@@ -13,7 +13,8 @@ import (
 
 // Store is what the gateway reads from the database. *postgres.Store
 // implements it; its errors (postgres.ErrNotFound, ErrAccountConflict,
-// ErrCurrencyNotSupported, ErrBadCursor) are part of the contract.
+// ErrCurrencyNotSupported, ErrBadCursor, ErrBadFilter) are part of the
+// contract.
 type Store interface {
 	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (postgres.Account, bool, error)
 	GetAccount(ctx context.Context, id uuid.UUID) (postgres.Account, error)
@@ -21,6 +22,9 @@ type Store interface {
 	ListAccountsRecent(ctx context.Context, limit int) ([]postgres.Account, error)
 	ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error)
 	GetTransfer(ctx context.Context, id uuid.UUID) (transfer.Transfer, error)
+	GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error)
+	ListHolds(ctx context.Context, account uuid.UUID, state transfer.HoldState, cursor string, limit int) ([]transfer.Hold, string, error)
+	ListReversals(ctx context.Context, transferID uuid.UUID, cursor string, limit int) ([]transfer.Transfer, string, error)
 	Currencies(ctx context.Context) ([]postgres.Currency, error)
 	Ping(ctx context.Context) error
 }

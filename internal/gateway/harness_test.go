@@ -260,6 +260,8 @@ func (h *harness) startWorker() {
 		Heartbeat:     100 * time.Millisecond,
 		MemberTTL:     700 * time.Millisecond,
 		PurgeInterval: 200 * time.Millisecond,
+		// Short, so that tests of hold timeouts wait little for the sweep.
+		ExpireInterval: 100 * time.Millisecond,
 	}, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		h.t.Fatal(err)

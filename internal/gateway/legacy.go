@@ -220,6 +220,23 @@ var (
 	legacyDirections = map[transfer.Direction]string{transfer.DirectionCredit: "INCOMING", transfer.DirectionDebit: "OUTGOING"}
 )
 
+// legacyType names an entry in the 2020 API's three types. Posts and
+// reversals, which it never had, are told by their shape: between two
+// accounts INTERNAL, otherwise money leaving (WITHDRAW) or entering
+// (DEPOSIT) the wallet, as a reversed deposit or withdrawal does.
+func legacyType(e transfer.Entry) string {
+	if t, ok := legacyTypes[e.Kind]; ok {
+		return t
+	}
+	switch {
+	case e.Counterparty != uuid.Nil:
+		return legacyTypes[transfer.KindTransfer]
+	case e.Direction == transfer.DirectionDebit:
+		return legacyTypes[transfer.KindWithdrawal]
+	}
+	return legacyTypes[transfer.KindDeposit]
+}
+
 // legacyListTransfers serves GET /accounts/{account_id}/transfers/: the
 // account's last 100 movements, newest first; an unknown account has none.
 func (g *Gateway) legacyListTransfers(c *fiber.Ctx) error {
@@ -240,7 +257,7 @@ func (g *Gateway) legacyListTransfers(c *fiber.Ctx) error {
 			CurrencyCode: e.Currency,
 			Amount:       legacyAmount(e.Amount),
 			AccountID:    e.AccountID.String(),
-			Type:         legacyTypes[e.Kind],
+			Type:         legacyType(e),
 			Direction:    legacyDirections[e.Direction],
 			CreatedAt:    e.CreatedAt.UTC(),
 		}

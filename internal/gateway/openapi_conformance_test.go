@@ -56,6 +56,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	deadLetter := h.poison(a)
 	eur := h.account("EUR", "")
 	tr := uuid.New()
+	hold, post := uuid.New(), uuid.New()
 
 	type call struct {
 		method, path, body string
@@ -122,6 +123,36 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"GET", "/console/console.css", "", nil, 200},
 		{"GET", "/console/icon.svg", "", nil, 200},
 		{"GET", "/console/missing.js", "", nil, 404},
+
+		// Holds, posts, voids and reversals.
+		{"POST", "/v1/holds", holdJSON(hold, a, b, "2", `,"timeout_seconds":600`), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/holds", holdJSON(hold, a, b, "2", `,"timeout_seconds":600`), []string{"Authorization", wr}, 200},
+		{"POST", "/v1/holds", holdJSON(hold, a, b, "3", ""), []string{"Authorization", wr}, 409},
+		{"POST", "/v1/holds", holdJSON(uuid.New(), a, b, "1", ""), []string{"Authorization", wr}, 202},
+		{"POST", "/v1/holds", holdJSON(uuid.New(), a, b, "1", `,"timeout_seconds":-1`), []string{"Authorization", wr}, 422},
+		{"POST", "/v1/holds", `{"id":1}`, []string{"Authorization", wr}, 400},
+		{"POST", "/v1/holds", holdJSON(uuid.New(), a, b, "1", ""), nil, 401},
+		{"GET", "/v1/holds/" + hold.String(), "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/holds/" + uuid.NewString(), "", []string{"Authorization", rd}, 404},
+		{"GET", "/v1/holds/x", "", []string{"Authorization", rd}, 400},
+		{"POST", "/v1/holds/" + hold.String() + "/post", idJSON(post, `,"amount":"1.5"`), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/holds/" + hold.String() + "/post", idJSON(post, `,"amount":"1.5"`), []string{"Authorization", wr}, 200},
+		{"POST", "/v1/holds/" + hold.String() + "/post", idJSON(uuid.New(), `,"amount":"x"`), []string{"Authorization", wr}, 400},
+		{"POST", "/v1/holds/" + hold.String() + "/void", idJSON(uuid.New(), ""), []string{"Authorization", wr, "Prefer", "wait=20"}, 422},
+		{"POST", "/v1/holds/" + uuid.NewString() + "/void", idJSON(uuid.New(), ""), []string{"Authorization", wr}, 422},
+		{"POST", "/v1/holds/x/void", idJSON(uuid.New(), ""), []string{"Authorization", wr}, 400},
+		{"POST", "/v1/holds/" + hold.String() + "/void", idJSON(uuid.New(), ""), []string{"Authorization", rd}, 403},
+		{"GET", "/v1/transfers/" + post.String(), "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/accounts/" + a.String() + "/holds?state=held", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/accounts/" + a.String() + "/holds?state=nope", "", []string{"Authorization", rd}, 400},
+		{"GET", "/v1/accounts/" + uuid.NewString() + "/holds", "", []string{"Authorization", rd}, 404},
+		{"POST", "/v1/transfers/" + post.String() + "/reversals", idJSON(uuid.New(), `,"amount":"0.5"`), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/transfers/" + post.String() + "/reversals", idJSON(uuid.New(), ""), []string{"Authorization", wr}, 202},
+		{"POST", "/v1/transfers/" + uuid.NewString() + "/reversals", idJSON(uuid.New(), ""), []string{"Authorization", wr}, 422},
+		{"POST", "/v1/transfers/" + post.String() + "/reversals", `{"id":"` + uuid.NewString() + `","memo":"x"}`, []string{"Authorization", wr}, 400},
+		{"GET", "/v1/transfers/" + post.String() + "/reversals", "", []string{"Authorization", rd}, 200},
+		{"GET", "/v1/transfers/" + uuid.NewString() + "/reversals", "", []string{"Authorization", rd}, 404},
+		{"GET", "/v1/transfers/" + post.String(), "", []string{"Authorization", rd}, 200},
 
 		// The 2020 API.
 		{"POST", "/transfers/", `{"sender_account_id":"` + a.String() + `","receiver_account_id":"` + b.String() + `","amount":"1","currency_code":"USD"}`, []string{"Authorization", wr}, 200},
@@ -192,7 +223,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	}
 	for path, item := range doc.Paths.Map() {
 		for method := range item.Operations() {
-			route, _, err := router.FindRoute(httptest.NewRequest(method, strings.NewReplacer("{id}", uuid.NewString(), "{account_id}", uuid.NewString(), "{seq}", "1", "{asset}", "console.js").Replace(path), nil))
+			route, _, err := router.FindRoute(httptest.NewRequest(method, strings.NewReplacer("{id}", uuid.NewString(), "{account_id}", uuid.NewString(),
+				"{hold_id}", uuid.NewString(), "{transfer_id}", uuid.NewString(), "{seq}", "1", "{asset}", "console.js").Replace(path), nil))
 			if err != nil || covered[route] == 0 {
 				t.Errorf("%s %s: no response of it was validated", method, path)
 			}

@@ -309,6 +309,13 @@ func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, 
 	if p := g.check(ctx, &r); p != nil {
 		return p
 	}
+	return g.answerV1(c, r, "/v1/transfers/")
+}
+
+// answerV1 submits a checked request and answers for it: 200, 201, 202,
+// 409 or 422, with Location at locationPrefix + id.
+func (g *Gateway) answerV1(c *fiber.Ctx, r transfer.Request, locationPrefix string) error {
+	ctx := c.UserContext()
 	wait, preferred := g.preferWait(c)
 	s, err := g.submit(ctx, r, requestID(c), wait)
 	if err != nil {
@@ -318,7 +325,7 @@ func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, 
 	if preferred && !s.overCap {
 		c.Set(headerPreferenceApplied, "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
-	location := "/v1/transfers/" + r.ID.String()
+	location := locationPrefix + r.ID.String()
 	fp := r.Fingerprint()
 	switch {
 	case s.decided && s.t.Fingerprint != fp:

@@ -34,10 +34,17 @@ type transferBody struct {
 	FromAccountID string        `json:"from_account_id,omitempty"`
 	ToAccountID   string        `json:"to_account_id,omitempty"`
 	AccountID     string        `json:"account_id,omitempty"`
-	Amount        string        `json:"amount"`
-	Currency      string        `json:"currency"`
+	Amount        string        `json:"amount,omitempty"`
+	Currency      string        `json:"currency,omitempty"`
 	AcceptedAt    *time.Time    `json:"accepted_at,omitempty"`
 	ProcessedAt   *time.Time    `json:"processed_at,omitempty"`
+	// HoldID is the hold a post or void settles.
+	HoldID string `json:"hold_id,omitempty"`
+	// Reverses is the request a reversal moves money back for.
+	Reverses string `json:"reverses,omitempty"`
+	// ReversedAmount is the sum of the applied reversals of an applied
+	// transfer, deposit, withdrawal or post.
+	ReversedAmount string `json:"reversed_amount,omitempty"`
 }
 
 func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status string, acceptedAt time.Time) *transferBody {
@@ -53,8 +60,10 @@ func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status st
 		b.AccountID = r.To.String()
 	case transfer.KindWithdrawal:
 		b.AccountID = r.From.String()
-	default:
+	case transfer.KindTransfer, transfer.KindHold:
 		b.FromAccountID, b.ToAccountID = r.From.String(), r.To.String()
+	default:
+		g.settlementFields(ctx, b, r)
 	}
 	if !acceptedAt.IsZero() {
 		at := acceptedAt.UTC()
@@ -64,18 +73,21 @@ func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status st
 }
 
 func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transferBody {
-	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency},
-		string(t.Status), t.SubmittedAt)
+	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
+		HoldID: t.HoldID, Reverses: t.Reverses}, string(t.Status), t.SubmittedAt)
 	b.Reason = t.Reason
+	g.reversedAmount(ctx, b, t)
 	processed := t.ProcessedAt.UTC()
 	b.ProcessedAt = &processed
 	return b
 }
 
 type accountBody struct {
-	ID        string    `json:"id"`
-	Currency  string    `json:"currency"`
-	Balance   string    `json:"balance"`
+	ID       string `json:"id"`
+	Currency string `json:"currency"`
+	Balance  string `json:"balance"`
+	// Available is the balance less what the account's holds reserve.
+	Available string    `json:"available"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -85,6 +97,7 @@ func (g *Gateway) accountBody(ctx context.Context, a postgres.Account) accountBo
 		ID:        a.ID.String(),
 		Currency:  a.Currency,
 		Balance:   g.currencies.format(ctx, a.Balance, a.Currency),
+		Available: g.currencies.format(ctx, a.Available, a.Currency),
 		CreatedAt: a.CreatedAt.UTC(),
 		UpdatedAt: a.UpdatedAt.UTC(),
 	}

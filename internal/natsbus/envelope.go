@@ -47,6 +47,9 @@ const (
 	ReasonInvalidCurrency    Reason = "invalid_currency"
 	ReasonInvalidSubject     Reason = "invalid_subject"
 	ReasonSubjectMismatch    Reason = "subject_mismatch"
+	ReasonInvalidHoldID      Reason = "invalid_hold_id"
+	ReasonInvalidTransferID  Reason = "invalid_transfer_id"
+	ReasonInvalidTimeout     Reason = "invalid_timeout"
 )
 
 // DecodeError says why a payload is not a usable request. Such a message is
@@ -107,6 +110,12 @@ func EncodeRequest(r transfer.Request) ([]byte, error) {
 		writeAccount(fieldAccount, r.To)
 	case transfer.KindWithdrawal:
 		writeAccount(fieldAccount, r.From)
+	case transfer.KindHold, transfer.KindPost, transfer.KindVoid, transfer.KindReversal:
+		if err := encodeHoldFields(&b, r, writeAccount); err != nil {
+			return nil, err
+		}
+		b.WriteByte('}')
+		return b.Bytes(), nil
 	}
 	b.WriteString(`,"amount":"`)
 	b.WriteString(r.Amount.String())
@@ -161,14 +170,16 @@ func DecodeRequest(data []byte) (transfer.Request, error) {
 		allowed[fieldFrom], allowed[fieldTo] = true, true
 	case transfer.KindDeposit, transfer.KindWithdrawal:
 		allowed[fieldAccount] = true
+	case transfer.KindHold, transfer.KindPost, transfer.KindVoid, transfer.KindReversal:
+		allowed = holdFields[r.Kind]
 	default:
-		return r, poison(ReasonInvalidKind, "kind must be transfer, deposit or withdrawal, got %q", truncate(kind))
+		return r, poison(ReasonInvalidKind, "kind must be transfer, deposit, withdrawal, hold, post, void or reversal, got %q", truncate(kind))
 	}
 	if unknown := unknownFields(fields, allowed); len(unknown) > 0 {
 		return r, poison(ReasonUnknownField, "unknown field %q for kind %s", truncate(unknown[0]), r.Kind)
 	}
 	for name, val := range fields {
-		if name == fieldVersion {
+		if name == fieldVersion || name == fieldTimeout {
 			continue
 		}
 		if _, isString := val.(string); !isString {
@@ -201,6 +212,12 @@ func DecodeRequest(data []byte) (transfer.Request, error) {
 			return uuid.Nil, poison(ReasonInvalidAccountID, "%s must be a uuid, got %q", name, truncate(s))
 		}
 		return u, nil
+	}
+	if r.Kind != transfer.KindTransfer && r.Kind != transfer.KindDeposit && r.Kind != transfer.KindWithdrawal {
+		if derr := decodeHoldFields(fields, &r, account); derr != nil {
+			return r, derr
+		}
+		return r, nil
 	}
 	switch r.Kind {
 	case transfer.KindTransfer:
@@ -245,13 +262,19 @@ func DecodeStoredRequest(subject string, data []byte) (transfer.Request, error) 
 	if err != nil {
 		return r, err
 	}
-	_, err = CheckSubject(subject, r)
+	s, err := CheckSubject(subject, r)
+	if err == nil && r.Kind.NamesNoAccount() {
+		r.Partition = s.Account
+	}
 	return r, err
 }
 
 // CheckSubject verifies that a request's stored subject names the request's
 // own id and partition account, so a producer cannot file a request under
-// another account's partition or another id.
+// another account's partition or another id. A post, void or reversal names
+// no account in its body: any account passes here, and the store rejects
+// the request (subject_account_mismatch) unless it is the hold's sender or
+// the account the reversal debits.
 func CheckSubject(subject string, r transfer.Request) (StoredSubject, error) {
 	s, err := ParseStoredSubject(subject)
 	if err != nil {
@@ -260,7 +283,13 @@ func CheckSubject(subject string, r transfer.Request) (StoredSubject, error) {
 	if s.ID != r.ID {
 		return s, poison(ReasonSubjectMismatch, "subject names request %s, body %s", s.ID, r.ID)
 	}
-	if s.Account != r.PartitionAccount() {
+	if r.Kind.NamesNoAccount() {
+		// The body names no account: the subject's is taken as given, and
+		// the store refuses the request when it is not the hold's sender
+		// or the account the reversal debits.
+		r.Partition = s.Account
+	}
+	if s.Account != r.PartitionAccount() || s.Account == uuid.Nil {
 		return s, poison(ReasonSubjectMismatch, "subject names account %s, body's %s account is %s", s.Account, r.Kind, r.PartitionAccount())
 	}
 	return s, nil

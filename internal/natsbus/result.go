@@ -23,7 +23,10 @@ const MaxResultSize = 64 << 10
 // Result is the outcome of one request as published on ResultSubject(id),
 // and the body of the gateway's GET /v1/transfers/{id}. Field names are the
 // HTTP API's. A transfer names from_account_id and to_account_id; a deposit
-// or withdrawal names account_id.
+// or withdrawal names account_id; a hold, post, void or reversal names the
+// accounts it moves money between (a reversal of a deposit or withdrawal
+// only one of them), a post or void its hold_id, a reversal what it
+// reverses.
 type Result struct {
 	V             int             `json:"v"`
 	ID            uuid.UUID       `json:"id"`
@@ -44,6 +47,11 @@ type Result struct {
 	// Attempt is the attempt that made the decision, for requests sent
 	// with one (the 2020 API's retries); absent otherwise.
 	Attempt uuid.UUID `json:"attempt,omitzero"`
+	// HoldID is the hold a post or void settles; absent for other kinds.
+	HoldID uuid.UUID `json:"hold_id,omitzero"`
+	// Reverses is the request a reversal moves money back for; absent
+	// for other kinds.
+	Reverses uuid.UUID `json:"reverses,omitzero"`
 }
 
 // ResultFromTransfer describes a decided transfer. precisions maps currency
@@ -60,6 +68,8 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 		AcceptedAt:  t.SubmittedAt.UTC(),
 		ProcessedAt: t.ProcessedAt.UTC(),
 		Attempt:     t.Attempt,
+		HoldID:      t.HoldID,
+		Reverses:    t.Reverses,
 	}
 	r.setAccounts(t.Kind, t.From, t.To)
 	p, known := precisions[t.Currency]
@@ -81,6 +91,8 @@ func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[
 		Currency:    transfer.NormalizeCurrency(req.Currency),
 		AcceptedAt:  req.SubmittedAt.UTC(),
 		ProcessedAt: processedAt.UTC(),
+		HoldID:      req.HoldID,
+		Reverses:    req.Reverses,
 	}
 	r.setAccounts(req.Kind, req.From, req.To)
 	p, known := precisions[r.Currency]

@@ -281,9 +281,9 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Tran
 	}
 	switch r.Kind {
 	case KindPost, KindVoid:
-		t.Reason = b.settle(&t, now, ch)
+		t.Reason = b.settle(&t, r.Partition, now, ch)
 	case KindReversal:
-		t.Reason = b.reverse(&t, ch)
+		t.Reason = b.reverse(&t, r.Partition, ch)
 	default:
 		t.Reason = b.move(&t, r.Timeout, ch)
 	}

@@ -64,6 +64,12 @@ const (
 	// CodeReversalExceedsTransfer: the reversal would take the reversed
 	// sum past the transfer's amount.
 	CodeReversalExceedsTransfer Code = "reversal_exceeds_transfer"
+	// CodeSubjectAccountMismatch: a post, void or reversal was filed under
+	// an account (Request.Partition) other than the hold's sender or the
+	// account the reversal debits, so it could overtake requests of that
+	// account. Nothing was applied; file it under the right account with a
+	// new id.
+	CodeSubjectAccountMismatch Code = "subject_account_mismatch"
 )
 
 // Error is a domain rule violation with its stable code.

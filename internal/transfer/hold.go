@@ -88,13 +88,17 @@ func (b *Book) release(h *Hold, state HoldState, now time.Time, ch *changeSet) {
 // settle decides a post or void of the hold t.HoldID and applies it. A hold
 // whose timeout has passed is expired here, by the same decision that
 // rejects the post or void: whichever of a post and the sweep is decided
-// first under the sender's lock wins.
-func (b *Book) settle(t *Transfer, now time.Time, ch *changeSet) Code {
+// first under the sender's lock wins. A post or void filed under another
+// account than the hold's sender (partition, when given) changes nothing.
+func (b *Book) settle(t *Transfer, partition uuid.UUID, now time.Time, ch *changeSet) Code {
 	h := b.Holds[t.HoldID]
 	if h == nil {
 		return CodeHoldNotFound
 	}
 	t.From, t.To, t.Currency = h.From, h.To, h.Currency
+	if partition != uuid.Nil && partition != h.From {
+		return CodeSubjectAccountMismatch
+	}
 	if b.Accounts[h.From] == nil || b.Accounts[h.To] == nil {
 		// The store loads both accounts of every hold it loads; a hold
 		// without them cannot be settled here.

@@ -78,6 +78,16 @@ type Request struct {
 	HoldID uuid.UUID
 	// Reverses names the request a reversal moves money back for.
 	Reverses uuid.UUID
+	// Partition is the account a post, void or reversal was filed under
+	// (its NATS subject's account), which their bodies do not name. It
+	// must be the hold's sender, or the account the reversal debits (for
+	// a reversed withdrawal, the account it credits): else the request is
+	// rejected with CodeSubjectAccountMismatch, because requests are
+	// applied in order only within one account's partition. uuid.Nil
+	// skips the check (a caller of the store that files nothing). Not
+	// part of the fingerprint; ignored for the other kinds, whose
+	// partition their accounts give.
+	Partition uuid.UUID
 	// Timeout is how long an applied hold lives before the service expires
 	// it, counted from when it was applied; zero keeps it until it is
 	// posted or voided. At most MaxHoldTimeout.
@@ -102,15 +112,24 @@ func (r Request) Retries(prev Transfer) bool {
 
 // PartitionAccount is the account whose requests must be applied in order:
 // the debited account (a hold's sender), or for a deposit the credited one.
-// A post, void or reversal does not name its accounts, so it returns
-// uuid.Nil: its partition is the hold's sender or the account the reversal
-// debits, which only the hold or the reversed request tells.
+// A post, void or reversal does not name its accounts: it returns
+// r.Partition, which whoever files the request sets to the hold's sender
+// or the account the reversal debits (only the hold or the reversed
+// request tells which), and the book checks.
 func (r Request) PartitionAccount() uuid.UUID {
-	if r.Kind == KindDeposit {
+	switch r.Kind {
+	case KindDeposit:
 		return r.To
+	case KindPost, KindVoid, KindReversal:
+		return r.Partition
 	}
 	return r.From
 }
+
+// NamesNoAccount reports whether requests of kind k name no account in
+// their body (posts, voids and reversals), so that their partition account
+// is given beside them (Request.Partition).
+func (k Kind) NamesNoAccount() bool { return k.Settles() || k == KindReversal }
 
 // NormalizeCurrency upper-cases a currency code: 'usd' and 'USD' are one currency.
 func NormalizeCurrency(code string) string {

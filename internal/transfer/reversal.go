@@ -5,8 +5,10 @@ import "github.com/google/uuid"
 // reverse decides a reversal of t.Reverses and applies it: money goes back
 // from the reversed request's receiver to its sender. Reversing a deposit
 // takes money out of the account (a withdrawal's shape), reversing a
-// withdrawal puts it back (a deposit's shape).
-func (b *Book) reverse(t *Transfer, ch *changeSet) Code {
+// withdrawal puts it back (a deposit's shape). A reversal filed under
+// another account than the one it debits (partition, when given; for a
+// reversed withdrawal the account it credits) changes nothing.
+func (b *Book) reverse(t *Transfer, partition uuid.UUID, ch *changeSet) Code {
 	orig, ok := b.Decided[t.Reverses]
 	if !ok {
 		return CodeTransferNotFound
@@ -14,6 +16,9 @@ func (b *Book) reverse(t *Transfer, ch *changeSet) Code {
 	t.From, t.To, t.Currency = orig.To, orig.From, orig.Currency
 	if orig.Status != StatusApplied || !orig.Kind.reversible() {
 		return CodeTransferNotReversible
+	}
+	if partition != uuid.Nil && partition != ReversalAccount(orig) {
+		return CodeSubjectAccountMismatch
 	}
 	left := orig.Amount.Sub(orig.ReversedAmount)
 	if t.Amount.IsZero() {
@@ -62,4 +67,14 @@ func (c *changeSet) reverse(id uuid.UUID) {
 		c.reversedSet[id] = true
 		c.reversed = append(c.reversed, id)
 	}
+}
+
+// ReversalAccount is the partition account of a reversal of orig: the
+// account it debits, orig's receiver, or for a withdrawal (no receiver) the
+// account it credits back.
+func ReversalAccount(orig Transfer) uuid.UUID {
+	if orig.To != uuid.Nil {
+		return orig.To
+	}
+	return orig.From
 }

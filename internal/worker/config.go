@@ -32,6 +32,15 @@ const (
 	DefaultHeartbeat     = time.Second
 	DefaultMemberTTL     = 4 * time.Second
 	DefaultPurgeInterval = 10 * time.Second
+	// DefaultExpireInterval is how often due holds are looked for: a hold
+	// outlives its timeout by at most about this long when nobody posts
+	// or voids it (a post after the timeout is refused at once). A sweep
+	// with nothing due is one indexed query.
+	DefaultExpireInterval = time.Second
+	// DefaultExpireBatch bounds the holds one sweep transaction expires, so
+	// that it holds few senders' locks at a time; a sweep runs rounds
+	// until one finds fewer.
+	DefaultExpireBatch = 500
 	// DefaultMembersBucket is the bucket the worker role's NATS
 	// permissions name; another needs other permissions.
 	DefaultMembersBucket = natsbus.MembersBucket
@@ -73,6 +82,10 @@ type Config struct {
 	PurgeInterval time.Duration
 	// MembersBucket is the KV bucket holding the heartbeats.
 	MembersBucket string
+	// ExpireInterval is how often the worker expires due holds.
+	ExpireInterval time.Duration
+	// ExpireBatch is the most holds one expiry transaction releases.
+	ExpireBatch int
 }
 
 var validID = regexp.MustCompile(`^[-_=a-zA-Z0-9]{1,64}$`)
@@ -108,6 +121,8 @@ func (c Config) withDefaults() (Config, error) {
 	defDur(&c.Heartbeat, DefaultHeartbeat)
 	defDur(&c.MemberTTL, DefaultMemberTTL)
 	defDur(&c.PurgeInterval, DefaultPurgeInterval)
+	defDur(&c.ExpireInterval, DefaultExpireInterval)
+	def(&c.ExpireBatch, DefaultExpireBatch)
 	if c.MembersBucket == "" {
 		c.MembersBucket = DefaultMembersBucket
 	}
@@ -137,6 +152,10 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("member TTL %s, want at least two heartbeats (%s)", c.MemberTTL, 2*c.Heartbeat)
 	case c.PurgeInterval < 100*time.Millisecond:
 		return bad("purge interval %s, want at least 100ms", c.PurgeInterval)
+	case c.ExpireInterval < 10*time.Millisecond:
+		return bad("expire interval %s, want at least 10ms", c.ExpireInterval)
+	case c.ExpireBatch < 1 || c.ExpireBatch > 10000:
+		return bad("expire batch %d, want 1..10000", c.ExpireBatch)
 	}
 	return c, nil
 }

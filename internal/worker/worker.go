@@ -28,6 +28,9 @@ type Store interface {
 	// Currencies lists the currencies and their precisions, used to format
 	// the amounts of outcomes.
 	Currencies(ctx context.Context) ([]postgres.Currency, error)
+	// ExpireHolds expires up to limit holds due at now and returns how
+	// many it expired; safe to call from several workers at once.
+	ExpireHolds(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
 // Worker consumes the requests stream. Create it with New, run it with Start
@@ -39,6 +42,8 @@ type Worker struct {
 	store Store
 	log   *zap.Logger
 	m     *metrics
+	// expiry counts what the sweep of due holds did.
+	expiry *expiryMetrics
 
 	requests      jetstream.Stream
 	results       jetstream.Stream
@@ -60,7 +65,7 @@ type Worker struct {
 	parts   map[int]*partition
 	view    []string // the member list partitions were last assigned from
 
-	loopStop chan struct{} // closes the membership and purge loops
+	loopStop chan struct{} // closes the membership, purge and expiry loops
 	loopWG   sync.WaitGroup
 	partWG   sync.WaitGroup
 	writerWG sync.WaitGroup
@@ -96,6 +101,10 @@ func New(nc *nats.Conn, store Store, cfg Config, log *zap.Logger, reg prometheus
 	if err != nil {
 		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
+	em, err := newExpiryMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("worker metrics: %w", err)
+	}
 	js, err := jetstream.New(nc,
 		// A PubAck that never comes must not hold a batch forever.
 		jetstream.WithPublishAsyncTimeout(10*time.Second),
@@ -112,6 +121,7 @@ func New(nc *nats.Conn, store Store, cfg Config, log *zap.Logger, reg prometheus
 		store:      store,
 		log:        log.With(zap.String("worker", cfg.ID)),
 		m:          m,
+		expiry:     em,
 		jobs:       make(chan *job),
 		hardCtx:    hardCtx,
 		hardCancel: hardCancel,
@@ -169,10 +179,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	// Assign right away rather than a heartbeat later.
 	w.rebalance(ctx)
-	w.loopWG.Add(3)
+	w.loopWG.Add(4)
 	go w.membershipLoop()
 	go w.purgeLoop()
 	go w.reconnectLoop()
+	go w.expiryLoop()
 	w.log.Info("worker started",
 		zap.Int("partitions", w.cfg.Streams.Partitions), zap.Int("batch_size", w.cfg.BatchSize),
 		zap.Int("concurrency", w.cfg.Concurrency), zap.Duration("ack_wait", w.cfg.AckWait),
