@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -9,16 +8,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// outcomeReader reads the results stream from the moment it starts and
-// hands each outcome to the trackers of the phases that are running.
+// outcomeReader reads the outcomes published from the moment it starts
+// and hands each to the trackers of the phases that are running.
 type outcomeReader struct {
-	cc       jetstream.ConsumeContext
+	nc       *nats.Conn
 	mu       sync.Mutex
 	trackers []*tracker
 	read     atomic.Int64
@@ -34,23 +33,30 @@ type resultFields struct {
 	Reason string          `json:"reason"`
 }
 
-// readOutcomes starts an ordered consumer on the results stream that
-// delivers only outcomes published from now on (not the conflict notices,
-// whose subjects have one more token).
-func readOutcomes(ctx context.Context, js jetstream.JetStream) (*outcomeReader, error) {
-	cons, err := js.OrderedConsumer(ctx, natsbus.ResultsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{natsbus.ResultsPrefix + "*"},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-	})
+// readOutcomes subscribes to the outcome subjects on a connection of its
+// own, as any producer may (the producer role reads wallet.results.>,
+// but may not create consumers). The subject filter skips the conflict
+// notices, whose subjects have one more token. The subscription's buffer
+// is unbounded, so a burst of outcomes is queued rather than dropped.
+func readOutcomes(url string) (*outcomeReader, error) {
+	nc, err := nats.Connect(url, nats.Name("walletbench-outcomes"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return nil, fmt.Errorf("read outcomes: %w", err)
 	}
-	o := &outcomeReader{}
-	cc, err := cons.Consume(o.handle, jetstream.PullMaxMessages(2000))
+	o := &outcomeReader{nc: nc}
+	sub, err := nc.Subscribe(natsbus.ResultsPrefix+"*", o.handle)
+	if err == nil {
+		err = sub.SetPendingLimits(-1, -1)
+	}
+	if err == nil {
+		// The server has the subscription once the flush returns, so no
+		// outcome published after readOutcomes returns is missed.
+		err = nc.Flush()
+	}
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("read outcomes: %w", err)
 	}
-	o.cc = cc
 	return o, nil
 }
 
@@ -61,12 +67,12 @@ func (o *outcomeReader) watch(t *tracker) {
 	o.mu.Unlock()
 }
 
-// handle runs on the consumer's single delivery goroutine.
-func (o *outcomeReader) handle(m jetstream.Msg) {
+// handle runs on the subscription's single delivery goroutine.
+func (o *outcomeReader) handle(m *nats.Msg) {
 	now := time.Now()
 	o.read.Add(1)
 	var r resultFields
-	if err := json.Unmarshal(m.Data(), &r); err != nil || r.ID == uuid.Nil {
+	if err := json.Unmarshal(m.Data, &r); err != nil || r.ID == uuid.Nil {
 		o.bad.Add(1)
 		return
 	}
@@ -81,8 +87,4 @@ func (o *outcomeReader) handle(m jetstream.Msg) {
 	}
 }
 
-func (o *outcomeReader) stop() {
-	if o.cc != nil {
-		o.cc.Stop()
-	}
-}
+func (o *outcomeReader) stop() { o.nc.Close() }

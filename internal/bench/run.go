@@ -331,7 +331,7 @@ func runService(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	reader, err := readOutcomes(ctx, js)
+	reader, err := readOutcomes(cfg.NATSURL)
 	if err != nil {
 		return nil, err
 	}
