@@ -14,6 +14,7 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/lifecycle"
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string) (err error) {
 	if err := lifecycle.AwaitSchema(ctx, log, store, cfg.SchemaWait); err != nil {
 		return err
 	}
-	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-gateway")
+	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-gateway", natsbus.RoleGateway)
 	if err != nil {
 		return err
 	}

@@ -68,12 +68,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	// The worker and the gateway get a connection each, so a burst of
 	// outcomes cannot delay the gateway's publishes.
-	workerNC, err := lifecycle.ConnectNATS(ctx, log, workerCfg, natsURL, "walletd-worker")
+	workerNC, err := lifecycle.ConnectNATS(ctx, log, workerCfg, natsURL, "walletd-worker", natsbus.RoleWorker)
 	if err != nil {
 		return err
 	}
 	defer workerNC.Close()
-	gatewayNC, err := lifecycle.ConnectNATS(ctx, log, gatewayCfg, natsURL, "walletd-gateway")
+	gatewayNC, err := lifecycle.ConnectNATS(ctx, log, gatewayCfg, natsURL, "walletd-gateway", natsbus.RoleGateway)
 	if err != nil {
 		return err
 	}

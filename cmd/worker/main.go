@@ -15,6 +15,7 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/lifecycle"
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string) (err error) {
 	if err := lifecycle.AwaitSchema(ctx, log, store, cfg.SchemaWait); err != nil {
 		return err
 	}
-	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-worker")
+	nc, err := lifecycle.ConnectNATS(ctx, log, cfg, cfg.NATS.URL, "wallet-worker", natsbus.RoleWorker)
 	if err != nil {
 		return err
 	}

@@ -493,7 +493,7 @@ func TestNATSLogLinesHideCredentials(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	cfg := config.Defaults(config.Gateway)
 	url := strings.Replace(ns.URL(), "nats://", "nats://hunter2@", 1)
-	nc, err := ConnectNATS(t.Context(), zap.New(core), &cfg, url, "test")
+	nc, err := ConnectNATS(t.Context(), zap.New(core), &cfg, url, "test", natsbus.RoleProducer)
 	if err != nil {
 		t.Fatal(err)
 	}

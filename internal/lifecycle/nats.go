@@ -9,15 +9,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/config"
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // NATSOptions turns cfg's NATS settings into client options: credentials,
 // TLS, and reconnecting forever once connected (readiness reports the
 // outage; the process need not die for it).
-func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option {
+func NATSOptions(cfg *config.Config, name string, role natsbus.Role, log *zap.Logger) []nats.Option {
 	n := cfg.NATS
 	opts := []nats.Option{
 		nats.Name(name),
+		// The role's own reply inbox, the only one its user may read.
+		nats.CustomInboxPrefix(role.InboxPrefix()),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		// No reconnect buffer: a publish made while disconnected fails at
@@ -62,9 +65,9 @@ func NATSOptions(cfg *config.Config, name string, log *zap.Logger) []nats.Option
 }
 
 // ConnectNATS connects to url with cfg's credentials and retries.
-func ConnectNATS(ctx context.Context, log *zap.Logger, cfg *config.Config, url, name string) (*nats.Conn, error) {
+func ConnectNATS(ctx context.Context, log *zap.Logger, cfg *config.Config, url, name string, role natsbus.Role) (*nats.Conn, error) {
 	log.Info("connecting to nats", zap.String("url", config.RedactURLs(url)), zap.Int("attempts", cfg.NATS.RetryCount))
-	opts := NATSOptions(cfg, name, log)
+	opts := NATSOptions(cfg, name, role, log)
 	return Retry(ctx, log, "nats", cfg.NATS.RetryCount, cfg.NATS.RetryTimeout, func(ctx context.Context) (*nats.Conn, error) {
 		o := slices.Concat(opts, []nats.Option{nats.Timeout(attemptTimeout(cfg.NATS.RetryTimeout))})
 		nc, err := nats.Connect(url, o...)

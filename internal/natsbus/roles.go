@@ -41,11 +41,20 @@ func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 // The JetStream API subjects below are the ones nats.go's jetstream package
 // sends for the calls each binary makes (see the nats-server documentation
 // on JetStream API permissions). Every JetStream API call is a request, so
-// each role also subscribes to its reply inbox, _INBOX.>.
-const (
-	jsAPI    = "$JS.API."
-	inboxAll = "_INBOX.>"
-)
+// each role also subscribes to its reply inbox.
+const jsAPI = "$JS.API."
+
+// InboxPrefix is the reply-inbox prefix a client of role r connects with
+// (nats.CustomInboxPrefix). Producers keep the default, _INBOX, which any
+// NATS client uses; the gateway and the workers have inboxes of their own,
+// so that a producer, which may read _INBOX.>, cannot read their replies:
+// the requests delivered to the workers' pulls, and the gateway's lookups.
+func (r Role) InboxPrefix() string {
+	if r == RoleProducer {
+		return "_INBOX"
+	}
+	return "_INBOX_wallet_" + string(r)
+}
 
 func api(verb string, streams ...string) []string {
 	out := make([]string, len(streams))
@@ -78,7 +87,8 @@ func (r Role) Permissions() *server.Permissions {
 		api("STREAM.INFO", RequestsStream, ResultsStream),
 		directGet(RequestsStream, ResultsStream),
 	)
-	readResults := []string{ResultsPrefix + ">", inboxAll}
+	inbox := r.InboxPrefix() + ".>"
+	readResults := []string{ResultsPrefix + ">", inbox}
 	var pub, sub []string
 	switch r {
 	case RoleProducer:
@@ -115,7 +125,7 @@ func (r Role) Permissions() *server.Permissions {
 			// Reading an outcome back, to tell its own from a forged one.
 			directGet(ResultsStream),
 		)
-		sub = []string{inboxAll}
+		sub = []string{inbox}
 	default:
 		return nil
 	}

@@ -124,6 +124,7 @@ func (s *Server) ConnectAs(t testing.TB, role natsbus.Role, opts ...nats.Option)
 	base := []nats.Option{
 		nats.Name(t.Name() + "-" + string(role)),
 		nats.UserInfo(user, pass),
+		nats.CustomInboxPrefix(role.InboxPrefix()),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(50 * time.Millisecond),
 	}

@@ -28,6 +28,7 @@ func TestWorkerRole(t *testing.T) {
 	user, pass := srv.Credentials(natsbus.RoleWorker)
 	e.workerOpts = []nats.Option{
 		nats.UserInfo(user, pass),
+		nats.CustomInboxPrefix(natsbus.RoleWorker.InboxPrefix()),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				mu.Lock()

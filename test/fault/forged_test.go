@@ -196,8 +196,9 @@ func TestForgedTraffic(t *testing.T) {
 
 	// Anything that reaches another client's reply inbox. The producer
 	// role may subscribe to _INBOX.> (its own JetStream replies arrive
-	// there), which lets it read replies meant for others; measured here,
-	// not yet closed (docs/reliability.md).
+	// there): it sees the other producers' replies, but the workers and
+	// the gateway reply on inboxes of their own, so not one request
+	// delivered to a worker may reach it.
 	var snooped, deliveries atomic.Int64
 	snoop := newForger(t, c, "forger-inbox")
 	ownInbox := snoop.nc.NewRespInbox()
@@ -296,7 +297,8 @@ func TestForgedTraffic(t *testing.T) {
 		refused++
 	}
 	for _, subject := range []string{natsbus.DeadLetterPrefix + ">", "$KV." + natsbus.MembersBucket + ".>",
-		natsbus.RequestsPrefix + ">", "$JS.ACK.>", ">"} {
+		natsbus.RequestsPrefix + ">", "$JS.ACK.>", ">",
+		natsbus.RoleWorker.InboxPrefix() + ".>", natsbus.RoleGateway.InboxPrefix() + ".>"} {
 		if err := f.subscribe(subject); err != nil {
 			t.Errorf("a producer could subscribe to %s: %v", subject, err)
 			continue
@@ -351,6 +353,9 @@ func TestForgedTraffic(t *testing.T) {
 	if rep.Violations.total() != 0 {
 		t.Errorf("violations (seed %d):%s", s, rep.Violations)
 	}
-	t.Logf("a producer subscribed to _INBOX.> read %d replies meant for other clients, of which %d requests delivered to workers",
+	t.Logf("a producer subscribed to _INBOX.> read %d replies meant for other producers, and %d requests delivered to workers",
 		snooped.Load(), deliveries.Load())
+	if deliveries.Load() != 0 {
+		t.Errorf("a producer read %d requests delivered to the workers on _INBOX.>", deliveries.Load())
+	}
 }
