@@ -37,7 +37,10 @@ type Result struct {
 	ToAccountID   uuid.UUID       `json:"to_account_id,omitzero"`
 	AccountID     uuid.UUID       `json:"account_id,omitzero"`
 	// Amount has the currency's precision ("100.10") when the currency is
-	// known, else it is the amount as requested.
+	// known and that loses nothing; else it is the amount as requested.
+	// A decided transfer's amount is always rounded, so an outcome always
+	// has the precision; a conflict notice shows the conflicting request's
+	// amount, which may carry more digits ("0.017397489" BTC).
 	Amount   string `json:"amount"`
 	Currency string `json:"currency"`
 	// AcceptedAt is when JetStream stored the request (RFC 3339, UTC).
