@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
@@ -38,19 +39,20 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 		}
 	}
 	rec := newRecorder()
-	ops := m.fundingOps()
-	for len(ops) < 400 {
-		if o := m.next(); !o.GatewayRefuses {
-			ops = append(ops, o)
-		}
-	}
-	for i := 0; i < len(ops); i += 25 {
-		batch := ops[i:min(i+25, len(ops))]
+	m.holdShare, m.accepted = holdShare, rec.acceptedAt
+	apply := func(batch []*op) {
 		reqs := make([]transfer.Request, len(batch))
 		for j, o := range batch {
 			rec.sent(o)
-			reqs[j] = transfer.Request{ID: o.ID, Kind: o.Kind, From: o.From, To: o.To,
-				Amount: mustAmount(t, o.Amount), Currency: o.Currency, SubmittedAt: time.Now()}
+			reqs[j] = transfer.Request{ID: o.ID, Kind: o.Kind, From: o.From, To: o.To, Currency: o.Currency,
+				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, SubmittedAt: time.Now()}
+			if o.Kind.NamesNoAccount() {
+				// Posts, voids and reversals name no account.
+				reqs[j].From, reqs[j].To, reqs[j].Currency = uuid.Nil, uuid.Nil, ""
+			}
+			if o.Amount != "" {
+				reqs[j].Amount = mustAmount(t, o.Amount)
+			}
 		}
 		if _, err := store.ApplyBatch(ctx, reqs); err != nil {
 			t.Fatal(err)
@@ -58,6 +60,27 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 		for _, o := range batch {
 			rec.accepted(o.ID, "store", 0)
 		}
+	}
+	funding := m.fundingOps()
+	for i := 0; i < len(funding); i += 25 {
+		apply(funding[i:min(i+25, len(funding))])
+	}
+	// Drawn a batch at a time, so that posts, voids and reversals name
+	// requests already applied.
+	for n := 0; n < 600; {
+		var batch []*op
+		for len(batch) < 25 {
+			if o := m.next(); !o.GatewayRefuses {
+				batch = append(batch, o)
+			}
+		}
+		apply(batch)
+		n += len(batch)
+	}
+	// The holds with a short timeout expire, as the workers' sweep would
+	// expire them a few seconds later.
+	if _, err := store.ExpireHolds(ctx, time.Now().Add(5*time.Second), 10000); err != nil {
+		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
