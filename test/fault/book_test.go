@@ -1190,7 +1190,9 @@ func checkReversalSums(v *violations, rep *bookReport, ledger *ledgerSnapshot) {
 		if !t.ReversedAmount.Equal(sum) {
 			v.add(checkReversals, "%s %s has reversed_amount %s, its applied reversals sum to %s", t.Kind, id, t.ReversedAmount, sum)
 		}
-		if sum.GreaterThan(t.Amount) || t.ReversedAmount.GreaterThan(t.Amount) {
+		// Only what was reversed is compared: a rejected request may
+		// carry any amount, even a negative one.
+		if (sum.IsPositive() || t.ReversedAmount.IsPositive()) && (sum.GreaterThan(t.Amount) || t.ReversedAmount.GreaterThan(t.Amount)) {
 			v.add(checkReversals, "%s %s of %s is reversed by %s (reversed_amount %s)", t.Kind, id, t.Amount, sum, t.ReversedAmount)
 		}
 		if sum.IsPositive() {
