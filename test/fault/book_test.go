@@ -124,6 +124,8 @@ type bookReport struct {
 	// the new kinds by outcome ("post applied", "void rejected", ...).
 	Holds map[transfer.HoldState]int
 	Kinds map[string]int
+	// KindsByRoute counts them by how they were sent ("post via nats").
+	KindsByRoute map[string]int
 	// PostedInPart counts posts of less than their hold; Reversed counts
 	// the requests with applied reversals, ReversedFully those reversed
 	// to their whole amount.
@@ -152,6 +154,15 @@ func (r *bookReport) String() string {
 	b.WriteString("new kinds:")
 	for _, k := range kinds {
 		fmt.Fprintf(&b, " %s %d;", k, r.Kinds[k])
+	}
+	routes := make([]string, 0, len(r.KindsByRoute))
+	for k := range r.KindsByRoute {
+		routes = append(routes, k)
+	}
+	sort.Strings(routes)
+	b.WriteString("\nnew kinds by route:")
+	for _, k := range routes {
+		fmt.Fprintf(&b, " %s %d;", k, r.KindsByRoute[k])
 	}
 	b.WriteString("\n")
 	codes := make([]string, 0, len(r.Currencies))
@@ -538,7 +549,7 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 	}
 	records := rec.snapshot()
 	rep := &bookReport{Reasons: map[string]int{}, Currencies: map[string]*currencyTotals{}, Violations: newViolations(),
-		Holds: map[transfer.HoldState]int{}, Kinds: map[string]int{}}
+		Holds: map[transfer.HoldState]int{}, Kinds: map[string]int{}, KindsByRoute: map[string]int{}}
 	v := rep.Violations
 	byID := make(map[uuid.UUID]*record, len(records))
 	for i := range records {
@@ -1105,6 +1116,13 @@ func checkHoldRows(v *violations, rep *bookReport, ledger *ledgerSnapshot, byID 
 		switch t.Kind {
 		case transfer.KindHold, transfer.KindPost, transfer.KindVoid, transfer.KindReversal:
 			rep.Kinds[fmt.Sprintf("%s %s", t.Kind, t.Status)]++
+			if r := byID[t.ID]; r != nil {
+				route := r.Op.Route.String()
+				if r.Op.Storm > 0 {
+					route = "storm"
+				}
+				rep.KindsByRoute[fmt.Sprintf("%s via %s", t.Kind, route)]++
+			}
 		}
 		if t.Status != transfer.StatusApplied {
 			continue
