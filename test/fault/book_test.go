@@ -36,6 +36,9 @@ const (
 	checkCrash        = "crash"          // a process died on its own or logged a panic
 	checkRecovery     = "recovery"       // the service did not serve every partition again after a fault
 	checkConflict     = "conflict"       // a conflict notice no client caused, or a twin the stream should have dropped
+	checkAvailable    = "available"      // held or available (balance - held) below zero, or held != the sum of live holds
+	checkHolds        = "holds"          // a hold row without its request, or a state its settlements do not explain
+	checkReversals    = "reversals"      // reversed_amount != the sum of applied reversals, past the amount, or of an irreversible request
 )
 
 // violations collects failed checks by name, keeping a few examples each.
@@ -85,6 +88,11 @@ func (v *violations) String() string {
 // currencyTotals is one currency's side of the conservation check.
 type currencyTotals struct {
 	Balances, Deposits, Withdrawals decimal.Decimal
+	// DepositsReversed and WithdrawalsReversed are the applied reversals
+	// of deposits (money out) and of withdrawals (money back in).
+	DepositsReversed, WithdrawalsReversed decimal.Decimal
+	// Held is the sum of the accounts' held amounts.
+	Held decimal.Decimal
 }
 
 // bookReport is what the checker found.
@@ -108,8 +116,21 @@ type bookReport struct {
 	LegacyConflictNotices          int
 	OrderedAccounts, OrderedDebits int
 	// Redecided counts ids a 2020-API retry decided again after a rejection.
-	Redecided  int
-	Violations *violations
+	Redecided int
+	// TargetUnknown counts posts, voids and reversals the gateway answered
+	// with a 422 naming an unknown hold or transfer.
+	TargetUnknown int
+	// Holds counts the hold rows by state; Kinds the decided requests of
+	// the new kinds by outcome ("post applied", "void rejected", ...).
+	Holds map[transfer.HoldState]int
+	Kinds map[string]int
+	// KindsByRoute counts them by how they were sent ("post via nats").
+	KindsByRoute map[string]int
+	// PostedInPart counts posts of less than their hold; Reversed counts
+	// the requests with applied reversals, ReversedFully those reversed
+	// to their whole amount.
+	PostedInPart, Reversed, ReversedFully int
+	Violations                            *violations
 }
 
 func (r *bookReport) String() string {
@@ -123,6 +144,27 @@ func (r *bookReport) String() string {
 	fmt.Fprintf(&b, "conflicting twins %d: over NATS %d dropped as duplicates, %d stored (each must have one notice); notices for 2020-API ids %d\n",
 		r.Twins, r.TwinsDropped, r.TwinsStored, r.LegacyConflictNotices)
 	fmt.Fprintf(&b, "order: %d debits on %d accounts checked\n", r.OrderedDebits, r.OrderedAccounts)
+	fmt.Fprintf(&b, "holds by state %v; posts of part of a hold %d; requests reversed %d (fully %d); settlements and reversals the gateway found no target for %d\n",
+		r.Holds, r.PostedInPart, r.Reversed, r.ReversedFully, r.TargetUnknown)
+	kinds := make([]string, 0, len(r.Kinds))
+	for k := range r.Kinds {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	b.WriteString("new kinds:")
+	for _, k := range kinds {
+		fmt.Fprintf(&b, " %s %d;", k, r.Kinds[k])
+	}
+	routes := make([]string, 0, len(r.KindsByRoute))
+	for k := range r.KindsByRoute {
+		routes = append(routes, k)
+	}
+	sort.Strings(routes)
+	b.WriteString("\nnew kinds by route:")
+	for _, k := range routes {
+		fmt.Fprintf(&b, " %s %d;", k, r.KindsByRoute[k])
+	}
+	b.WriteString("\n")
 	codes := make([]string, 0, len(r.Currencies))
 	for c := range r.Currencies {
 		codes = append(codes, c)
@@ -130,7 +172,8 @@ func (r *bookReport) String() string {
 	sort.Strings(codes)
 	for _, c := range codes {
 		t := r.Currencies[c]
-		fmt.Fprintf(&b, "%s: balances %s = deposits %s - withdrawals %s\n", c, t.Balances, t.Deposits, t.Withdrawals)
+		fmt.Fprintf(&b, "%s: balances %s = deposits %s - withdrawals %s - reversed deposits %s + reversed withdrawals %s; held %s\n",
+			c, t.Balances, t.Deposits, t.Withdrawals, t.DepositsReversed, t.WithdrawalsReversed, t.Held)
 	}
 	fmt.Fprintf(&b, "violations: %s", r.Violations)
 	return b.String()
@@ -146,6 +189,12 @@ type storedTransfer struct {
 	Amount      decimal.Decimal
 	Currency    string
 	SubmittedAt time.Time
+	ProcessedAt time.Time
+	// HoldID is the hold a post or void settles, Reverses the request a
+	// reversal reverses; ReversedAmount the sum of a request's applied
+	// reversals as stored.
+	HoldID, Reverses uuid.UUID
+	ReversedAmount   decimal.Decimal
 	// Decisions counts the decisions made under the id (2020-API retries
 	// of a rejection make more than one).
 	Decisions int
@@ -169,7 +218,19 @@ type storedAccount struct {
 	ID       uuid.UUID
 	Currency string
 	Balance  decimal.Decimal
+	Held     decimal.Decimal
 	Version  int64
+}
+
+// storedHold is a row of holds.
+type storedHold struct {
+	ID                   uuid.UUID
+	From, To             uuid.UUID
+	Amount, PostedAmount decimal.Decimal
+	Currency             string
+	State                transfer.HoldState
+	ExpiresAt            time.Time // zero: no timeout
+	CreatedAt, UpdatedAt time.Time
 }
 
 // ledgerSnapshot is the database's state, read in one transaction.
@@ -177,6 +238,7 @@ type ledgerSnapshot struct {
 	Transfers  map[uuid.UUID]storedTransfer
 	Entries    []storedEntry // by account, then version
 	Accounts   map[uuid.UUID]storedAccount
+	Holds      map[uuid.UUID]storedHold
 	Precisions map[string]int32
 }
 
@@ -208,6 +270,7 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 	s := &ledgerSnapshot{
 		Transfers:  map[uuid.UUID]storedTransfer{},
 		Accounts:   map[uuid.UUID]storedAccount{},
+		Holds:      map[uuid.UUID]storedHold{},
 		Precisions: map[string]int32{},
 	}
 	rows, err := tx.Query(ctx, `SELECT code, precision FROM currencies`)
@@ -226,15 +289,20 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		return nil, err
 	}
 	rows, err = tx.Query(ctx, `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
-		amount::text, currency, submitted_at, decisions FROM transfers`)
+		amount::text, currency, submitted_at, processed_at, decisions, hold_id, reverses, reversed_amount::text FROM transfers`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var t storedTransfer
-		var from, to pgtype.UUID
-		var amount, kind, status, reason string
-		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt, &t.Decisions); err != nil {
+		var from, to, holdID, reverses pgtype.UUID
+		var amount, kind, status, reason, reversed string
+		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt, &t.ProcessedAt,
+			&t.Decisions, &holdID, &reverses, &reversed); err != nil {
+			return nil, err
+		}
+		t.HoldID, t.Reverses = uuidOf(holdID), uuidOf(reverses)
+		if t.ReversedAmount, err = decimal.NewFromString(reversed); err != nil {
 			return nil, err
 		}
 		t.Kind, t.Status, t.Reason = transfer.Kind(kind), transfer.Status(status), transfer.Code(reason)
@@ -271,20 +339,50 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = tx.Query(ctx, `SELECT id, currency, balance::text, version FROM accounts`)
+	rows, err = tx.Query(ctx, `SELECT id, currency, balance::text, held::text, version FROM accounts`)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var a storedAccount
-		var balance string
-		if err := rows.Scan(&a.ID, &a.Currency, &balance, &a.Version); err != nil {
+		var balance, held string
+		if err := rows.Scan(&a.ID, &a.Currency, &balance, &held, &a.Version); err != nil {
 			return nil, err
 		}
 		if a.Balance, err = decimal.NewFromString(balance); err != nil {
 			return nil, err
 		}
+		if a.Held, err = decimal.NewFromString(held); err != nil {
+			return nil, err
+		}
 		s.Accounts[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `SELECT id, from_account, to_account, amount::text, posted_amount::text, currency, state,
+		expires_at, created_at, updated_at FROM holds`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var h storedHold
+		var amount, posted, state string
+		var expires pgtype.Timestamptz
+		if err := rows.Scan(&h.ID, &h.From, &h.To, &amount, &posted, &h.Currency, &state, &expires, &h.CreatedAt, &h.UpdatedAt); err != nil {
+			return nil, err
+		}
+		h.State = transfer.HoldState(state)
+		if expires.Valid {
+			h.ExpiresAt = expires.Time
+		}
+		if h.Amount, err = decimal.NewFromString(amount); err != nil {
+			return nil, err
+		}
+		if h.PostedAmount, err = decimal.NewFromString(posted); err != nil {
+			return nil, err
+		}
+		s.Holds[h.ID] = h
 	}
 	return s, rows.Err()
 }
@@ -414,6 +512,10 @@ type checkOptions struct {
 	// in a span of time, forgetting the ids of the messages it no longer
 	// held (nil: it never restarted).
 	NATSRestartedBetween func(from, to time.Time) bool
+	// SweepWithin, when set, is how long after its timeout a hold may
+	// still be held when the books are read: the workers' sweep must have
+	// expired it by then.
+	SweepWithin time.Duration
 }
 
 // dedupeWindow is the requests stream's duplicate window in the suite's
@@ -446,7 +548,8 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 		}
 	}
 	records := rec.snapshot()
-	rep := &bookReport{Reasons: map[string]int{}, Currencies: map[string]*currencyTotals{}, Violations: newViolations()}
+	rep := &bookReport{Reasons: map[string]int{}, Currencies: map[string]*currencyTotals{}, Violations: newViolations(),
+		Holds: map[transfer.HoldState]int{}, Kinds: map[string]int{}, KindsByRoute: map[string]int{}}
 	v := rep.Violations
 	byID := make(map[uuid.UUID]*record, len(records))
 	for i := range records {
@@ -458,6 +561,8 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 			rep.Accepted++
 		case r.Refused:
 			rep.Refused++
+		case r.TargetUnknown:
+			rep.TargetUnknown++
 		default:
 			rep.Unsettled++
 		}
@@ -499,7 +604,11 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 		if o.Retry != nil && storedAs(o.Retry, t, ledger.Precisions) {
 			o = o.Retry
 		}
-		checkTransferFields(v, o, t, ledger.Precisions)
+		if o.Kind.NamesNoAccount() {
+			checkSettlementFields(v, o, t, ledger)
+		} else {
+			checkTransferFields(v, o, t, ledger.Precisions)
+		}
 		if r.Answers["2020 OK"] > 0 && t.Status != transfer.StatusApplied {
 			v.add(checkOutcome, "%s: the 2020 API answered OK, stored %s %s", r.Op, t.Status, t.Reason)
 		}
@@ -535,6 +644,7 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 	for _, a := range ledger.Accounts {
 		tt := total(a.Currency)
 		tt.Balances = tt.Balances.Add(a.Balance)
+		tt.Held = tt.Held.Add(a.Held)
 		if a.Balance.IsNegative() {
 			v.add(checkNegative, "account %s balance %s", a.ID, a.Balance)
 		}
@@ -549,12 +659,32 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 			total(t.Currency).Deposits = total(t.Currency).Deposits.Add(t.Amount)
 		case transfer.KindWithdrawal:
 			total(t.Currency).Withdrawals = total(t.Currency).Withdrawals.Add(t.Amount)
+		case transfer.KindReversal:
+			// From the stored sides: a reversed deposit has no
+			// receiver, a reversed withdrawal no sender.
+			switch {
+			case t.To == uuid.Nil:
+				total(t.Currency).DepositsReversed = total(t.Currency).DepositsReversed.Add(t.Amount)
+			case t.From == uuid.Nil:
+				total(t.Currency).WithdrawalsReversed = total(t.Currency).WithdrawalsReversed.Add(t.Amount)
+			}
 		}
 	}
 	for code, tt := range rep.Currencies {
-		if !tt.Balances.Equal(tt.Deposits.Sub(tt.Withdrawals)) {
-			v.add(checkConservation, "%s: balances %s != deposits %s - withdrawals %s (difference %s)",
-				code, tt.Balances, tt.Deposits, tt.Withdrawals, tt.Balances.Sub(tt.Deposits.Sub(tt.Withdrawals)))
+		want := tt.Deposits.Sub(tt.Withdrawals).Sub(tt.DepositsReversed).Add(tt.WithdrawalsReversed)
+		if !tt.Balances.Equal(want) {
+			v.add(checkConservation, "%s: balances %s != deposits %s - withdrawals %s - reversed deposits %s + reversed withdrawals %s (difference %s)",
+				code, tt.Balances, tt.Deposits, tt.Withdrawals, tt.DepositsReversed, tt.WithdrawalsReversed, tt.Balances.Sub(want))
+		}
+	}
+	checkHeld(v, ledger)
+	checkHoldRows(v, rep, ledger, byID)
+	checkReversalSums(v, rep, ledger)
+	if opts.SweepWithin > 0 {
+		for id, h := range ledger.Holds {
+			if h.State == transfer.HoldStateHeld && !h.ExpiresAt.IsZero() && time.Since(h.ExpiresAt) > opts.SweepWithin {
+				v.add(checkHolds, "hold %s still held %s after its timeout", id, time.Since(h.ExpiresAt).Round(time.Millisecond))
+			}
 		}
 	}
 
@@ -745,22 +875,7 @@ func checkTransferFields(v *violations, o *op, t storedTransfer, precisions map[
 	if !storedAs(o, t, precisions) {
 		v.add(checkFields, "%s stored as %s %s->%s %s %s", o, t.Kind, t.From, t.To, t.Amount, t.Currency)
 	}
-	switch t.Status {
-	case transfer.StatusApplied:
-		if !o.MayApply {
-			v.add(checkOutcome, "%s applied, want rejected with %v", o, o.Reasons)
-		}
-	case transfer.StatusRejected:
-		ok := false
-		for _, r := range o.Reasons {
-			ok = ok || r == t.Reason
-		}
-		if !ok {
-			v.add(checkOutcome, "%s rejected with %s, want applied or %v", o, t.Reason, o.Reasons)
-		}
-	default:
-		v.add(checkOutcome, "%s has status %q", o, t.Status)
-	}
+	checkTransferOutcome(v, o, t)
 }
 
 // checkTransferEntries checks an applied transfer's entries: a debit of
@@ -771,14 +886,18 @@ func checkTransferEntries(v *violations, t storedTransfer, es []storedEntry) {
 		dir          transfer.Direction
 		counterparty uuid.UUID
 	}
+	// Every kind that moves money debits its sender and credits its
+	// receiver, where it has them (a post: the hold's; a reversal: the
+	// reversed request's receiver and sender); a hold and a void move
+	// none.
 	var want []side
-	switch t.Kind {
-	case transfer.KindTransfer:
-		want = []side{{t.From, transfer.DirectionDebit, t.To}, {t.To, transfer.DirectionCredit, t.From}}
-	case transfer.KindDeposit:
-		want = []side{{t.To, transfer.DirectionCredit, uuid.Nil}}
-	case transfer.KindWithdrawal:
-		want = []side{{t.From, transfer.DirectionDebit, uuid.Nil}}
+	if t.Kind != transfer.KindHold && t.Kind != transfer.KindVoid {
+		if t.From != uuid.Nil {
+			want = append(want, side{t.From, transfer.DirectionDebit, t.To})
+		}
+		if t.To != uuid.Nil {
+			want = append(want, side{t.To, transfer.DirectionCredit, t.From})
+		}
 	}
 	if len(es) != len(want) {
 		v.add(checkEntries, "%s %s has %d entries, want %d", t.Kind, t.ID, len(es), len(want))
@@ -861,4 +980,244 @@ func checkOrderOf(v *violations, account uuid.UUID, es []storedEntry, transfers 
 		prevAt, prevID = t.SubmittedAt, t.ID
 	}
 	return n
+}
+
+// checkSettlementFields checks a stored post, void or reversal against the
+// request sent under its id, and its outcome against the hold or the
+// reversed request as the database holds them: each rejection must be
+// one the stored state explains.
+func checkSettlementFields(v *violations, o *op, t storedTransfer, ledger *ledgerSnapshot) {
+	if t.Kind != o.Kind || t.HoldID != o.HoldID || t.Reverses != o.Reverses {
+		v.add(checkFields, "%s stored as %s of hold %s, reversing %s", o, t.Kind, t.HoldID, t.Reverses)
+		return
+	}
+	var want decimal.Decimal
+	if o.Amount != "" {
+		want = decimal.RequireFromString(o.Amount)
+		if p, ok := ledger.Precisions[o.Currency]; ok {
+			want = transfer.RoundAmount(want, p)
+		}
+	}
+	if t.Status == transfer.StatusApplied {
+		if t.From != o.From || t.To != o.To || t.Currency != o.Currency || (o.Amount != "" && !t.Amount.Equal(want)) {
+			v.add(checkFields, "%s applied as %s->%s %s %s", o, t.From, t.To, t.Amount, t.Currency)
+		}
+	}
+	checkTransferOutcome(v, o, t)
+	if o.Kind == transfer.KindReversal {
+		checkReversalOutcome(v, o, t, ledger, want)
+		return
+	}
+	h, held := ledger.Holds[o.HoldID]
+	expired := func(at time.Time) bool { return held && !h.ExpiresAt.IsZero() && !at.Before(h.ExpiresAt) }
+	switch {
+	case t.Status == transfer.StatusApplied:
+		state := transfer.HoldStatePosted
+		if o.Kind == transfer.KindVoid {
+			state = transfer.HoldStateVoided
+		}
+		if !held || h.State != state {
+			v.add(checkHolds, "%s applied, its hold is %q (stored: %t)", o, h.State, held)
+		}
+		if expired(t.ProcessedAt) {
+			v.add(checkHolds, "%s applied at %s, after its hold expired at %s", o, t.ProcessedAt.Format(time.RFC3339Nano), h.ExpiresAt.Format(time.RFC3339Nano))
+		}
+	case t.Reason == transfer.CodeHoldNotFound && held:
+		v.add(checkHolds, "%s rejected %s, its hold is stored %s", o, t.Reason, h.State)
+	case t.Reason == transfer.CodeHoldAlreadyPosted && h.State != transfer.HoldStatePosted,
+		t.Reason == transfer.CodeHoldAlreadyVoided && h.State != transfer.HoldStateVoided,
+		t.Reason == transfer.CodeHoldExpired && h.State != transfer.HoldStateExpired:
+		v.add(checkHolds, "%s rejected %s, its hold is %q", o, t.Reason, h.State)
+	case t.Reason == transfer.CodeHoldExpired && !expired(t.ProcessedAt):
+		v.add(checkHolds, "%s rejected %s at %s, its hold expires at %s", o, t.Reason, t.ProcessedAt.Format(time.RFC3339Nano), h.ExpiresAt)
+	case t.Reason == transfer.CodePostAmountExceedsHold && (o.Amount == "" || !want.GreaterThan(h.Amount)):
+		v.add(checkHolds, "%s rejected %s, its hold reserved %s", o, t.Reason, h.Amount)
+	}
+}
+
+// checkReversalOutcome checks a reversal's outcome against the request it
+// reverses: applied only for an applied transfer, deposit, withdrawal or
+// post; reversal_exceeds_transfer only when the amount (want, zero when
+// not given) and what was reversed in the end exceed the request's.
+func checkReversalOutcome(v *violations, o *op, t storedTransfer, ledger *ledgerSnapshot, want decimal.Decimal) {
+	orig, ok := ledger.Transfers[o.Reverses]
+	reversible := ok && orig.Status == transfer.StatusApplied &&
+		(orig.Kind == transfer.KindTransfer || orig.Kind == transfer.KindDeposit || orig.Kind == transfer.KindWithdrawal || orig.Kind == transfer.KindPost)
+	switch {
+	case t.Status == transfer.StatusApplied && !reversible:
+		v.add(checkReversals, "%s applied, but it reverses %s %s %s (stored: %t)", o, orig.Kind, orig.Status, orig.Reason, ok)
+	case t.Reason == transfer.CodeTransferNotReversible && reversible:
+		v.add(checkReversals, "%s rejected %s, but it reverses an applied %s", o, t.Reason, orig.Kind)
+	case t.Reason == transfer.CodeReversalExceedsTransfer && !reversible:
+		v.add(checkReversals, "%s rejected %s, but it reverses %s %s", o, t.Reason, orig.Kind, orig.Status)
+	case t.Reason == transfer.CodeReversalExceedsTransfer && o.Amount == "" && !orig.ReversedAmount.Equal(orig.Amount):
+		// What was left was nothing when it was decided, and a
+		// reversed amount never shrinks.
+		v.add(checkReversals, "%s rejected %s with no amount, yet %s of %s is reversed", o, t.Reason, orig.ReversedAmount, orig.Amount)
+	case t.Reason == transfer.CodeReversalExceedsTransfer && o.Amount != "" && !want.Add(orig.ReversedAmount).GreaterThan(orig.Amount):
+		v.add(checkReversals, "%s rejected %s, yet %s + reversed %s fits in %s", o, t.Reason, want, orig.ReversedAmount, orig.Amount)
+	}
+}
+
+// checkTransferOutcome checks t's outcome against what the load allows o.
+func checkTransferOutcome(v *violations, o *op, t storedTransfer) {
+	switch t.Status {
+	case transfer.StatusApplied:
+		if !o.MayApply {
+			v.add(checkOutcome, "%s applied, want rejected with %v", o, o.Reasons)
+		}
+	case transfer.StatusRejected:
+		ok := false
+		for _, r := range o.Reasons {
+			ok = ok || r == t.Reason
+		}
+		if !ok {
+			v.add(checkOutcome, "%s rejected with %s, want applied or %v", o, t.Reason, o.Reasons)
+		}
+	default:
+		v.add(checkOutcome, "%s has status %q", o, t.Status)
+	}
+}
+
+// checkHeld checks every account's held amount: never negative nor above
+// the balance (available = balance - held >= 0), and exactly the sum of
+// the amounts of the account's holds that are still held.
+func checkHeld(v *violations, ledger *ledgerSnapshot) {
+	live := map[uuid.UUID]decimal.Decimal{}
+	for _, h := range ledger.Holds {
+		if h.State == transfer.HoldStateHeld {
+			live[h.From] = live[h.From].Add(h.Amount)
+		}
+		if _, ok := ledger.Accounts[h.From]; !ok {
+			v.add(checkHolds, "hold %s on account %s, which does not exist", h.ID, h.From)
+		}
+	}
+	for id, a := range ledger.Accounts {
+		if a.Held.IsNegative() {
+			v.add(checkAvailable, "account %s held %s", id, a.Held)
+		}
+		if available := a.Balance.Sub(a.Held); available.IsNegative() {
+			v.add(checkAvailable, "account %s available %s (balance %s, held %s)", id, available, a.Balance, a.Held)
+		}
+		if !a.Held.Equal(live[id]) {
+			v.add(checkAvailable, "account %s held %s, its live holds sum to %s", id, a.Held, live[id])
+		}
+	}
+}
+
+// checkHoldRows checks the holds table against the requests: a row for
+// every applied hold request and for no other id, with its fields; a state
+// that its applied settlements explain (at most one; posted with the
+// post's amount, voided by a void, held or expired with none); an expired
+// hold past its expiry.
+func checkHoldRows(v *violations, rep *bookReport, ledger *ledgerSnapshot, byID map[uuid.UUID]*record) {
+	settled := map[uuid.UUID][]storedTransfer{}
+	for _, t := range ledger.Transfers {
+		switch t.Kind {
+		case transfer.KindHold, transfer.KindPost, transfer.KindVoid, transfer.KindReversal:
+			rep.Kinds[fmt.Sprintf("%s %s", t.Kind, t.Status)]++
+			if r := byID[t.ID]; r != nil {
+				route := r.Op.Route.String()
+				if r.Op.Storm > 0 {
+					route = "storm"
+				}
+				rep.KindsByRoute[fmt.Sprintf("%s via %s", t.Kind, route)]++
+			}
+		}
+		if t.Status != transfer.StatusApplied {
+			continue
+		}
+		if t.Kind.Settles() {
+			settled[t.HoldID] = append(settled[t.HoldID], t)
+		}
+		if _, ok := ledger.Holds[t.ID]; t.Kind == transfer.KindHold && !ok {
+			v.add(checkHolds, "applied hold %s has no hold row", t.ID)
+		}
+	}
+	for id, h := range ledger.Holds {
+		rep.Holds[h.State]++
+		t, ok := ledger.Transfers[id]
+		switch {
+		case byID[id] == nil:
+			v.add(checkHolds, "hold %s, which no client sent", id)
+		case !ok || t.Kind != transfer.KindHold || t.Status != transfer.StatusApplied:
+			v.add(checkHolds, "hold %s, whose request is stored %s %s (stored: %t)", id, t.Kind, t.Status, ok)
+		case t.From != h.From || t.To != h.To || !t.Amount.Equal(h.Amount) || t.Currency != h.Currency:
+			v.add(checkHolds, "hold %s is %s->%s %s %s, its request %s->%s %s %s", id, h.From, h.To, h.Amount, h.Currency, t.From, t.To, t.Amount, t.Currency)
+		}
+		if h.PostedAmount.GreaterThan(h.Amount) || h.PostedAmount.IsNegative() || (h.State == transfer.HoldStatePosted) != h.PostedAmount.IsPositive() {
+			v.add(checkHolds, "hold %s %s of %s has posted %s", id, h.State, h.Amount, h.PostedAmount)
+		}
+		list := settled[id]
+		if len(list) > 1 {
+			v.add(checkHolds, "hold %s has %d applied settlements", id, len(list))
+			continue
+		}
+		switch h.State {
+		case transfer.HoldStateHeld, transfer.HoldStateExpired:
+			if len(list) != 0 {
+				v.add(checkHolds, "hold %s is %s, yet its %s %s was applied", id, h.State, list[0].Kind, list[0].ID)
+			}
+			if h.State == transfer.HoldStateExpired && (h.ExpiresAt.IsZero() || h.UpdatedAt.Before(h.ExpiresAt)) {
+				v.add(checkHolds, "hold %s expired at %s, its timeout ends %s", id, h.UpdatedAt, h.ExpiresAt)
+			}
+		case transfer.HoldStatePosted:
+			if len(list) != 1 || list[0].Kind != transfer.KindPost || !list[0].Amount.Equal(h.PostedAmount) {
+				v.add(checkHolds, "hold %s posted %s, its applied settlements %v", id, h.PostedAmount, list)
+			} else if h.PostedAmount.LessThan(h.Amount) {
+				rep.PostedInPart++
+			}
+		case transfer.HoldStateVoided:
+			if len(list) != 1 || list[0].Kind != transfer.KindVoid {
+				v.add(checkHolds, "hold %s voided, its applied settlements %v", id, list)
+			}
+		default:
+			v.add(checkHolds, "hold %s in state %q", id, h.State)
+		}
+	}
+	for id, list := range settled {
+		if _, ok := ledger.Holds[id]; !ok {
+			v.add(checkHolds, "%s %s applied for hold %s, which has no hold row", list[0].Kind, list[0].ID, id)
+		}
+	}
+}
+
+// checkReversalSums checks every applied reversal against the request it
+// reverses (an applied transfer, deposit, withdrawal or post; money back
+// from its receiver to its sender in its currency) and every request's
+// reversed_amount: the sum of its applied reversals, never past its amount.
+func checkReversalSums(v *violations, rep *bookReport, ledger *ledgerSnapshot) {
+	sums := map[uuid.UUID]decimal.Decimal{}
+	for _, t := range ledger.Transfers {
+		if t.Kind != transfer.KindReversal || t.Status != transfer.StatusApplied {
+			continue
+		}
+		sums[t.Reverses] = sums[t.Reverses].Add(t.Amount)
+		orig, ok := ledger.Transfers[t.Reverses]
+		switch {
+		case !ok || orig.Status != transfer.StatusApplied:
+			v.add(checkReversals, "reversal %s applied for %s, which is not an applied request (stored: %t)", t.ID, t.Reverses, ok)
+		case orig.Kind != transfer.KindTransfer && orig.Kind != transfer.KindDeposit && orig.Kind != transfer.KindWithdrawal && orig.Kind != transfer.KindPost:
+			v.add(checkReversals, "reversal %s applied for %s, a %s", t.ID, orig.ID, orig.Kind)
+		case t.From != orig.To || t.To != orig.From || t.Currency != orig.Currency:
+			v.add(checkReversals, "reversal %s moves %s->%s %s, reversing %s %s->%s %s", t.ID, t.From, t.To, t.Currency, orig.Kind, orig.From, orig.To, orig.Currency)
+		}
+	}
+	for id, t := range ledger.Transfers {
+		sum := sums[id]
+		if !t.ReversedAmount.Equal(sum) {
+			v.add(checkReversals, "%s %s has reversed_amount %s, its applied reversals sum to %s", t.Kind, id, t.ReversedAmount, sum)
+		}
+		// Only what was reversed is compared: a rejected request may
+		// carry any amount, even a negative one.
+		if (sum.IsPositive() || t.ReversedAmount.IsPositive()) && (sum.GreaterThan(t.Amount) || t.ReversedAmount.GreaterThan(t.Amount)) {
+			v.add(checkReversals, "%s %s of %s is reversed by %s (reversed_amount %s)", t.Kind, id, t.Amount, sum, t.ReversedAmount)
+		}
+		if sum.IsPositive() {
+			rep.Reversed++
+			if sum.Equal(t.Amount) {
+				rep.ReversedFully++
+			}
+		}
+	}
 }

@@ -45,19 +45,34 @@ func newHTTPClient(timeout time.Duration, keepAlive bool) *http.Client {
 	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
-// httpBody is the JSON body of a v1 submission.
+// httpBody is the path and JSON body of a v1 submission.
 func httpBody(o *op) (path string, body []byte) {
-	m := map[string]string{"id": o.ID.String(), "amount": o.Amount, "currency": o.Currency}
+	m := map[string]any{"id": o.ID.String()}
+	if o.Amount != "" {
+		m["amount"] = o.Amount
+	}
 	switch o.Kind {
 	case transfer.KindTransfer:
 		path = "/v1/transfers"
-		m["from_account_id"], m["to_account_id"] = o.From.String(), o.To.String()
+		m["from_account_id"], m["to_account_id"], m["currency"] = o.From.String(), o.To.String(), o.Currency
 	case transfer.KindDeposit:
 		path = "/v1/deposits"
-		m["account_id"] = o.To.String()
+		m["account_id"], m["currency"] = o.To.String(), o.Currency
 	case transfer.KindWithdrawal:
 		path = "/v1/withdrawals"
-		m["account_id"] = o.From.String()
+		m["account_id"], m["currency"] = o.From.String(), o.Currency
+	case transfer.KindHold:
+		path = "/v1/holds"
+		m["from_account_id"], m["to_account_id"], m["currency"] = o.From.String(), o.To.String(), o.Currency
+		if o.Timeout > 0 {
+			m["timeout_seconds"] = o.Timeout
+		}
+	case transfer.KindPost:
+		path = "/v1/holds/" + o.HoldID.String() + "/post"
+	case transfer.KindVoid:
+		path = "/v1/holds/" + o.HoldID.String() + "/void"
+	case transfer.KindReversal:
+		path = "/v1/transfers/" + o.Reverses.String() + "/reversals"
 	}
 	body, _ = json.Marshal(m)
 	return path, body
@@ -70,14 +85,27 @@ func envelope(o *op) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"v":1,"kind":%q,"id":%q`, o.Kind, o.ID)
 	switch o.Kind {
-	case transfer.KindTransfer:
+	case transfer.KindTransfer, transfer.KindHold:
 		fmt.Fprintf(&b, `,"from_account_id":%q,"to_account_id":%q`, o.From, o.To)
 	case transfer.KindDeposit:
 		fmt.Fprintf(&b, `,"account_id":%q`, o.To)
 	case transfer.KindWithdrawal:
 		fmt.Fprintf(&b, `,"account_id":%q`, o.From)
+	case transfer.KindPost, transfer.KindVoid:
+		fmt.Fprintf(&b, `,"hold_id":%q`, o.HoldID)
+	case transfer.KindReversal:
+		fmt.Fprintf(&b, `,"transfer_id":%q`, o.Reverses)
 	}
-	fmt.Fprintf(&b, `,"amount":%q,"currency":%q}`, o.Amount, o.Currency)
+	if o.Amount != "" && o.Kind != transfer.KindVoid {
+		fmt.Fprintf(&b, `,"amount":%q`, o.Amount)
+	}
+	if !o.Kind.NamesNoAccount() {
+		fmt.Fprintf(&b, `,"currency":%q`, o.Currency)
+	}
+	if o.Timeout > 0 {
+		fmt.Fprintf(&b, `,"timeout_seconds":%d`, o.Timeout)
+	}
+	b.WriteString("}")
 	return []byte(b.String())
 }
 
@@ -155,6 +183,12 @@ func (s *submitter) submitHTTP(ctx context.Context, client *http.Client, o *op) 
 		case status == http.StatusOK || status == http.StatusCreated || status == http.StatusAccepted:
 			s.rec.accepted(o.ID, fmt.Sprintf("http %d", status), 0)
 			return
+		case status == http.StatusUnprocessableEntity && o.Kind.NamesNoAccount() && isUnknownTarget(code):
+			// The gateway knew no hold or transfer to file the post,
+			// void or reversal under, and stored nothing - unless this
+			// is a retry of an attempt that was stored and rejected so.
+			s.rec.targetUnknown(o.ID, "http 422 "+code)
+			return
 		case status == http.StatusUnprocessableEntity && isBusinessReason(code):
 			// A resubmission of a decided, rejected request.
 			s.rec.accepted(o.ID, "http 422 "+code, 0)
@@ -193,7 +227,20 @@ func isBusinessReason(code string) bool {
 	switch transfer.Code(code) {
 	case transfer.CodeInsufficientFunds, transfer.CodeSenderAccountNotExist, transfer.CodeReceiverAccountNotExist,
 		transfer.CodeSenderAccountWrongCurrency, transfer.CodeReceiverAccountWrongCurrency,
-		transfer.CodeAccountNotExist, transfer.CodeAccountWrongCurrency, transfer.CodeCurrencyNotSupported:
+		transfer.CodeAccountNotExist, transfer.CodeAccountWrongCurrency, transfer.CodeCurrencyNotSupported,
+		transfer.CodeHoldAlreadyPosted, transfer.CodeHoldAlreadyVoided, transfer.CodeHoldExpired,
+		transfer.CodePostAmountExceedsHold, transfer.CodeReversalExceedsTransfer:
+		return true
+	}
+	return false
+}
+
+// isUnknownTarget reports whether code is the gateway's answer to a post,
+// void or reversal whose hold or transfer it does not know (or that moved
+// no money): nothing stored, or a resubmission of one rejected so.
+func isUnknownTarget(code string) bool {
+	switch transfer.Code(code) {
+	case transfer.CodeHoldNotFound, transfer.CodeTransferNotFound, transfer.CodeTransferNotReversible:
 		return true
 	}
 	return false

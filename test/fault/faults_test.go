@@ -43,6 +43,11 @@ func shortPlan() faultPlan {
 		StormEvery: 40, StormSize: 4, ConflictEvery: 53}
 }
 
+// holdShare is the share of the load's ops that are holds, posts, voids
+// and reversals; the rest keep the mix of transfers, deposits and
+// withdrawals.
+const holdShare = 0.2
+
 // longFaultTarget is the fewest faults a long run must inject: 13 rounds
 // of the 8 faults make 104.
 const longFaultTarget = 100
@@ -68,6 +73,7 @@ func TestFaults(t *testing.T) {
 	c := startCluster(t, clusterConfig{Gateways: 2, Workers: 3})
 	r := newRun(t, c, rng, plan.PerCurrency)
 	model := newLoadModel(rng, r.world, plan.StormEvery, plan.ConflictEvery, plan.StormSize)
+	model.holdShare, model.accepted, model.reverseAfter = holdShare, r.rec.acceptedAt, time.Second
 
 	ctx := t.Context()
 	// Ops in hand keep being retried until the load stops, and then for a
@@ -144,7 +150,7 @@ rounds:
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	opts := checkOptions{NATSRestartedBetween: c.nats.restartedBetween}
+	opts := checkOptions{NATSRestartedBetween: c.nats.restartedBetween, SweepWithin: 10 * time.Second}
 	for _, f := range figures {
 		if f.Name == "nats-kill" {
 			opts.ResultsMayBeMissing = true

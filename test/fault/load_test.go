@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -63,11 +64,29 @@ type op struct {
 	// forgot rejected attempts, so the retry is decided afresh. The stored
 	// transfer is then either this op, rejected, or its retry.
 	Retry *op
+
+	// Timeout is a hold's timeout_seconds (0: none, the field is left out).
+	Timeout int
+	// HoldID is the hold a post or void settles; Reverses the request a
+	// reversal moves money back for. Posts, voids and reversals do not
+	// name their accounts: From, To and Currency are then what the load
+	// expects the service to take from the hold or the reversed request
+	// (for a reversal the reversed request's To and From), and Amount may
+	// be empty (the whole hold, or what is left to reverse).
+	HoldID, Reverses uuid.UUID
+	// Over marks a post or reversal whose amount is one unit more than the
+	// hold or the reversed request: it must never be applied.
+	Over bool
 }
 
-// partitionAccount is the account whose partition the request goes to.
+// partitionAccount is the account whose partition the request goes to:
+// for a post or void the hold's sender, for a reversal the account it
+// debits (for a reversed withdrawal the account it credits).
 func (o *op) partitionAccount() uuid.UUID {
-	if o.Kind == transfer.KindDeposit {
+	switch {
+	case o.Kind == transfer.KindDeposit:
+		return o.To
+	case o.Kind == transfer.KindReversal && o.From == uuid.Nil:
 		return o.To
 	}
 	return o.From
@@ -158,7 +177,9 @@ func newWorld(rng *rand.Rand, perCurrency, partitions int) *world {
 }
 
 // loadModel draws the load's requests from a seeded generator: the same
-// seed gives the same requests in the same order.
+// seed gives the same requests in the same order (as long as the same
+// requests are accepted by then: settlements and reversals are drawn only
+// for requests the service accepted).
 type loadModel struct {
 	rng   *rand.Rand
 	world *world
@@ -167,6 +188,29 @@ type loadModel struct {
 	stormSize                 int
 	natsShare                 float64
 	n                         int
+
+	// holdShare is the share of ops drawn from holds, their settlements
+	// and reversals (0: none). accepted says whether, and when, the
+	// service accepted an id; without it none are drawn.
+	holdShare float64
+	accepted  func(uuid.UUID) (time.Time, bool)
+	// reverseAfter is how long after its acceptance a request may be
+	// reversed: the reversal goes to another partition (the receiver's),
+	// and one drawn sooner mostly finds nothing to reverse yet.
+	reverseAfter time.Duration
+	holds        []*holdRef
+	// reversible lists requests that may be applied and reversed:
+	// transfers, deposits, withdrawals and posts.
+	reversible []*op
+}
+
+// holdRef is a hold the load sent and the settlements it sent for it.
+type holdRef struct {
+	op          *op
+	settlements []*op
+	// settled: a settlement that may apply was sent (every later one must
+	// be rejected).
+	settled bool
 }
 
 func newLoadModel(rng *rand.Rand, w *world, stormEvery, conflictEvery, stormSize int) *loadModel {
@@ -239,6 +283,30 @@ func (m *loadModel) next() *op {
 	if m.rng.Float64() < m.natsShare {
 		o.Route = viaNATS
 	}
+	if m.accepted != nil && m.rng.Float64() < m.holdShare {
+		m.holdFamily(o, c, accts)
+	} else {
+		m.plain(o, c, accts)
+	}
+	if !o.GatewayRefuses && o.MayApply && o.Route != viaLegacy {
+		switch {
+		case m.stormEvery > 0 && m.n%m.stormEvery == 0:
+			o.Storm = m.stormSize
+		case m.conflictEvery > 0 && m.n%m.conflictEvery == 0 && o.Amount != "" && o.Currency != "":
+			// Posts, voids and reversals carry no currency and maybe
+			// no amount: their twins are other ops' business.
+			o.Conflict = o.Kind != transfer.KindPost && o.Kind != transfer.KindReversal
+		}
+	}
+	if o.MayApply && o.Route != viaLegacy && o.Kind != transfer.KindHold && o.Kind != transfer.KindVoid && o.Kind != transfer.KindReversal {
+		m.reversible = append(m.reversible, o)
+	}
+	return o
+}
+
+// plain draws o as a transfer, deposit or withdrawal, or one the gateway
+// or a worker must refuse.
+func (m *loadModel) plain(o *op, c currencySpec, accts []account) {
 	switch r := m.rng.IntN(100); {
 	case r < 30: // deposit: always applied
 		o.Kind, o.To = transfer.KindDeposit, m.pick(accts).ID
@@ -309,15 +377,6 @@ func (m *loadModel) next() *op {
 	default: // refused by the gateway's own checks: never published
 		m.gatewayInvalid(o, c, accts)
 	}
-	if !o.GatewayRefuses && o.MayApply && o.Route != viaLegacy {
-		switch {
-		case m.stormEvery > 0 && m.n%m.stormEvery == 0:
-			o.Storm = m.stormSize
-		case m.conflictEvery > 0 && m.n%m.conflictEvery == 0:
-			o.Conflict = true
-		}
-	}
-	return o
 }
 
 // legacyRetry makes o a 2020-API transfer that its client first sends to
@@ -415,4 +474,171 @@ func (o *op) conflicting() *op {
 
 func (o *op) String() string {
 	return fmt.Sprintf("%s %s %s->%s %s %s via %s", o.Kind, o.ID, o.From, o.To, o.Amount, o.Currency, o.Route)
+}
+
+// holdLongTimeout: a hold with a timeout gets 1 to 3 seconds, so that it
+// expires during the run unless settled first, or this many (an hour).
+const holdLongTimeout = 3600
+
+// holdFamily draws o as a hold, a post or void of a hold the service
+// accepted, or a reversal of an accepted transfer, deposit, withdrawal or
+// post. With nothing accepted to settle or reverse yet, it draws a hold.
+func (m *loadModel) holdFamily(o *op, c currencySpec, accts []account) {
+	r := m.rng.IntN(100)
+	switch {
+	case r >= 65 && m.reversal(o):
+		return
+	case r >= 30 && m.settlement(o):
+		return
+	}
+	o.Kind = transfer.KindHold
+	from := m.pick(accts)
+	to := m.pick(accts)
+	for to.ID == from.ID {
+		to = m.pick(accts)
+	}
+	o.From, o.To = from.ID, to.ID
+	o.Amount = m.amount(c, 2, 120)
+	if m.rng.IntN(12) == 0 {
+		o.Amount = m.amount(c, 2000, 20000)
+	}
+	switch m.rng.IntN(4) {
+	case 0, 1: // held until settled
+	case 2:
+		o.Timeout = 1 + m.rng.IntN(3)
+	default:
+		o.Timeout = holdLongTimeout
+	}
+	o.Reasons = []transfer.Code{transfer.CodeInsufficientFunds}
+	m.holds = append(m.holds, &holdRef{op: o})
+}
+
+// acceptedOp reports whether the service accepted o, and when.
+func (m *loadModel) acceptedOp(o *op) (time.Time, bool) { return m.accepted(o.ID) }
+
+// settlement draws o as a post or void of an accepted hold whose earlier
+// settlements were all accepted (so the hold and they are ahead of o in
+// the sender's partition). It returns false when it found none.
+func (m *loadModel) settlement(o *op) bool {
+	var h *holdRef
+	for try := 0; try < 8 && h == nil; try++ {
+		// Mostly recent holds, so that some are settled before they
+		// expire.
+		lo := max(0, len(m.holds)-200)
+		if len(m.holds) == 0 {
+			return false
+		}
+		cand := m.holds[lo+m.rng.IntN(len(m.holds)-lo)]
+		if _, ok := m.acceptedOp(cand.op); !ok {
+			continue
+		}
+		ready := true
+		for _, s := range cand.settlements {
+			if _, ok := m.acceptedOp(s); !ok {
+				ready = false
+			}
+		}
+		if ready {
+			h = cand
+		}
+	}
+	if h == nil {
+		return false
+	}
+	hold := h.op
+	c := m.spec(transfer.NormalizeCurrency(hold.Currency))
+	o.HoldID, o.From, o.To, o.Currency = hold.ID, hold.From, hold.To, transfer.NormalizeCurrency(hold.Currency)
+	// The hold may have been rejected (insufficient funds).
+	o.Reasons = []transfer.Code{transfer.CodeHoldNotFound}
+	if hold.Timeout > 0 {
+		o.Reasons = append(o.Reasons, transfer.CodeHoldExpired)
+	}
+	if h.settled {
+		o.MayApply = false
+		o.Reasons = append(o.Reasons, transfer.CodeHoldAlreadyPosted, transfer.CodeHoldAlreadyVoided)
+	}
+	held := decimal.RequireFromString(hold.Amount)
+	switch r := m.rng.IntN(10); {
+	case r < 3: // the whole hold
+		o.Kind = transfer.KindPost
+	case r < 6: // part of it: whole units below the hold's
+		o.Kind = transfer.KindPost
+		units := held.Div(c.Unit).IntPart()
+		o.Amount = m.amount(c, 1, int(max(1, units-1)))
+		if units < 2 {
+			o.Amount = ""
+		}
+	case r < 7: // more than it reserved
+		o.Kind, o.Over, o.MayApply = transfer.KindPost, true, false
+		o.Amount = held.Add(c.Unit).String()
+		o.Reasons = append(o.Reasons, transfer.CodePostAmountExceedsHold)
+	default:
+		o.Kind = transfer.KindVoid
+	}
+	if o.MayApply {
+		h.settled = true
+	}
+	h.settlements = append(h.settlements, o)
+	return true
+}
+
+// reversal draws o as a reversal of an accepted request that may have
+// been applied: its whole amount or what is left, a part, or one unit
+// more than its amount (which must fail). Requests are reversed again and
+// again, so some reversals find nothing left.
+func (m *loadModel) reversal(o *op) bool {
+	var orig *op
+	for try := 0; try < 8 && orig == nil; try++ {
+		lo := max(0, len(m.reversible)-500)
+		if len(m.reversible) == 0 {
+			return false
+		}
+		cand := m.reversible[lo+m.rng.IntN(len(m.reversible)-lo)]
+		if at, ok := m.acceptedOp(cand); ok && time.Since(at) >= m.reverseAfter {
+			orig = cand
+		}
+	}
+	if orig == nil {
+		return false
+	}
+	currency := transfer.NormalizeCurrency(orig.Currency)
+	c := m.spec(currency)
+	o.Kind, o.Reverses, o.From, o.To, o.Currency = transfer.KindReversal, orig.ID, orig.To, orig.From, currency
+	// The reversed request may still be undecided in its own partition
+	// (transfer_not_found), or rejected (transfer_not_reversible); the
+	// account it debits may lack the funds; earlier reversals may have
+	// taken what is left.
+	o.Reasons = []transfer.Code{transfer.CodeTransferNotFound, transfer.CodeTransferNotReversible,
+		transfer.CodeInsufficientFunds, transfer.CodeReversalExceedsTransfer}
+	switch r := m.rng.IntN(10); {
+	case r < 4: // what is left
+	case r < 8:
+		o.Amount = m.amount(c, 1, 20)
+	default:
+		if orig.Amount == "" {
+			// A post of the whole hold: its amount is the hold's.
+			return m.reversalOver(o, c, m.holdOf(orig.HoldID))
+		}
+		return m.reversalOver(o, c, orig)
+	}
+	return true
+}
+
+// reversalOver makes o reverse one unit more than orig's amount.
+func (m *loadModel) reversalOver(o *op, c currencySpec, orig *op) bool {
+	if orig == nil {
+		return true
+	}
+	o.Over, o.MayApply = true, false
+	o.Amount = decimal.RequireFromString(orig.Amount).Add(c.Unit).String()
+	return true
+}
+
+func (m *loadModel) holdOf(id uuid.UUID) *op {
+	for _, h := range m.holds {
+		if h.op.ID == id {
+			return h.op
+		}
+	}
+	return nil
 }

@@ -30,6 +30,10 @@ type record struct {
 	Answers map[string]int
 	// Unsettled: the client gave up before any definite answer.
 	Unsettled bool
+	// TargetUnknown: the gateway answered a post, void or reversal with
+	// 422 hold_not_found, transfer_not_found or transfer_not_reversible,
+	// which says nothing was stored unless an earlier attempt was.
+	TargetUnknown bool
 	// Twin is the conflicting request sent under the id, if any.
 	Twin *twinRecord
 }
@@ -138,11 +142,32 @@ func (r *recorder) refused(id uuid.UUID, status int, code string) {
 	}
 }
 
+// targetUnknown marks id as answered with a 422 that may or may not mean
+// it was stored.
+func (r *recorder) targetUnknown(id uuid.UUID, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec := r.records[id]; rec != nil {
+		rec.Answers[what]++
+		rec.TargetUnknown = true
+	}
+}
+
+// acceptedAt reports whether the service accepted id, and when.
+func (r *recorder) acceptedAt(id uuid.UUID) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec := r.records[id]; rec != nil && rec.Accepted {
+		return rec.AcceptedAt, true
+	}
+	return time.Time{}, false
+}
+
 // unsettled marks id as given up on without a definite answer.
 func (r *recorder) unsettled(id uuid.UUID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rec := r.records[id]; rec != nil && !rec.Accepted && !rec.Refused {
+	if rec := r.records[id]; rec != nil && !rec.Accepted && !rec.Refused && !rec.TargetUnknown {
 		rec.Unsettled = true
 	}
 }
@@ -210,6 +235,8 @@ func (r *recorder) summary() map[string]int {
 			out["accepted"]++
 		case rec.Refused:
 			out["refused by gateway"]++
+		case rec.TargetUnknown:
+			out["target unknown"]++
 		case rec.Unsettled:
 			out["unsettled"]++
 		default:
