@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wallet/wallet/internal/natsbus"
 )
 
@@ -73,6 +75,9 @@ type Config struct {
 	PurgeInterval time.Duration
 	// MembersBucket is the KV bucket holding the heartbeats.
 	MembersBucket string
+	// TracerProvider, when set, traces every batch, and each request that
+	// carries a trace context (see tracing.go). Nil: no spans, no cost.
+	TracerProvider trace.TracerProvider
 }
 
 var validID = regexp.MustCompile(`^[-_=a-zA-Z0-9]{1,64}$`)
