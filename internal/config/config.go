@@ -43,7 +43,7 @@ type Config struct {
 	// /readyz), apart from the API: the worker's only HTTP server, and
 	// the gateway's when not 0 (it serves them on its API port as well).
 	MetricsPort int
-	Program Program
+	Program     Program
 
 	// Port is the HTTP port of the gateway (and of walletd's gateway).
 	// Zero picks a free port, which the program logs.
@@ -67,6 +67,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// DebugAddr, when set, serves net/http/pprof there.
 	DebugAddr string
+	// OTelEndpoint, when set, is the OTLP/HTTP collector the process sends
+	// its traces to; empty turns tracing off.
+	OTelEndpoint string
 	// CreateDB makes start-up create the database named in DB when it does
 	// not exist.
 	CreateDB bool
