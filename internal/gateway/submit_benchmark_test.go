@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/dbtest"
@@ -29,6 +31,15 @@ import (
 //	go test -run '^$' -bench SubmitTransfer ./internal/gateway/
 func BenchmarkSubmitTransfer(b *testing.B) {
 	benchSubmit(b, Config{}, nil)
+}
+
+// BenchmarkSubmitTransferTraced is BenchmarkSubmitTransfer with tracing on
+// (every request sampled) and an exporter that drops the batches it is
+// given: the cost of making the spans, not of shipping them.
+func BenchmarkSubmitTransferTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	benchSubmit(b, Config{TracerProvider: tp}, []natsbus.Option{natsbus.WithTracing(tp)})
 }
 
 // benchSubmit runs the benchmark on a gateway built with cfg; busOpts are
