@@ -16,7 +16,8 @@ import (
 // tracerName names the spans the gateway makes.
 const tracerName = "github.com/wallet/wallet/internal/gateway"
 
-// traceRequests gives every request a server span, "<METHOD> <route>". It
+// traceRequests gives every request but the probes and /metrics a server
+// span, "<METHOD> <route>". It
 // continues the client's trace when the request carries a valid W3C
 // traceparent, and starts a new one otherwise. The span is in the
 // handler's UserContext, so what the handler does (reading the database,
@@ -26,6 +27,11 @@ func (g *Gateway) traceRequests(tp trace.TracerProvider) fiber.Handler {
 	tracer := tp.Tracer(tracerName)
 	prop := propagation.TraceContext{}
 	return func(c *fiber.Ctx) error {
+		switch c.Path() {
+		case "/healthz", "/readyz", "/metrics":
+			// Scraped every few seconds: traces of them would bury the rest.
+			return c.Next()
+		}
 		ctx := prop.Extract(c.UserContext(), requestCarrier{c})
 		method := methodLabel(c.Method())
 		ctx, span := tracer.Start(ctx, method,

@@ -270,7 +270,8 @@ func TestTraceOfOneTransfer(t *testing.T) {
 }
 
 // TestTraceContinuesClientTrace checks that a client's own W3C traceparent
-// makes the HTTP span its child, and that a malformed one is ignored.
+// makes the HTTP span its child, that a malformed one is ignored, and that
+// probes are not traced.
 func TestTraceContinuesClientTrace(t *testing.T) {
 	t.Parallel()
 	h, exp := tracedHarness(t)
@@ -282,7 +283,12 @@ func TestTraceContinuesClientTrace(t *testing.T) {
 	expect(t, h.do("POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"),
 		"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-zz"), 202, "")
 
+	expect(t, h.do("GET", "/healthz", ""), 200, "")
+
 	spans := awaitSpans(t, exp, func(s spanSet) bool { return len(s.named("POST /v1/transfers")) == 2 })
+	if probes := spans.named("GET /healthz"); len(probes) != 0 {
+		t.Errorf("the liveness probe was traced")
+	}
 	tid, _ := trace.TraceIDFromHex("0af7651916cd43dd8448eb211c80319c")
 	continued := spans.one(t, "POST /v1/transfers", tid)
 	if continued.Parent.SpanID().String() != "b7ad6b7169203331" || !continued.Parent.IsRemote() {
