@@ -67,6 +67,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// DebugAddr, when set, serves net/http/pprof there.
 	DebugAddr string
+	// OTelEndpoint, when set, is the OTLP/HTTP collector the process sends
+	// its traces to; empty turns tracing off.
+	OTelEndpoint string
 	// CreateDB makes start-up create the database named in DB when it does
 	// not exist.
 	CreateDB bool

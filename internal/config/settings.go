@@ -185,6 +185,10 @@ func bind(c *Config, p Program) []entry {
 		{"publish-batch-max", "", "most requests in one atomic batch (at least --publish-batch-min, at most 1000)", false, producers,
 			intValue{&c.Gateway.PublishBatchMax, 1, 1000}},
 
+		// Tracing.
+		{"otel-endpoint", "", "OTLP/HTTP collector traces are sent to, e.g. http://otel-collector:4318 (/v1/traces is added when the URL has no path); empty: tracing off", false, services,
+			otlpEndpointValue{&c.OTelEndpoint}},
+
 		// Debugging.
 		{"debug-addr", "", "host:port serving net/http/pprof (empty: off; without a host, 127.0.0.1; name another interface only behind a firewall)", false, services,
 			addrValue{&c.DebugAddr, true, true}},

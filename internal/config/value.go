@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -294,4 +295,40 @@ func ParseAuthTokens(s string) ([]AuthToken, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// otlpEndpointValue holds the OTLP/HTTP collector URL traces go to; empty
+// turns tracing off. The URL never carries credentials: it is logged, and
+// a collector's token goes in OTEL_EXPORTER_OTLP_HEADERS, which the
+// exporter reads itself.
+type otlpEndpointValue struct{ p *string }
+
+func (v otlpEndpointValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		*v.p = ""
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an http:// or https:// URL, e.g. http://otel-collector:4318")
+	case u.Host == "":
+		return errors.New("has no host")
+	case u.User != nil:
+		return errors.New("must not carry credentials (set OTEL_EXPORTER_OTLP_HEADERS instead)")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must not have a query or a fragment")
+	}
+	*v.p = s
+	return nil
+}
+
+func (v otlpEndpointValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
 }

@@ -89,13 +89,13 @@ func newDatabase(t testing.TB, options string) string {
 	return withDatabase(adminURL, name)
 }
 
-// NewStore opens a store on a new migrated database for t.
-func NewStore(t testing.TB) *postgres.Store {
+// NewStore opens a store with opts on a new migrated database for t.
+func NewStore(t testing.TB, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
 	u := URL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := postgres.Open(ctx, u)
+	s, err := postgres.Open(ctx, u, opts...)
 	if err != nil {
 		t.Fatalf("dbtest: open store: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -39,6 +40,10 @@ type Config struct {
 	// and two subscriptions for up to MaxWait. Past it a request is still
 	// stored and answered at once as pending. Default 1000.
 	MaxWaiters int
+	// TracerProvider, when set, traces every request: a server span per
+	// request, the publish and the database reads under it. Nil: no spans,
+	// and no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultMaxWaiters is the default cap on requests waiting for their
@@ -145,6 +150,9 @@ func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Re
 		DisableStartupMessage: true,
 		ErrorHandler:          g.errorHandler,
 	})
+	if cfg.TracerProvider != nil {
+		g.app.Use(g.traceRequests(cfg.TracerProvider))
+	}
 	g.app.Use(g.observe)
 	g.routes(gathererOf(reg))
 	return g, nil

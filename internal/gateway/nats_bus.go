@@ -32,8 +32,8 @@ type NATSBus struct {
 // Requests are published through a natsbus.Batcher on nc: concurrent
 // submissions share one atomic batch and so one disk sync, and each is
 // answered when its batch is stored. Close stops the batcher; so does
-// closing nc.
-func NewNATSBus(ctx context.Context, nc *nats.Conn, batching natsbus.BatcherConfig) (*NATSBus, error) {
+// closing nc. opts are passed to natsbus.Open.
+func NewNATSBus(ctx context.Context, nc *nats.Conn, batching natsbus.BatcherConfig, opts ...natsbus.Option) (*NATSBus, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
@@ -47,7 +47,7 @@ func NewNATSBus(ctx context.Context, nc *nats.Conn, batching natsbus.BatcherConf
 	if err != nil {
 		return nil, fmt.Errorf("gateway bus: %w", err)
 	}
-	bus, err := natsbus.Open(ctx, js, natsbus.WithBatcher(batcher))
+	bus, err := natsbus.Open(ctx, js, append([]natsbus.Option{natsbus.WithBatcher(batcher)}, opts...)...)
 	if err != nil {
 		batcher.Close()
 		return nil, fmt.Errorf("gateway bus: %w", err)

@@ -55,6 +55,8 @@ func WorkerConfig(cfg *config.Config) worker.Config {
 		Concurrency: cfg.Worker.Concurrency,
 		AckWait:     cfg.Worker.AckWait,
 		PinnedTTL:   cfg.Worker.PinnedTTL,
+
+		TracerProvider: Tracing(cfg),
 	}
 }
 
@@ -64,7 +66,8 @@ func GatewayConfig(cfg *config.Config) gateway.Config {
 	for i, t := range cfg.Gateway.AuthTokens {
 		tokens[i] = gateway.Token{Hash: t.Hash, Scope: gateway.Scope(t.Scope)}
 	}
-	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait, MaxWaiters: cfg.Gateway.MaxWaiters}
+	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait, MaxWaiters: cfg.Gateway.MaxWaiters,
+		TracerProvider: Tracing(cfg)}
 }
 
 // BatcherConfig maps the gateway's publish batching settings.
@@ -107,7 +110,7 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err := natsbus.CreateStreams(ctx, js, Streams(cfg)); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	bus, err := gateway.NewNATSBus(ctx, nc, BatcherConfig(cfg))
+	bus, err := gateway.NewNATSBus(ctx, nc, BatcherConfig(cfg), natsbus.WithTracing(Tracing(cfg)))
 	if err != nil {
 		return nil, err
 	}

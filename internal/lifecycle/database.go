@@ -81,7 +81,7 @@ func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postg
 				log.Info("created database", zap.String("db", target))
 			}
 		}
-		store, err := postgres.Open(ctx, cfg.DB)
+		store, err := postgres.Open(ctx, cfg.DB, postgres.WithTracing(Tracing(cfg)))
 		return store, hopeless(err)
 	})
 	if err == nil {

@@ -21,7 +21,8 @@ type Process struct {
 
 // Begin loads p's configuration from args and the environment, builds the
 // logger, logs the (redacted) configuration, starts watching for shutdown
-// signals and, when --debug-addr is set, serves pprof. Close undoes it.
+// signals, sets up tracing when --otel-endpoint is set and, when
+// --debug-addr is set, serves pprof. Close undoes it.
 func Begin(ctx context.Context, p config.Program, version string, args []string) (*Process, error) {
 	cfg, err := LoadConfig(p, args)
 	if err != nil {
@@ -38,6 +39,10 @@ func Begin(ctx context.Context, p config.Program, version string, args []string)
 	ctx, stop := OnSignals(ctx, log, cfg.ShutdownTimeout)
 	proc.Ctx = ctx
 	proc.closers = append(proc.closers, stop)
+	if err := proc.startTracing(p, version); err != nil {
+		proc.Close()
+		return nil, err
+	}
 	if cfg.DebugAddr != "" {
 		dbg, err := Listen("debug", cfg.DebugAddr, DebugHandler())
 		if err != nil {

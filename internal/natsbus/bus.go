@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wallet/wallet/internal/transfer"
 )
@@ -19,6 +20,7 @@ type Bus struct {
 	requests jetstream.Stream
 	results  jetstream.Stream
 	batcher  *Batcher
+	tracer   trace.Tracer // nil: tracing is off
 }
 
 // Option tunes Open.
@@ -103,12 +105,17 @@ func (b *Bus) ResubmitRequest(ctx context.Context, r transfer.Request, requestID
 	return b.publishRequest(ctx, r, requestID, ResubmitMsgID(r.ID))
 }
 
-func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID, msgID string) (*jetstream.PubAck, error) {
+func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID, msgID string) (ack *jetstream.PubAck, err error) {
 	msg, err := RequestMsg(r, requestID)
 	if err != nil {
 		return nil, err
 	}
 	msg.Header.Set(HeaderMsgID, msgID)
+	if b.tracer != nil {
+		var span trace.Span
+		ctx, span = b.startPublish(ctx, msg, msgID)
+		defer func() { endPublish(span, ack, err) }()
+	}
 	if b.batcher != nil {
 		res, err := b.batcher.Publish(ctx, msg)
 		if err != nil {
@@ -116,7 +123,7 @@ func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID,
 		}
 		return &jetstream.PubAck{Stream: RequestsStream, Sequence: res.Seq, Duplicate: res.Duplicate}, nil
 	}
-	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
+	ack, err = b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
 	var refused *jetstream.APIError
 	switch {
 	case err == nil:

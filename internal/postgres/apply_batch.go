@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wallet/wallet/internal/transfer"
 )
@@ -26,13 +27,20 @@ const maxAttempts = 5
 // this one) are not applied again: their stored outcome comes back as a
 // replay, or as a conflict when the fields differ. When it returns an error
 // nothing was committed and the same batch may be applied again.
-func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
+func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) (_ []transfer.Outcome, err error) {
 	if len(reqs) == 0 {
 		return nil, nil
 	}
+	attempts := 0
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.startApply(ctx, len(reqs))
+		defer func() { endApply(span, attempts, err) }()
+	}
 	var outcomes []transfer.Outcome
-	err := retry(ctx, func() error {
+	err = retry(ctx, func() error {
 		var err error
+		attempts++
 		outcomes, err = s.applyOnce(ctx, reqs)
 		return err
 	})

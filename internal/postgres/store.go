@@ -7,11 +7,13 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store is the wallet's PostgreSQL store. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	tracer trace.Tracer // nil: tracing is off
 
 	mu         sync.RWMutex
 	precisions map[string]int32 // currency code -> precision; currencies change rarely
@@ -30,10 +32,17 @@ const DefaultMaxConns = 16
 
 // Open connects a pool to url and checks that the database answers. A
 // pool_max_conns parameter in url overrides DefaultMaxConns.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if o.tp != nil {
+		cfg.ConnConfig.Tracer = queryTracer(o.tp)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
@@ -61,7 +70,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
-	return New(pool), nil
+	s := New(pool)
+	if o.tp != nil {
+		s.tracer = o.tp.Tracer(tracerName)
+	}
+	return s, nil
 }
 
 // Pool exposes the pool for health checks and tests.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wallet/wallet/internal/natsbus"
 )
 
@@ -86,6 +88,9 @@ type Config struct {
 	ExpireInterval time.Duration
 	// ExpireBatch is the most holds one expiry transaction releases.
 	ExpireBatch int
+	// TracerProvider, when set, traces every batch, and each request that
+	// carries a trace context (see tracing.go). Nil: no spans, no cost.
+	TracerProvider trace.TracerProvider
 }
 
 var validID = regexp.MustCompile(`^[-_=a-zA-Z0-9]{1,64}$`)

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/transfer"
@@ -13,7 +15,7 @@ import (
 // others are applied. It returns the applied items and their outcomes, in
 // order. Halves are applied one after the other, so each partition's
 // requests keep their order.
-func (w *Worker) isolate(items []*held, err error) ([]*held, []transfer.Outcome, error) {
+func (w *Worker) isolate(ctx context.Context, items []*held, err error) ([]*held, []transfer.Outcome, error) {
 	if len(items) == 1 {
 		it := items[0]
 		meta, merr := it.msg.Metadata()
@@ -36,10 +38,10 @@ func (w *Worker) isolate(items []*held, err error) ([]*held, []transfer.Outcome,
 		for i, it := range half {
 			reqs[i] = it.req
 		}
-		got, err := w.apply(reqs)
+		got, err := w.apply(ctx, reqs)
 		if permanentStore(err) {
 			var sub []*held
-			sub, got, err = w.isolate(half, err)
+			sub, got, err = w.isolate(ctx, half, err)
 			half = sub
 		}
 		if err != nil {

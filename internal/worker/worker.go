@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
@@ -44,6 +45,8 @@ type Worker struct {
 	m     *metrics
 	// expiry counts what the sweep of due holds did.
 	expiry *expiryMetrics
+	// tracer is nil when tracing is off.
+	tracer trace.Tracer
 
 	requests      jetstream.Stream
 	results       jetstream.Stream
@@ -114,7 +117,12 @@ func New(nc *nats.Conn, store Store, cfg Config, log *zap.Logger, reg prometheus
 		return nil, fmt.Errorf("worker jetstream: %w", err)
 	}
 	hardCtx, hardCancel := context.WithCancel(context.Background())
+	var tracer trace.Tracer
+	if cfg.TracerProvider != nil {
+		tracer = cfg.TracerProvider.Tracer(tracerName)
+	}
 	return &Worker{
+		tracer:     tracer,
 		cfg:        cfg,
 		nc:         nc,
 		js:         js,

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"strconv"
@@ -58,7 +59,7 @@ func (w *Worker) writer() {
 // database is retried for as long as it takes (a database outage must not
 // reorder or reject anything); only the hard stop abandons the batch,
 // unacked.
-func (w *Worker) commit(jobs []*job) error {
+func (w *Worker) commit(jobs []*job) (err error) {
 	var msgs []jetstream.Msg
 	var reqs []transfer.Request
 	var items []*held
@@ -70,17 +71,20 @@ func (w *Worker) commit(jobs []*job) error {
 			items = append(items, it)
 		}
 	}
+	ctx, tr := w.startBatch(items)
+	defer func() { tr.end(err) }()
 	stop := keepInProgress(msgs, w.cfg.progressEvery())
 	defer stop()
 
-	outcomes, err := w.apply(reqs)
+	outcomes, err := w.apply(ctx, reqs)
 	if permanentStore(err) {
-		items, outcomes, err = w.isolate(items, err)
+		items, outcomes, err = w.isolate(ctx, items, err)
 	}
 	if err != nil {
 		return err
 	}
-	if err := w.publishOutcomes(items, outcomes); err != nil {
+	tr.decided(items, outcomes)
+	if err := w.publishOutcomes(items, outcomes, tr); err != nil {
 		return err
 	}
 	stop()
@@ -106,11 +110,12 @@ func (w *Worker) commit(jobs []*job) error {
 
 // apply calls ApplyBatch until it succeeds, fails for a reason that no
 // retry cures (permanentStore), or the worker is hard-stopped.
-func (w *Worker) apply(reqs []transfer.Request) ([]transfer.Outcome, error) {
+// ctx is the hard stop's context, carrying the batch's span.
+func (w *Worker) apply(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		outcomes, err := w.store.ApplyBatch(w.hardCtx, reqs)
+		outcomes, err := w.store.ApplyBatch(ctx, reqs)
 		if err == nil {
 			w.m.batchSize.Observe(float64(len(reqs)))
 			w.m.commitSeconds.Observe(time.Since(start).Seconds())
@@ -174,7 +179,7 @@ func (w *Worker) outcomeMsg(r transfer.Request, o transfer.Outcome, precisions m
 // PubAcks, retrying the failed ones until they are stored. An outcome the
 // stream can never store is isolated instead: the request is decided in
 // the database, which readers fall back to.
-func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) error {
+func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome, tr *batchTrace) error {
 	precisions := w.precisionsFor(w.hardCtx, outcomes)
 	type pending struct {
 		msg  *nats.Msg
@@ -182,6 +187,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 		it   *held
 	}
 	refused := func(p pending, err error) {
+		tr.refused(p.it, err)
 		meta, _ := p.it.msg.Metadata()
 		w.isolated(w.log, isolatedOutcomeRefused, p.it.msg, meta, p.it.requestID, err,
 			zap.Stringer("id", p.it.req.ID), zap.String("outcome_subject", p.msg.Subject))
@@ -198,6 +204,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 		if items[i].requestID != "" {
 			m.Header.Set(natsbus.HeaderRequestID, items[i].requestID)
 		}
+		tr.startSend(items[i], m)
 		todo = append(todo, pending{m, opts, items[i]})
 	}
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
@@ -222,6 +229,7 @@ func (w *Worker) publishOutcomes(items []*held, outcomes []transfer.Outcome) err
 			}
 			select {
 			case <-f.Ok():
+				tr.sent(todo[i].it)
 			case err := <-f.Err():
 				switch {
 				case alreadyPublished(err):

@@ -806,7 +806,7 @@ func checkTwins(v *violations, rep *bookReport, records []record, byID map[uuid.
 				rep.LegacyConflictNotices++
 				ok := false
 				for _, o := range []*op{r.Op, r.Op.Retry} {
-					ok = ok || (noticeOf(n, o, ledger.Precisions) && !(stored && storedAs(o, t, ledger.Precisions)))
+					ok = ok || (noticeOf(n, o, ledger.Precisions) && (!stored || !storedAs(o, t, ledger.Precisions)))
 				}
 				if !ok {
 					v.add(checkConflict, "%s: conflict notice %s, which is neither its first attempt nor its retry, or is what is stored", r.Op, n)
