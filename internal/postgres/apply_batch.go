@@ -76,8 +76,6 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -89,6 +87,11 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 		return nil, err
 	}
 	book.Precisions = precisions
+	// The batch's clock is read once its rows are locked: whatever a
+	// concurrent transaction (another batch, the expiry sweep) committed
+	// before we got the locks happened before now, so a post rejected
+	// hold_expired is never dated before the hold's expiry.
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	// The decisions stored before this batch: a new decision under one of
 	// these ids replaces a rejection, the rest are inserted.
 	stored := make(map[uuid.UUID]int, len(book.Decided))
