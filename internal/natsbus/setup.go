@@ -190,26 +190,7 @@ func DeadLetterStreamConfig(c Config) (jetstream.StreamConfig, error) {
 // from several processes at once. It fails with ErrPartitionMismatch when
 // the requests stream exists with another partition count.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
-	if err := checkServerVersion(js); err != nil {
-		return err
-	}
-	c, err := c.withDefaults()
-	if err != nil {
-		return err
-	}
-	if err := checkPartitions(ctx, js, c.Partitions); err != nil {
-		return err
-	}
-	for _, build := range []func(Config) (jetstream.StreamConfig, error){RequestsStreamConfig, ResultsStreamConfig, DeadLetterStreamConfig} {
-		cfg, err := build(c)
-		if err != nil {
-			return err
-		}
-		if err := ensureStream(ctx, js, cfg); err != nil {
-			return err
-		}
-	}
-	return nil
+	return eachStream(ctx, js, c, ensureStream)
 }
 
 // CreateStreams creates whichever of the three streams is missing and
@@ -218,6 +199,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 // the workers' job, and the gateway's NATS role may not. It fails with
 // ErrPartitionMismatch as EnsureStreams does.
 func CreateStreams(ctx context.Context, js jetstream.JetStream, c Config) error {
+	return eachStream(ctx, js, c, createMissingStream)
+}
+
+// eachStream checks the server and the partition count, then hands each of
+// the three streams' configurations to do.
+func eachStream(ctx context.Context, js jetstream.JetStream, c Config, do func(context.Context, jetstream.JetStream, jetstream.StreamConfig) error) error {
 	if err := checkServerVersion(js); err != nil {
 		return err
 	}
@@ -233,18 +220,26 @@ func CreateStreams(ctx context.Context, js jetstream.JetStream, c Config) error 
 		if err != nil {
 			return err
 		}
-		_, err = js.Stream(ctx, cfg.Name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			// Another process may create it first; with another config
-			// (a worker's settings) it is in use, which is as good.
-			_, err = js.CreateStream(ctx, cfg)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil
-			}
+		if err := do(ctx, js, cfg); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// createMissingStream creates cfg's stream unless it exists. Another
+// process may create it first; with another config (a worker's settings)
+// it is in use, which is as good.
+func createMissingStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	_, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", cfg.Name, err)
 	}
 	return nil
 }
