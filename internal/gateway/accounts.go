@@ -105,6 +105,19 @@ func (g *Gateway) listAccounts(c *fiber.Ctx) error {
 	return c.JSON(newPage(out, next))
 }
 
+// accountMustExist tells an empty page of an account's list from an
+// unknown account: 404 for the latter. Only an empty page pays the read.
+func (g *Gateway) accountMustExist(ctx context.Context, c *fiber.Ctx, id uuid.UUID) error {
+	_, ok, err := found(g.store.GetAccount(ctx, id))
+	switch {
+	case err != nil:
+		return g.storeProblem(c, "get account", err)
+	case !ok:
+		return problem(CodeNotFound, "No account has this id.")
+	}
+	return nil
+}
+
 // listEntries serves GET /v1/accounts/{id}/entries: the statement, newest
 // first. An unknown account is 404, told apart from an empty statement only
 // when the page is empty, so a busy account costs one query.
@@ -127,10 +140,8 @@ func (g *Gateway) listEntries(c *fiber.Ctx) error {
 		return g.storeProblem(c, "list entries", err)
 	}
 	if len(list) == 0 {
-		if _, err := g.store.GetAccount(ctx, id); errors.Is(err, postgres.ErrNotFound) {
-			return problem(CodeNotFound, "No account has this id.")
-		} else if err != nil {
-			return g.storeProblem(c, "get account", err)
+		if p := g.accountMustExist(ctx, c, id); p != nil {
+			return p
 		}
 	}
 	out := make([]entryBody, len(list))

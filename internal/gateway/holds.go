@@ -261,14 +261,7 @@ func (g *Gateway) findHold(ctx context.Context, id uuid.UUID) (transfer.Hold, bo
 	get := func() (transfer.Hold, bool, error) {
 		ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
 		defer cancel()
-		h, err := g.store.GetHold(ctx, id)
-		switch {
-		case err == nil:
-			return h, true, nil
-		case errors.Is(err, postgres.ErrNotFound):
-			return h, false, nil
-		}
-		return h, false, err
+		return found(g.store.GetHold(ctx, id))
 	}
 	if h, ok, err := get(); err != nil || ok {
 		return h, ok, err
@@ -410,10 +403,8 @@ func (g *Gateway) listHolds(c *fiber.Ctx) error {
 		return g.storeProblem(c, "list holds", err)
 	}
 	if len(list) == 0 {
-		if _, err := g.store.GetAccount(ctx, id); errors.Is(err, postgres.ErrNotFound) {
-			return problem(CodeNotFound, "No account has this id.")
-		} else if err != nil {
-			return g.storeProblem(c, "get account", err)
+		if p := g.accountMustExist(ctx, c, id); p != nil {
+			return p
 		}
 	}
 	out := make([]holdBody, len(list))

@@ -52,14 +52,19 @@ type state struct {
 func (g *Gateway) decided(ctx context.Context, id uuid.UUID) (transfer.Transfer, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
 	defer cancel()
-	t, err := g.store.GetTransfer(ctx, id)
+	return found(g.store.GetTransfer(ctx, id))
+}
+
+// found turns a store read into (value, found, error): not found is an
+// answer, not an error.
+func found[T any](v T, err error) (T, bool, error) {
 	switch {
 	case err == nil:
-		return t, true, nil
+		return v, true, nil
 	case errors.Is(err, postgres.ErrNotFound):
-		return t, false, nil
+		return v, false, nil
 	}
-	return t, false, err
+	return v, false, err
 }
 
 // lookup finds an id: in the database, else in the requests stream, else
