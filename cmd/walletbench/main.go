@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.Workload.Funding, "funding", 1000, "each account's opening deposit, in whole currency units")
 	fs.Uint64Var(&cfg.Workload.Seed, "seed", 1, "workload seed: the same seed gives the same requests")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "HTTP connections, NATS publishing lanes or baseline connections")
-	fs.IntVar(&cfg.BaselineConcurrency, "baseline-concurrency", 0, "connections of the baseline (default --concurrency)")
+	fs.IntVar(&cfg.BaselineConcurrency, "baseline-concurrency", 0, "connections of the baseline (default --concurrency, at most 16: the baseline's best here)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop at this many requests per second; 0 runs closed loop")
 	fs.StringVar(&cfg.NATSMode, "nats-mode", bench.ModeAtomic, "with --via nats: atomic (JetStream atomic batches), async (windowed async publishes) or single")
 	fs.IntVar(&cfg.Batch, "batch", 100, "requests per atomic batch or async window (at most 1000)")

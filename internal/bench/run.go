@@ -31,6 +31,14 @@ const (
 	SetupDB      = "db"      // one INSERT, for deployments without a gateway
 )
 
+// DefaultBaselineConcurrency caps the baseline's connections unless
+// --baseline-concurrency says otherwise. 16 was its best here (alone: 8 ->
+// 1800/s, 16 -> 1837/s, 32 -> 1533/s, docs/performance.md); more only
+// contend for the same rows, and 128 of them beside a running service's
+// pools exceed PostgreSQL's default max_connections, so the baseline's
+// funding failed on refused connections.
+const DefaultBaselineConcurrency = 16
+
 // Config is one invocation of the tool. Zero fields take the defaults of
 // cmd/walletbench's flags.
 type Config struct {
@@ -50,7 +58,8 @@ type Config struct {
 	// Concurrency is the number of HTTP connections, NATS publishing lanes
 	// or baseline database connections.
 	Concurrency int
-	// BaselineConcurrency defaults to Concurrency.
+	// BaselineConcurrency defaults to Concurrency, at most
+	// DefaultBaselineConcurrency.
 	BaselineConcurrency int
 	// Rate is the open-loop target in requests per second; 0 runs closed
 	// loop, each sender as fast as it goes.
@@ -109,7 +118,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Concurrency = 16
 	}
 	if c.BaselineConcurrency == 0 {
-		c.BaselineConcurrency = c.Concurrency
+		c.BaselineConcurrency = min(c.Concurrency, DefaultBaselineConcurrency)
 	}
 	if c.NATSMode == "" {
 		c.NATSMode = ModeAtomic
