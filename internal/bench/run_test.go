@@ -52,17 +52,27 @@ func startService(t *testing.T) service {
 		return nc
 	}
 	wnc := connect()
-	w, err := worker.New(wnc, store, worker.Config{Streams: streams, BatchSize: 100, Linger: 2 * time.Millisecond}, zap.NewNop(), nil)
+	c, err := natsbus.NewConsumer(wnc, natsbus.ConsumerSettings{Streams: streams, BatchSize: 100, Linger: 2 * time.Millisecond,
+		StopTimeout: 20 * time.Second}, zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(ctx); err != nil {
+	w, err := worker.New(c, store, worker.Config{}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWorker := context.WithCancel(context.Background())
+	wdone := make(chan error, 1)
+	go func() { wdone <- w.Run(wctx) }()
+	select {
+	case <-w.Started():
+	case err := <-wdone:
+		stopWorker()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(sctx); err != nil {
+		stopWorker()
+		if err := <-wdone; err != nil {
 			t.Errorf("stop worker: %v", err)
 		}
 		wnc.Close()

@@ -251,7 +251,7 @@ func (h *harness) startWorker() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w, err := worker.New(nc, h.store, worker.Config{
+	c, err := natsbus.NewConsumer(nc, natsbus.ConsumerSettings{
 		Streams:       natsbus.Config{Partitions: 4},
 		BatchSize:     50,
 		Linger:        2 * time.Millisecond,
@@ -260,20 +260,35 @@ func (h *harness) startWorker() {
 		Heartbeat:     100 * time.Millisecond,
 		MemberTTL:     700 * time.Millisecond,
 		PurgeInterval: 200 * time.Millisecond,
-		// Short, so that tests of hold timeouts wait little for the sweep.
-		ExpireInterval: 100 * time.Millisecond,
+		StopTimeout:   20 * time.Second,
 	}, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := w.Start(testCtx(h.t)); err != nil {
+	// Short, so that tests of hold timeouts wait little for the sweep.
+	w, err := worker.New(c, h.store, worker.Config{ExpireInterval: 100 * time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx); err != nil {
-			h.t.Errorf("stop worker: %v", err)
+	runWorker(h.t, w, nc)
+}
+
+// runWorker runs w until the test ends, then stops it and closes nc.
+func runWorker(t testing.TB, w *worker.Worker, nc *nats.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-w.Started():
+	case err := <-done:
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stop worker: %v", err)
 		}
 		nc.Close()
 	})

@@ -51,25 +51,19 @@ func tracedHarness(t *testing.T) (*harness, *tracetest.InMemoryExporter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(wnc, h.store, worker.Config{
+	c, err := natsbus.NewConsumer(wnc, natsbus.ConsumerSettings{
 		Streams: streams, BatchSize: 50, Linger: 2 * time.Millisecond, AckWait: time.Second, PinnedTTL: 2 * time.Second,
 		Heartbeat: 100 * time.Millisecond, MemberTTL: 700 * time.Millisecond, PurgeInterval: 200 * time.Millisecond,
-		TracerProvider: tp,
+		StopTimeout: 20 * time.Second,
 	}, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(testCtx(t)); err != nil {
+	w, err := worker.New(c, h.store, worker.Config{TracerProvider: tp}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx); err != nil {
-			t.Errorf("stop worker: %v", err)
-		}
-		wnc.Close()
-	})
+	runWorker(t, w, wnc)
 	return h, exp
 }
 

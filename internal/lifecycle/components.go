@@ -46,16 +46,23 @@ func Streams(cfg *config.Config) natsbus.Config {
 	}
 }
 
-// WorkerConfig maps the worker settings to the worker's configuration.
-func WorkerConfig(cfg *config.Config) worker.Config {
-	return worker.Config{
+// ConsumerSettings maps the worker settings to the configuration of its
+// consumer. A soft stop may take up to the shutdown timeout.
+func ConsumerSettings(cfg *config.Config) natsbus.ConsumerSettings {
+	return natsbus.ConsumerSettings{
 		Streams:     Streams(cfg),
 		BatchSize:   cfg.Worker.BatchSize,
 		Linger:      cfg.Worker.BatchLinger,
-		Concurrency: cfg.Worker.Concurrency,
 		AckWait:     cfg.Worker.AckWait,
 		PinnedTTL:   cfg.Worker.PinnedTTL,
+		StopTimeout: cfg.ShutdownTimeout,
+	}
+}
 
+// WorkerConfig maps the worker settings to the worker's configuration.
+func WorkerConfig(cfg *config.Config) worker.Config {
+	return worker.Config{
+		Concurrency:    cfg.Worker.Concurrency,
 		TracerProvider: Tracing(cfg),
 	}
 }
@@ -78,17 +85,47 @@ func BatcherConfig(cfg *config.Config) natsbus.BatcherConfig {
 	}
 }
 
-// StartWorker builds and starts a worker on nc: it ensures the streams and
-// consumers, joins the membership and starts pulling its partitions.
-func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg prometheus.Registerer) (*worker.Worker, error) {
-	w, err := worker.New(nc, store, WorkerConfig(cfg), log, reg)
+// RunningWorker is a worker running in the background of a process.
+type RunningWorker struct {
+	*worker.Worker
+	stop context.CancelFunc
+	done chan error
+}
+
+// StartWorker builds a worker on nc and runs it: it ensures the streams and
+// consumers, joins the membership and starts pulling its partitions. It
+// returns once the worker pulls, or with the start-up's error; ctx bounds
+// only the start-up.
+func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg prometheus.Registerer) (*RunningWorker, error) {
+	c, err := natsbus.NewConsumer(nc, ConsumerSettings(cfg), log, reg)
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
+	w, err := worker.New(c, store, WorkerConfig(cfg), log, reg)
+	if err != nil {
+		return nil, err
 	}
-	return w, nil
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r := &RunningWorker{Worker: w, stop: stop, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(runCtx) }()
+	select {
+	case <-w.Started():
+		return r, nil
+	case err := <-r.done:
+		stop()
+		return nil, fmt.Errorf("start worker: %w", err)
+	case <-ctx.Done():
+		stop()
+		<-r.done
+		return nil, fmt.Errorf("start worker: %w", ctx.Err())
+	}
+}
+
+// Stop is the worker's soft stop: it finishes the batches in hand within
+// the shutdown timeout and returns Run's error.
+func (r *RunningWorker) Stop() error {
+	r.stop()
+	return <-r.done
 }
 
 // GatewayServer is the HTTP API bound to its port.

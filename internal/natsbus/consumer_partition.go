@@ -1,4 +1,4 @@
-package worker
+package natsbus
 
 import (
 	"context"
@@ -11,14 +11,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
-
-	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/transfer"
 )
 
 // partition pulls one partition's consumer while this worker owns it.
 type partition struct {
-	w    *Worker
+	c    *Consumer
 	p    int
 	name string
 	log  *zap.Logger
@@ -38,13 +35,17 @@ type partition struct {
 	// iter is the pull in progress (nil between pulls); restartPull stops
 	// it so the loop pulls again, from a consumer that was recreated.
 	iter jetstream.MessagesContext
+
+	// held is what the partition has in hand and keeps alive (see
+	// Consumer.progressLoop).
+	held []jetstream.Msg
 }
 
-func newPartition(w *Worker, p int) *partition {
-	ctx, cancel := context.WithCancel(w.hardCtx)
+func newPartition(c *Consumer, p int) *partition {
+	ctx, cancel := context.WithCancel(c.hard)
 	return &partition{
-		w: w, p: p, name: natsbus.ConsumerName(p),
-		log:    w.log.With(zap.Int("partition", p)),
+		c: c, p: p, name: ConsumerName(p),
+		log:    c.log.With(zap.Int("partition", p)),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -64,14 +65,21 @@ func (pt *partition) restartPull() {
 
 func (pt *partition) release()              { pt.cancel() }
 func (pt *partition) releasing() bool       { return pt.ctx.Err() != nil }
-func (pt *partition) hard() context.Context { return pt.w.hardCtx }
+func (pt *partition) hard() context.Context { return pt.c.hard }
 
-// held is a delivered, decoded message waiting to be applied.
-type held struct {
-	msg       jetstream.Msg
-	seq       uint64
-	req       transfer.Request
-	requestID string
+// hold records msgs as in hand (nil: nothing), to be kept alive until
+// they are settled or handed back.
+func (pt *partition) hold(msgs []jetstream.Msg) {
+	pt.mu.Lock()
+	pt.held = msgs
+	pt.mu.Unlock()
+}
+
+// inHand appends the messages in hand to dst.
+func (pt *partition) inHand(dst []jetstream.Msg) []jetstream.Msg {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return append(dst, pt.held...)
 }
 
 // run pulls until released, then finishes the messages it received and
@@ -106,14 +114,14 @@ func (pt *partition) run(takeover bool) {
 // consume runs one message iterator until the partition is released or the
 // iterator fails.
 func (pt *partition) consume() error {
-	cons, err := pt.w.partitionConsumer(pt.ctx, pt.p)
+	cons, err := pt.c.partitionConsumer(pt.ctx, pt.p)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", pt.name, err)
 	}
 	it, err := cons.Messages(
-		jetstream.PullMaxMessages(pt.w.cfg.BatchSize),
-		jetstream.PullPriorityGroup(natsbus.PriorityGroup),
-		jetstream.PullExpiry(pt.w.cfg.pullExpiry()),
+		jetstream.PullMaxMessages(pt.c.cfg.BatchSize),
+		jetstream.PullPriorityGroup(PriorityGroup),
+		jetstream.PullExpiry(pt.c.cfg.pullExpiry()),
 	)
 	if err != nil {
 		return fmt.Errorf("messages %s: %w", pt.name, err)
@@ -124,6 +132,7 @@ func (pt *partition) consume() error {
 	defer func() {
 		pt.mu.Lock()
 		pt.iter = nil
+		pt.held = nil
 		pt.mu.Unlock()
 		it.Stop()
 	}()
@@ -154,7 +163,7 @@ func (pt *partition) consume() error {
 			}
 		}
 		if pt.ctx.Err() != nil {
-			if h := pt.w.hooks.beforeFinish; h != nil {
+			if h := pt.c.cfg.BeforeFinish; h != nil {
 				h(pt.p)
 			}
 			return pt.finish(it, careful)
@@ -183,8 +192,8 @@ func (pt *partition) collect(it jetstream.MessagesContext) ([]jetstream.Msg, err
 		}
 		batch = append(batch, m)
 	}
-	deadline := time.Now().Add(pt.w.cfg.Linger)
-	for len(batch) < pt.w.cfg.BatchSize {
+	deadline := time.Now().Add(pt.c.cfg.Linger)
+	for len(batch) < pt.c.cfg.BatchSize {
 		wait := time.Until(deadline)
 		if wait <= 0 {
 			break
@@ -257,8 +266,7 @@ func uniqueSeqs(batch []jetstream.Msg) int {
 // messages (it crashed or paused); they come back to us when their ack
 // wait ends, and applying ours first would break per-account order.
 func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
-	stop := keepInProgress(batch, pt.w.cfg.progressEvery())
-	defer func() { stop() }() // stop is replaced as the batch grows
+	pt.hold(batch)
 	logged := false
 	for {
 		info, err := cons.Info(pt.hard())
@@ -279,8 +287,7 @@ func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.Messages
 		case err == nil:
 			pt.deliveryGap([]jetstream.Msg{m}) // keeps lastDelivery current
 			batch = append(batch, m)
-			stop()
-			stop = keepInProgress(batch, pt.w.cfg.progressEvery())
+			pt.hold(batch)
 		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat):
 		default:
 			return nil, err
@@ -327,10 +334,12 @@ func (pt *partition) finish(it jetstream.MessagesContext, careful bool) error {
 	return pt.process(rest)
 }
 
-// process decodes batch, dead-letters poison, and has a writer apply the
-// rest; it returns when all of it is acked, or errAborted.
+// process decodes batch, dead-letters poison, and hands the rest to the
+// handler; it returns when all of it is settled, or errAborted.
 func (pt *partition) process(batch []jetstream.Msg) error {
-	items := make([]held, 0, len(batch))
+	pt.hold(batch)
+	defer pt.hold(nil)
+	b := &Batch{Partition: pt.p, c: pt.c, msgs: batch}
 	for _, m := range batch {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -339,110 +348,50 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 			continue
 		}
 		if meta.NumDelivered > 1 {
-			pt.w.m.redeliveries.Inc()
+			pt.c.m.redeliveries.Inc()
 		}
-		items = append(items, held{msg: m, seq: meta.Sequence.Stream, requestID: traceID(m)})
-		it := &items[len(items)-1]
-		req, err := natsbus.DecodeStoredRequest(m.Subject(), m.Data())
+		d := &Delivery{msg: m, meta: meta, Seq: meta.Sequence.Stream, Subject: m.Subject(), TraceID: traceID(m)}
+		req, err := DecodeStoredRequest(m.Subject(), m.Data())
 		if err != nil {
-			var derr *natsbus.DecodeError
+			var derr *DecodeError
 			if !errors.As(err, &derr) {
-				derr = &natsbus.DecodeError{Reason: natsbus.ReasonMalformedJSON, Detail: err.Error()}
+				derr = &DecodeError{Reason: ReasonMalformedJSON, Detail: err.Error()}
 			}
-			if err := pt.w.deadLetter(pt.log, m, meta, derr.Reason, derr.Detail); err != nil {
+			if err := pt.c.deadLetter(pt.hard(), pt.log, d, derr.Reason, derr.Detail); err != nil {
 				return err
 			}
-			items = items[:len(items)-1]
 			continue
 		}
 		req.SubmittedAt = meta.Timestamp
-		it.req = req
+		d.Request = req
+		b.Requests = append(b.Requests, d)
 	}
-	if len(items) == 0 {
+	if len(b.Requests) == 0 {
 		return nil
 	}
 	// Redeliveries and a previous owner's messages may arrive out of order;
 	// the stream sequence is the acceptance order.
-	slices.SortFunc(items, func(a, b held) int {
+	slices.SortFunc(b.Requests, func(x, y *Delivery) int {
 		switch {
-		case a.seq < b.seq:
+		case x.Seq < y.Seq:
 			return -1
-		case a.seq > b.seq:
+		case x.Seq > y.Seq:
 			return 1
 		}
 		return 0
 	})
-	j := &job{partition: pt.p, items: items, done: make(chan error, 1)}
-	select {
-	case pt.w.jobs <- j:
-	case <-pt.hard().Done():
+	err := pt.c.handle(pt.hard(), b)
+	if err != nil && pt.hard().Err() != nil {
 		return errAborted
 	}
-	select {
-	case err := <-j.done:
-		return err
-	case <-pt.hard().Done():
-		return errAborted
-	}
+	return err
 }
 
 // unpin releases the partition's pin so the next owner is served at once.
 func (pt *partition) unpin() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(pt.ctx), 2*time.Second)
 	defer cancel()
-	if err := pt.w.requests.UnpinConsumer(ctx, pt.name, natsbus.PriorityGroup); err != nil && !pt.w.nc.IsClosed() {
+	if err := pt.c.requests.UnpinConsumer(ctx, pt.name, PriorityGroup); err != nil && !pt.c.nc.IsClosed() {
 		pt.log.Debug("unpin", zap.Error(err))
-	}
-}
-
-// keepInProgress tells the server every interval that msgs are still being
-// worked on, so their ack wait does not run out; stop ends it.
-func keepInProgress(msgs []jetstream.Msg, every time.Duration) (stop func()) {
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(quit)
-			<-done
-		})
-	}
-}
-
-// backoff is a capped exponential wait.
-type backoff struct {
-	next, max time.Duration
-}
-
-func newBackoff(first, max time.Duration) *backoff { return &backoff{next: first, max: max} }
-
-// wait sleeps for the next interval; false when ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	t := time.NewTimer(b.next)
-	defer t.Stop()
-	b.next *= 2
-	if b.next > b.max {
-		b.next = b.max
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -1,4 +1,4 @@
-package worker
+package natsbus
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
-
-	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // Bounds on what a dead letter copies from the producer's message, so that
@@ -39,33 +37,30 @@ const (
 	isolatedDeadLetterRefused = "dead_letter_refused"
 )
 
-// ReasonStoreRefused is the dead-letter reason of a request the database
-// refused (see isolatedStoreRefused).
-const ReasonStoreRefused natsbus.Reason = "store_refused"
-
 // deadLetterMsg builds the dead letter of m: a bounded prefix of its body,
 // the whole body's size and SHA-256, and bounded copies of its subject and
 // ids. withBody false leaves the body out.
-func deadLetterMsg(m jetstream.Msg, meta *jetstream.MsgMetadata, reason natsbus.Reason, detail string, withBody bool) *nats.Msg {
+func deadLetterMsg(d *Delivery, reason Reason, detail string, withBody bool) *nats.Msg {
+	m, meta := d.msg, d.meta
 	body := m.Data()
 	sum := sha256.Sum256(body)
-	dl := nats.NewMsg(fmt.Sprintf("%s%s.%d", natsbus.DeadLetterPrefix, reason, meta.Sequence.Stream))
+	dl := nats.NewMsg(fmt.Sprintf("%s%s.%d", DeadLetterPrefix, reason, meta.Sequence.Stream))
 	if withBody {
-		dl.Data = body[:min(len(body), natsbus.DeadLetterBodyLimit)]
+		dl.Data = body[:min(len(body), DeadLetterBodyLimit)]
 	}
-	dl.Header.Set(natsbus.HeaderMsgID, fmt.Sprintf("dl-%s-%d", meta.Consumer, meta.Sequence.Stream))
-	dl.Header.Set(natsbus.HeaderDLReason, string(reason))
-	dl.Header.Set(natsbus.HeaderDLDetail, bounded(detail, maxDetail))
-	dl.Header.Set(natsbus.HeaderDLOriginalSubject, bounded(m.Subject(), maxCopiedSubject))
-	dl.Header.Set(natsbus.HeaderDLOriginalSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
-	dl.Header.Set(natsbus.HeaderDLAcceptedAt, meta.Timestamp.UTC().Format(time.RFC3339Nano))
-	dl.Header.Set(natsbus.HeaderDLOriginalSize, strconv.Itoa(len(body)))
-	dl.Header.Set(natsbus.HeaderDLOriginalSHA256, hex.EncodeToString(sum[:]))
-	if id := m.Headers().Get(natsbus.HeaderMsgID); id != "" && len(id) <= maxCopiedMsgID && printable(id) {
-		dl.Header.Set(natsbus.HeaderDLOriginalMsgID, id)
+	dl.Header.Set(HeaderMsgID, fmt.Sprintf("dl-%s-%d", meta.Consumer, meta.Sequence.Stream))
+	dl.Header.Set(HeaderDLReason, string(reason))
+	dl.Header.Set(HeaderDLDetail, bounded(detail, maxDetail))
+	dl.Header.Set(HeaderDLOriginalSubject, bounded(m.Subject(), maxCopiedSubject))
+	dl.Header.Set(HeaderDLOriginalSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
+	dl.Header.Set(HeaderDLAcceptedAt, meta.Timestamp.UTC().Format(time.RFC3339Nano))
+	dl.Header.Set(HeaderDLOriginalSize, strconv.Itoa(len(body)))
+	dl.Header.Set(HeaderDLOriginalSHA256, hex.EncodeToString(sum[:]))
+	if id := m.Headers().Get(HeaderMsgID); id != "" && len(id) <= maxCopiedMsgID && printable(id) {
+		dl.Header.Set(HeaderDLOriginalMsgID, id)
 	}
 	if rid := traceID(m); rid != "" {
-		dl.Header.Set(natsbus.HeaderRequestID, rid)
+		dl.Header.Set(HeaderRequestID, rid)
 	}
 	return dl
 }
@@ -76,39 +71,40 @@ func deadLetterMsg(m jetstream.Msg, meta *jetstream.MsgMetadata, reason natsbus.
 // retried until the hard stop; a copy the stream refuses is retried once
 // without the body, and if that is refused too m is dropped with a log
 // line and the isolated metric, rather than stop the partition.
-func (w *Worker) deadLetter(log *zap.Logger, m jetstream.Msg, meta *jetstream.MsgMetadata, reason natsbus.Reason, detail string) error {
+func (c *Consumer) deadLetter(ctx context.Context, log *zap.Logger, d *Delivery, reason Reason, detail string) error {
+	m, meta := d.msg, d.meta
 	withBody := true
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
 	for {
-		dl := deadLetterMsg(m, meta, reason, detail, withBody)
-		ctx, cancel := context.WithTimeout(w.hardCtx, 5*time.Second)
-		_, err := w.js.PublishMsg(ctx, dl)
+		dl := deadLetterMsg(d, reason, detail, withBody)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.js.PublishMsg(pctx, dl)
 		cancel()
 		if err == nil {
 			break
 		}
-		if w.hardCtx.Err() != nil {
+		if ctx.Err() != nil {
 			return errAborted
 		}
-		w.m.publishErrors.Inc()
+		c.m.publishErrors.Inc()
 		if permanentPublish(err) {
 			if withBody {
 				log.Warn("dead letter refused, storing it without the body", zap.Error(err))
 				withBody = false
 				continue
 			}
-			w.isolated(log, isolatedDeadLetterRefused, m, meta, traceID(m), err,
+			c.isolated(log, isolatedDeadLetterRefused, d, err,
 				zap.String("dead_letter_reason", string(reason)), zap.Int("size", len(m.Data())),
-				zap.String("sha256", dl.Header.Get(natsbus.HeaderDLOriginalSHA256)))
+				zap.String("sha256", dl.Header.Get(HeaderDLOriginalSHA256)))
 			break
 		}
 		log.Warn("dead-letter publish failed, retrying", zap.Error(err))
 		_ = m.InProgress()
-		if !backoff.wait(w.hardCtx) {
+		if !backoff.wait(ctx) {
 			return errAborted
 		}
 	}
-	w.m.deadLetters.WithLabelValues(string(reason)).Inc()
+	c.m.deadLetters.WithLabelValues(string(reason)).Inc()
 	log.Warn("dead-lettered poison message",
 		zap.String("reason", string(reason)), zap.String("detail", bounded(detail, maxDetail)),
 		zap.String("subject", bounded(m.Subject(), maxCopiedSubject)), zap.Uint64("seq", meta.Sequence.Stream),
@@ -118,25 +114,24 @@ func (w *Worker) deadLetter(log *zap.Logger, m jetstream.Msg, meta *jetstream.Ms
 		// the same message id, which the stream drops as a duplicate.
 		log.Warn("terminate poison message", zap.Error(err))
 	}
+	d.settled = true
 	return nil
 }
 
 // isolated records a request set aside for an error no retry can cure:
 // one metric and one log line naming it.
-func (w *Worker) isolated(log *zap.Logger, why string, m jetstream.Msg, meta *jetstream.MsgMetadata, requestID string, err error, fields ...zap.Field) {
-	w.m.isolated.WithLabelValues(why).Inc()
+func (c *Consumer) isolated(log *zap.Logger, why string, d *Delivery, err error, fields ...zap.Field) {
+	c.m.isolated.WithLabelValues(why).Inc()
 	fields = append(fields, zap.String("isolated", why), zap.Error(err),
-		zap.String("subject", bounded(m.Subject(), maxCopiedSubject)), zap.String("request_id", requestID))
-	if meta != nil {
-		fields = append(fields, zap.Uint64("seq", meta.Sequence.Stream))
-	}
+		zap.String("subject", bounded(d.Subject, maxCopiedSubject)), zap.String("request_id", d.TraceID),
+		zap.Uint64("seq", d.Seq))
 	log.Error("request isolated: it cannot succeed on retry, its partition goes on without it", fields...)
 }
 
 // traceID is m's Wallet-Request-Id when it is valid, else empty: an invalid
 // one is never copied anywhere.
 func traceID(m jetstream.Msg) string {
-	if id := m.Headers().Get(natsbus.HeaderRequestID); natsbus.ValidTraceID(id) {
+	if id := m.Headers().Get(HeaderRequestID); ValidTraceID(id) {
 		return id
 	}
 	return ""
@@ -158,3 +153,7 @@ func printable(s string) bool {
 	}
 	return true
 }
+
+// ReasonStoreRefused is the dead-letter reason of a request the database
+// refused (see isolatedStoreRefused and Consumer.Refuse).
+const ReasonStoreRefused Reason = "store_refused"
