@@ -116,13 +116,14 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 	}
 	r.Attempt = uuid.New()
 	waiting := g.takeWaiter()
-	var w Watch
+	var outcomes <-chan struct{}
 	if waiting {
 		defer g.releaseWaiter()
-		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
+		var stop func()
+		if outcomes, stop, err = g.queue.WatchOutcome(ctx, r.ID); err != nil {
 			return t, false, errors.Join(errUnavailable, err)
 		}
-		defer w.Stop()
+		defer stop()
 	}
 	r.SubmittedAt = time.Now().UTC()
 	_, perr := g.publish(ctx, r, rid)
@@ -146,7 +147,7 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 	defer timer.Stop()
 	for last := false; !last; {
 		select {
-		case <-w.Decided():
+		case <-outcomes:
 		case <-timer.C:
 			last = true
 		case <-g.drained:

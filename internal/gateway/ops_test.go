@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -188,11 +187,7 @@ func TestMetricsAndRequestID(t *testing.T) {
 func TestNewSharesMetrics(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{})
-	bus, err := NewNATSBus(context.Background(), h.nc, natsbus.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(Config{}, dbtest.NewStore(t), bus, zap.NewNop(), h.reg); err != nil {
+	if _, err := New(Config{}, dbtest.NewStore(t), h.nats.StartProducer(t, natsbus.BatcherConfig{}), zap.NewNop(), h.reg); err != nil {
 		t.Fatal(err)
 	}
 }

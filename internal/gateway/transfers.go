@@ -75,13 +75,13 @@ func (g *Gateway) lookup(ctx context.Context, id uuid.UUID) (state, error) {
 		return state{decided: ok, t: t}, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
-	p, found, err := g.bus.LookupPending(lctx, id)
+	r, found, err := g.queue.LookupPending(lctx, id)
 	cancel()
 	if err != nil {
 		return state{}, err
 	}
 	if found {
-		return state{pending: true, p: p}, nil
+		return state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}, nil
 	}
 	t, ok, err := g.decided(ctx, id)
 	return state{decided: ok, t: t}, err
@@ -163,17 +163,18 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 	if ok {
 		return submission{state: state{decided: true, t: t}, earlier: true}, nil
 	}
-	var w Watch
+	var outcomes <-chan struct{} // nil: no wait
 	overCap := wait > 0 && !g.takeWaiter()
 	if overCap {
 		wait = 0
 	}
 	if wait > 0 {
 		defer g.releaseWaiter()
-		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
+		var stop func()
+		if outcomes, stop, err = g.queue.WatchOutcome(ctx, r.ID); err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
 		}
-		defer w.Stop()
+		defer stop()
 	}
 	r.SubmittedAt = time.Now().UTC()
 	dup, err := g.publish(ctx, r, rid)
@@ -206,14 +207,14 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 			return s, nil
 		}
 	}
-	if w == nil {
+	if outcomes == nil {
 		return s, nil
 	}
 	s.waited = true
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case <-w.Decided():
+	case <-outcomes:
 	case <-timer.C:
 	case <-g.drained:
 	}
@@ -237,7 +238,7 @@ func (g *Gateway) publish(ctx context.Context, r transfer.Request, rid string) (
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	dup, err := g.bus.Publish(ctx, r, rid)
+	dup, err := g.queue.Publish(ctx, r, rid)
 	result := "ok"
 	switch {
 	case err != nil:
@@ -258,7 +259,7 @@ func (g *Gateway) resubmit(ctx context.Context, r transfer.Request, rid string) 
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	_, err := g.bus.Resubmit(ctx, r, rid)
+	_, err := g.queue.Resubmit(ctx, r, rid)
 	result := "resubmitted"
 	if err != nil {
 		result = "error"

@@ -146,19 +146,21 @@ type pubAck struct {
 // each of its callers: its outcome is unknown, and a caller that retries
 // with the same Nats-Msg-Id gets a duplicate rather than a second copy.
 //
-// The batcher ends with Close or when its connection closes.
+// Run commits batches until its context is cancelled (the soft stop: it
+// stops taking publishes, commits those already queued and returns) or the
+// connection closes.
 type Batcher struct {
 	nc  *nats.Conn
 	cfg BatcherConfig
 
+	started atomic.Bool
 	mu      sync.RWMutex // held for reading while enqueuing, for writing to close queue
 	closed  bool
 	waiting atomic.Int64   // publishes queued and not answered yet
 	singles chan struct{}  // one token per single publish in flight
 	flight  sync.WaitGroup // single publishes in flight
 	queue   chan *pending
-	status  chan nats.Status
-	done    chan struct{} // closed when run returns
+	done    chan struct{} // closed when Run returns
 }
 
 // pending is one caller's message waiting for its batch.
@@ -173,7 +175,8 @@ type outcome struct {
 	err error
 }
 
-// NewBatcher starts a batcher publishing on nc.
+// NewBatcher builds a batcher publishing on nc; Run starts it. Publishes
+// made before Run wait in its queue.
 func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -184,11 +187,37 @@ func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 		cfg:     cfg,
 		queue:   make(chan *pending, 4*cfg.MaxMessages),
 		singles: make(chan struct{}, cfg.MinMessages),
-		status:  nc.StatusChanged(nats.CLOSED),
 		done:    make(chan struct{}),
 	}
-	go b.run()
 	return b, nil
+}
+
+// Run commits the queued publishes until ctx is cancelled, then stops
+// taking new ones (they fail with ErrBatcherClosed), commits those already
+// queued, waits for their answers and returns nil. When the connection
+// closes it fails what is queued and returns nats.ErrConnectionClosed. Run
+// may be called once.
+func (b *Batcher) Run(ctx context.Context) error {
+	if !b.started.CompareAndSwap(false, true) {
+		return errors.New("batcher: already run")
+	}
+	defer close(b.done)
+	stop := context.AfterFunc(ctx, b.stopTaking)
+	defer stop()
+	status := b.nc.StatusChanged(nats.CLOSED)
+	defer b.nc.RemoveStatusListener(status)
+	defer b.flight.Wait()
+	if b.run(status) {
+		return nil
+	}
+	// Failing the queue makes room for enqueuers waiting with the read
+	// lock, so stopTaking, which needs the write lock, runs beside it.
+	go b.stopTaking()
+	b.failQueued(nats.ErrConnectionClosed)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("batcher: %w", nats.ErrConnectionClosed)
 }
 
 // Publish queues msg for the next batch and waits until the batch is
@@ -256,45 +285,42 @@ func (b *Batcher) answer(p *pending, o outcome) {
 	b.waiting.Add(-1)
 }
 
-// Close stops taking publishes, commits those already queued and waits for
-// their answers. Safe to call more than once.
-func (b *Batcher) Close() {
+// stopTaking closes the queue: later publishes fail with ErrBatcherClosed,
+// and the loop ends once it has committed what the queue holds. It runs
+// apart from the loop, which keeps emptying the queue for enqueuers that
+// hold the read lock while they wait for room.
+func (b *Batcher) stopTaking() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if !b.closed {
 		b.closed = true
 		close(b.queue)
 	}
-	b.mu.Unlock()
-	<-b.done
 }
 
-// run is the batcher's goroutine: take one publish, gather more, commit.
-func (b *Batcher) run() {
-	defer close(b.done)
-	defer b.flight.Wait()
-	defer b.nc.RemoveStatusListener(b.status)
+// run takes one publish, gathers more and commits, until the queue is
+// closed and empty (true) or the connection closes (false).
+func (b *Batcher) run(status <-chan nats.Status) bool {
 	group := make([]*pending, 0, b.cfg.MaxMessages)
 	for {
 		if b.nc.IsClosed() {
-			b.failQueued(nats.ErrConnectionClosed)
-			return
+			return false
 		}
 		group = group[:0]
 		select {
 		case p, ok := <-b.queue:
 			if !ok {
-				return
+				return true
 			}
 			group = append(group, p)
-		case <-b.status:
+		case <-status:
 			// Only CLOSED is subscribed: nothing can be published any more.
-			b.failQueued(nats.ErrConnectionClosed)
-			return
+			return false
 		}
 		group, open := b.gather(group)
 		b.commit(group)
 		if !open {
-			return
+			return true
 		}
 	}
 }
@@ -333,18 +359,11 @@ func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
 	return group, true
 }
 
-// failQueued answers every queued publish with err.
+// failQueued answers every queued publish with err. The queue is closed
+// first (stopTaking), so it ends.
 func (b *Batcher) failQueued(err error) {
-	for {
-		select {
-		case p, ok := <-b.queue:
-			if !ok {
-				return
-			}
-			b.answer(p, outcome{err: err})
-		default:
-			return
-		}
+	for p := range b.queue {
+		b.answer(p, outcome{err: err})
 	}
 }
 

@@ -30,7 +30,7 @@ func BenchmarkPublishRequest(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					defer bt.Close()
+					defer runBatcher(b, bt)()
 					opts = append(opts, natsbus.WithBatcher(bt))
 				}
 				bus, err := natsbus.Open(c, js, opts...)
