@@ -50,18 +50,18 @@ type BatcherConfig struct {
 	// MaxMessages caps one atomic batch (default 100, at most 1000).
 	MaxMessages int
 	// MinMessages is the smallest group sent as an atomic batch (default
-	// 32); smaller groups go as single publishes, up to MinMessages of them
-	// in flight at once, so a light load is answered at single-publish
-	// latency and a heavy one fills the queue and is batched. A file-backed
-	// R1 stream stages each batch in a store of its own (created, synced
-	// and deleted per batch), which cost 15-25 ms a batch on the reference
-	// machine: more than a few dozen single publishes. Set it to 2 to batch
-	// every group.
+	// 32); a smaller group goes as single publishes, all in flight at once.
+	// A file-backed R1 stream stages each atomic batch in a store of its
+	// own (created, synced and deleted per batch), which costs 10-25 ms a
+	// batch on the reference machine, while single publishes cost one sync
+	// each: below a few dozen messages singles are cheaper. Set it to 2 to
+	// batch every group.
 	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
 	// one and fewer than MaxMessages are queued. By default it does not
-	// wait: a group is whatever queued up while the previous batch
-	// committed or the single publishes in flight were at their limit.
+	// wait: a group is whatever queued up while the previous one was being
+	// stored (group commit), so a lone publish is sent at once and
+	// concurrent ones share the next commit.
 	Linger time.Duration
 	// Timeout bounds the wait for a batch's (or a single message's) PubAck
 	// (default 5s). A timeout is reported as an error: the outcome is
@@ -131,12 +131,14 @@ type pubAck struct {
 	Error     *PublishError `json:"error"`
 }
 
-// Batcher groups concurrent publishes into JetStream atomic batches. With
-// the server syncing to disk before every PubAck, a batch is stored with one
-// sync where single publishes pay one each, so throughput stops being the
-// disk's sync rate. One goroutine collects the queued publishes and commits
-// them as one batch at a time: the server commits batches one after another
-// anyway, and one open batch stays far from its per-stream limit (50).
+// Batcher groups concurrent publishes by group commit: one group is in
+// flight at a time, a publish that finds nothing in flight goes at once,
+// and whatever queues up meanwhile goes together as the next group. A
+// group of MinMessages or more is one JetStream atomic batch: with the
+// server syncing to disk before every PubAck, it is stored with one sync
+// where single publishes pay one each, so throughput stops being the
+// disk's sync rate. The server commits batches one after another anyway,
+// and one open batch stays far from its per-stream limit (50).
 //
 // A caller is told its message is stored only when the batch's commit
 // PubAck (or its own PubAck) says so. A batch the server refuses stores
@@ -156,9 +158,7 @@ type Batcher struct {
 	started atomic.Bool
 	mu      sync.RWMutex // held for reading while enqueuing, for writing to close queue
 	closed  bool
-	waiting atomic.Int64   // publishes queued and not answered yet
-	singles chan struct{}  // one token per single publish in flight
-	flight  sync.WaitGroup // single publishes in flight
+	waiting atomic.Int64 // publishes queued and not answered yet
 	queue   chan *pending
 	done    chan struct{} // closed when Run returns
 }
@@ -185,9 +185,8 @@ func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 	b := &Batcher{
 		nc:      nc,
 		cfg:     cfg,
-		queue:   make(chan *pending, 4*cfg.MaxMessages),
-		singles: make(chan struct{}, cfg.MinMessages),
-		done:    make(chan struct{}),
+		queue: make(chan *pending, 4*cfg.MaxMessages),
+		done:  make(chan struct{}),
 	}
 	return b, nil
 }
@@ -206,7 +205,6 @@ func (b *Batcher) Run(ctx context.Context) error {
 	defer stop()
 	status := b.nc.StatusChanged(nats.CLOSED)
 	defer b.nc.RemoveStatusListener(status)
-	defer b.flight.Wait()
 	if b.run(status) {
 		return nil
 	}
@@ -325,8 +323,9 @@ func (b *Batcher) run(status <-chan nats.Status) bool {
 	}
 }
 
-// gather adds queued publishes to group up to MaxMessages: those already
-// queued, and with a Linger those that arrive within it. It reports false
+// gather adds queued publishes to group up to MaxMessages: those that
+// queued while the previous group was in flight, and with a Linger those
+// that arrive within it. It reports false
 // when the queue was closed.
 func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
 	var linger <-chan time.Time // nil: take only what is queued now
@@ -387,7 +386,7 @@ func (b *Batcher) commitGroup(group []*pending) {
 		return
 	}
 	if len(group) < b.cfg.MinMessages {
-		b.publishSingles(group)
+		b.publishEach(group)
 		return
 	}
 	first, err := b.publishBatch(group)
@@ -417,23 +416,6 @@ func (b *Batcher) commitGroup(group []*pending) {
 		return
 	}
 	b.publishEach(group)
-}
-
-// publishSingles starts a single publish for each message of group and
-// returns without waiting for their PubAcks, except while MinMessages
-// singles are in flight: then the queue fills up and the next group is
-// large enough for a batch.
-func (b *Batcher) publishSingles(group []*pending) {
-	for _, p := range group {
-		b.singles <- struct{}{}
-		b.flight.Add(1)
-		go func() {
-			defer b.flight.Done()
-			r, err := b.publishOne(p.msg)
-			<-b.singles
-			b.answer(p, outcome{r: r, err: err})
-		}()
-	}
 }
 
 // publishEach publishes each message of group on its own, concurrently, so
