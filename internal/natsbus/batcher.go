@@ -2,40 +2,29 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// Atomic batch publish headers (JetStream ADR-50). Every message of a batch
-// carries the batch id and its 1-based position; the last one also carries
-// the commit marker and is the only one sent with a reply subject.
+// Atomic batch publish headers (JetStream ADR-50), which the batcher (through
+// jetstreamext) sets on every message of a batch and drops from the messages
+// it is given.
 const (
-	HeaderBatchID     = "Nats-Batch-Id"
-	HeaderBatchSeq    = "Nats-Batch-Sequence"
-	HeaderBatchCommit = "Nats-Batch-Commit"
-	// headerExpectedStream makes the server refuse a message that would land
-	// in another stream.
-	headerExpectedStream = "Nats-Expected-Stream"
+	HeaderBatchID     = jetstreamext.BatchIDHeader
+	HeaderBatchSeq    = jetstreamext.BatchSeqHeader
+	HeaderBatchCommit = jetstreamext.BatchCommitHeader
 )
 
 // MaxBatchMessages is the server's limit on the messages of one atomic
 // batch (nats-server's default max_batch_size).
 const MaxBatchMessages = 1000
-
-// JetStream error codes the batcher acts on.
-const (
-	// ErrCodeBatchDuplicate: the batch holds an id the stream already has,
-	// or the same id twice. The batch stored nothing.
-	ErrCodeBatchDuplicate = 10201
-)
 
 // Batcher defaults.
 const (
@@ -109,28 +98,6 @@ type PubResult struct {
 	Duplicate bool
 }
 
-// PublishError is an error JetStream answered a publish with: the message
-// (or the whole batch it was in) was not stored.
-type PublishError struct {
-	Code        int    `json:"code"`
-	ErrCode     int    `json:"err_code"`
-	Description string `json:"description"`
-}
-
-func (e *PublishError) Error() string {
-	return fmt.Sprintf("jetstream: %s (%d)", e.Description, e.ErrCode)
-}
-
-// pubAck is the server's answer to a publish or a batch commit.
-type pubAck struct {
-	Stream    string        `json:"stream"`
-	Seq       uint64        `json:"seq"`
-	Duplicate bool          `json:"duplicate"`
-	Batch     string        `json:"batch"`
-	Count     int           `json:"count"`
-	Error     *PublishError `json:"error"`
-}
-
 // Batcher groups concurrent publishes by group commit: one group is in
 // flight at a time, a publish that finds nothing in flight goes at once,
 // and whatever queues up meanwhile goes together as the next group. A
@@ -140,8 +107,10 @@ type pubAck struct {
 // disk's sync rate. The server commits batches one after another anyway,
 // and one open batch stays far from its per-stream limit (50).
 //
-// A caller is told its message is stored only when the batch's commit
-// PubAck (or its own PubAck) says so. A batch the server refuses stores
+// Batches go through jetstreamext's atomic batch publish and single
+// publishes through jetstream's, so the batcher reads no acknowledgement
+// itself. A caller is told its message is stored only when the batch's
+// commit PubAck (or its own PubAck) says so. A batch the server refuses stores
 // nothing (it is atomic); its messages are then published again in halves
 // down to single publishes, where the stream's deduplication answers each
 // duplicate id. A batch whose answer never comes is reported as an error to
@@ -153,6 +122,7 @@ type pubAck struct {
 // connection closes.
 type Batcher struct {
 	nc  *nats.Conn
+	js  jetstream.JetStream
 	cfg BatcherConfig
 
 	started atomic.Bool
@@ -182,9 +152,16 @@ func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	var js jetstream.JetStream
+	if nc != nil {
+		if js, err = jetstream.New(nc); err != nil {
+			return nil, fmt.Errorf("batcher: %w", err)
+		}
+	}
 	b := &Batcher{
-		nc:      nc,
-		cfg:     cfg,
+		nc:    nc,
+		js:    js,
+		cfg:   cfg,
 		queue: make(chan *pending, 4*cfg.MaxMessages),
 		done:  make(chan struct{}),
 	}
@@ -396,8 +373,8 @@ func (b *Batcher) commitGroup(group []*pending) {
 		}
 		return
 	}
-	var pe *PublishError
-	refused := errors.As(err, &pe)
+	var refusal *jetstream.APIError
+	refused := errors.As(err, &refusal)
 	if !refused && !errors.Is(err, nats.ErrNoResponders) {
 		// No answer, or not one we can read: the batch may be stored.
 		for _, p := range group {
@@ -407,7 +384,7 @@ func (b *Batcher) commitGroup(group []*pending) {
 	}
 	// The server refused the batch, or nothing listens on the commit's
 	// subject: either way it stored none of it.
-	if refused && pe.ErrCode == ErrCodeBatchDuplicate && len(group) > 4 {
+	if refused && refusal.ErrorCode == jetstreamext.JSErrCodeBatchPublishDuplicateMsgID && len(group) > 4 {
 		// Usually one id is already stored: halves keep most of the group
 		// in batches while narrowing down to it.
 		half := len(group) / 2
@@ -433,56 +410,40 @@ func (b *Batcher) publishEach(group []*pending) {
 	wg.Wait()
 }
 
-// publishOne publishes m and waits for its PubAck.
+// publishOne publishes m and waits for its PubAck. A subject nothing
+// serves is not retried: the answer would only come later.
 func (b *Batcher) publishOne(m *nats.Msg) (PubResult, error) {
-	out := b.prepare(m)
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	resp, err := b.nc.RequestMsgWithContext(ctx, out)
+	ack, err := b.js.PublishMsg(ctx, b.prepare(m), jetstream.WithRetryAttempts(0))
 	if err != nil {
 		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, unsent(err))
 	}
-	ack, err := decodeAck(resp)
-	if err != nil {
-		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, unsent(err))
-	}
-	return PubResult{Seq: ack.Seq, Duplicate: ack.Duplicate}, nil
+	return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
 
 // publishBatch publishes group as one atomic batch and returns the stream
 // sequence of its first message: a committed batch is stored contiguously,
-// and the commit's PubAck carries the last sequence and the count.
+// and the commit's PubAck carries the last sequence and the count (which
+// jetstreamext checks against the batch it sent). Only the commit is
+// acknowledged: waiting for the first message's acknowledgement too would
+// add a round trip to every batch.
 func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
-	id := uuid.NewString()
-	n := len(group)
-	for k, p := range group[:n-1] {
-		m := b.prepare(p.msg)
-		m.Header.Set(HeaderBatchID, id)
-		m.Header.Set(HeaderBatchSeq, strconv.Itoa(k+1))
-		// No reply subject: the server answers only the commit (a staged
-		// message with a reply would get an empty acknowledgement).
-		if err := b.nc.PublishMsg(m); err != nil {
-			return 0, fmt.Errorf("batch publish: %w", err)
-		}
+	msgs := make([]*nats.Msg, len(group))
+	for k, p := range group {
+		msgs[k] = b.prepare(p.msg)
 	}
-	last := b.prepare(group[n-1].msg)
-	last.Header.Set(HeaderBatchID, id)
-	last.Header.Set(HeaderBatchSeq, strconv.Itoa(n))
-	last.Header.Set(HeaderBatchCommit, "1")
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	resp, err := b.nc.RequestMsgWithContext(ctx, last)
+	ack, err := jetstreamext.PublishMsgBatch(ctx, b.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {
 		return 0, fmt.Errorf("batch commit: %w", unsent(err))
 	}
-	ack, err := decodeAck(resp)
-	if err != nil {
-		return 0, fmt.Errorf("batch commit: %w", unsent(err))
+	n := uint64(len(group))
+	if ack.Sequence < n {
+		return 0, fmt.Errorf("batch commit: %w: answer for %d messages at %d", ErrOutcomeUnknown, ack.BatchSize, ack.Sequence)
 	}
-	if ack.Batch != id || ack.Count != n || ack.Seq < uint64(n) {
-		return 0, fmt.Errorf("batch commit: %w: answer for batch %q of %d at %d, want %q of %d", ErrOutcomeUnknown, ack.Batch, ack.Count, ack.Seq, id, n)
-	}
-	return ack.Seq - uint64(n) + 1, nil
+	return ack.Sequence - n + 1, nil
 }
 
 // unsent returns err as it is when it proves the message was not stored:
@@ -491,10 +452,11 @@ func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
 // answer in time, a broken connection, an answer that cannot be read)
 // wraps ErrOutcomeUnknown.
 func unsent(err error) error {
-	var pe *PublishError
+	var refusal *jetstream.APIError
 	switch {
-	case errors.As(err, &pe),
+	case errors.As(err, &refusal),
 		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrMaxPayload),
 		errors.Is(err, nats.ErrBadSubject),
@@ -508,27 +470,9 @@ func unsent(err error) error {
 func (b *Batcher) prepare(m *nats.Msg) *nats.Msg {
 	out := copyMsg(m)
 	if b.cfg.Stream != "" {
-		out.Header.Set(headerExpectedStream, b.cfg.Stream)
+		out.Header.Set(jetstream.ExpectedStreamHeader, b.cfg.Stream)
 	}
 	return out
-}
-
-// decodeAck reads a PubAck; a JetStream error comes back as *PublishError.
-func decodeAck(resp *nats.Msg) (pubAck, error) {
-	var ack pubAck
-	if len(resp.Data) == 0 {
-		return ack, errors.New("empty acknowledgement")
-	}
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return ack, fmt.Errorf("acknowledgement: %w", err)
-	}
-	if ack.Error != nil {
-		return ack, ack.Error
-	}
-	if ack.Stream == "" || ack.Seq == 0 {
-		return ack, fmt.Errorf("acknowledgement without stream or sequence: %q", resp.Data)
-	}
-	return ack, nil
 }
 
 // copyMsg copies subject, headers and data (the data slice is shared: it

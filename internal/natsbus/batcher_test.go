@@ -249,16 +249,16 @@ func TestBatcherRefusedMessagesAreErrors(t *testing.T) {
 	if got[3].err == nil {
 		t.Fatalf("stray subject: stored as %+v", got[3].r)
 	}
-	if !errors.Is(got[3].err, nats.ErrNoResponders) {
-		t.Errorf("stray subject: %v, want no responders", got[3].err)
+	if !errors.Is(got[3].err, jetstream.ErrNoStreamResponse) {
+		t.Errorf("stray subject: %v, want no stream response", got[3].err)
 	}
 	checkStoredOnce(t, js, msgs, got[:3])
 
 	more := requestMsgs(t, 3)
 	got = publishAll(testCtx(t), b, append(more, wrong))
-	var pe *natsbus.PublishError
-	if !errors.As(got[3].err, &pe) {
-		t.Fatalf("wrong expected stream: %+v %v, want a PublishError", got[3].r, got[3].err)
+	var refusal *jetstream.APIError
+	if !errors.As(got[3].err, &refusal) {
+		t.Fatalf("wrong expected stream: %+v %v, want a JetStream API error", got[3].r, got[3].err)
 	}
 	for i := range 3 {
 		if got[i].err != nil || got[i].r.Duplicate {
