@@ -103,6 +103,7 @@ type Gateway struct {
 	log        *zap.Logger
 	metrics    *metrics
 	currencies *currencyCache
+	known      *decidedIDs // ids seen decided, so new ids skip the database
 	app        *fiber.App
 	paths      map[string]bool // registered route patterns, for metric labels
 	waiters    chan struct{}   // one token per request waiting for its outcome
@@ -136,6 +137,7 @@ func New(cfg Config, store Store, queue Queue, logger *zap.Logger, reg prometheu
 		log:        logger,
 		metrics:    m,
 		currencies: newCurrencyCache(store, cfg.CurrencyTTL),
+		known:      newDecidedIDs(defaultDecidedIDs),
 		paths:      make(map[string]bool),
 		waiters:    make(chan struct{}, cfg.MaxWaiters),
 		drained:    make(chan struct{}),
