@@ -110,7 +110,7 @@ func requestID(c *fiber.Ctx) string {
 func newRequestID() string {
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	var b [22]byte
-	hi, lo := rand.Uint64(), rand.Uint64()
+	hi, lo := rand.Uint64(), rand.Uint64() //nolint:gosec // an id for logs and headers, not a secret
 	for i := range b {
 		n := &lo
 		if i >= 11 {
