@@ -182,6 +182,11 @@ func (p *producer) atomicBatcher() (*natsbus.Batcher, error) {
 			Timeout:     10 * time.Second,
 			Stream:      natsbus.RequestsStream,
 		})
+		if p.batcherErr == nil {
+			// It runs as long as the producer's connection: closing that
+			// ends it.
+			go func() { _ = p.batcher.Run(context.Background()) }()
+		}
 	})
 	return p.batcher, p.batcherErr
 }

@@ -79,11 +79,14 @@ func startService(t *testing.T) service {
 	})
 
 	gnc := connect()
-	bus, err := gateway.NewNATSBus(ctx, gnc, natsbus.BatcherConfig{})
+	queue, err := natsbus.NewProducer(ctx, gnc, natsbus.BatcherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{}, store, bus, zap.NewNop(), nil)
+	qctx, stopQueue := context.WithCancel(context.Background())
+	queued := make(chan error, 1)
+	go func() { queued <- queue.Run(qctx) }()
+	g, err := gateway.New(gateway.Config{}, store, queue, zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +104,10 @@ func startService(t *testing.T) service {
 		}
 		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("gateway: %v", err)
+		}
+		stopQueue()
+		if err := <-queued; err != nil {
+			t.Errorf("queue: %v", err)
 		}
 		gnc.Close()
 	})

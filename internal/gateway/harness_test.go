@@ -36,7 +36,7 @@ type harness struct {
 	nats  *natstest.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	bus   *NATSBus
+	queue *natstest.Producer
 	reg   *prometheus.Registry
 }
 
@@ -50,21 +50,9 @@ func setupStreams(t *testing.T, cfg Config, streams natsbus.Config) *harness {
 	t.Helper()
 	h := &harness{t: t, store: dbtest.NewStore(t), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
 	h.nc, h.js = h.nats.Setup(t, streams)
-	// The bus gets a connection of its own that, like the binaries' (see
-	// lifecycle.NATSOptions), buffers nothing while reconnecting: a publish
-	// during an outage then fails as not stored instead of being sent later.
-	busNC, err := nats.Connect(h.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(busNC.Close)
-	bus, err := NewNATSBus(testCtx(t), busNC, natsbus.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.bus = bus
-	t.Cleanup(bus.Close)
-	if h.g, err = New(cfg, h.store, bus, zap.NewNop(), h.reg); err != nil {
+	h.queue = h.nats.StartProducer(t, natsbus.BatcherConfig{})
+	var err error
+	if h.g, err = New(cfg, h.store, h.queue, zap.NewNop(), h.reg); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -78,7 +78,7 @@ func (g *Gateway) readyz(c *fiber.Ctx) error {
 	defer cancel()
 	dbErr := make(chan error, 1)
 	go func() { dbErr <- g.store.Ping(ctx) }()
-	busErr := g.bus.Ping(ctx)
+	busErr := g.queue.Ping(ctx)
 	if err := <-dbErr; err != nil {
 		g.log.Warn("readiness: postgres", zap.Error(err))
 		return unavailable("PostgreSQL is not reachable.")

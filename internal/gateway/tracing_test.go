@@ -34,16 +34,9 @@ func tracedHarness(t *testing.T) (*harness, *tracetest.InMemoryExporter) {
 	streams := natsbus.Config{Partitions: 4}
 	h := &harness{t: t, store: dbtest.NewStore(t, postgres.WithTracing(tp)), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
 	h.nc, h.js = h.nats.Setup(t, streams)
-	busNC, err := nats.Connect(h.nats.URL(), nats.ReconnectBufSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(busNC.Close)
-	if h.bus, err = NewNATSBus(testCtx(t), busNC, natsbus.BatcherConfig{}, natsbus.WithTracing(tp)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.bus.Close)
-	if h.g, err = New(Config{TracerProvider: tp}, h.store, h.bus, zap.NewNop(), h.reg); err != nil {
+	h.queue = h.nats.StartProducer(t, natsbus.BatcherConfig{}, natsbus.WithTracing(tp))
+	var err error
+	if h.g, err = New(Config{TracerProvider: tp}, h.store, h.queue, zap.NewNop(), h.reg); err != nil {
 		t.Fatal(err)
 	}
 

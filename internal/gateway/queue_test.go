@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -82,13 +83,15 @@ func TestConcurrentSubmissionsStoredOnce(t *testing.T) {
 	}
 }
 
-// TestClosedBusIsUnavailable: once the bus is closed (the gateway is
+// TestStoppedQueueIsUnavailable: once the queue is stopped (the gateway is
 // stopping), a submission gets 503 and nothing is published.
-func TestClosedBusIsUnavailable(t *testing.T) {
+func TestStoppedQueueIsUnavailable(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{})
 	a, b := h.account("USD", "10"), h.account("USD", "")
-	h.bus.Close()
+	if err := h.queue.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	r := h.do("POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"))
 	expect(t, r, 503, CodeServiceUnavailable)
 	if n := h.requests(); n != 0 {
@@ -96,18 +99,18 @@ func TestClosedBusIsUnavailable(t *testing.T) {
 	}
 }
 
-// lateBus publishes through the real bus and then reports what the batcher
+// lateQueue publishes through the real queue and then reports what the batcher
 // reports when the stream's answer came after the caller's deadline: an
 // unknown outcome. With store false it stores nothing, as when the batch
 // never reached the stream.
-type lateBus struct {
-	*NATSBus
+type lateQueue struct {
+	*natstest.Producer
 	store bool
 }
 
-func (b lateBus) Publish(ctx context.Context, r transfer.Request, rid string) (bool, error) {
-	if b.store {
-		if _, err := b.NATSBus.Publish(ctx, r, rid); err != nil {
+func (q lateQueue) Publish(ctx context.Context, r transfer.Request, rid string) (bool, error) {
+	if q.store {
+		if _, err := q.Producer.Publish(ctx, r, rid); err != nil {
 			return false, err
 		}
 	}
@@ -123,7 +126,7 @@ func TestUnknownPublishOutcomeIsNot503(t *testing.T) {
 	h := setup(t, Config{})
 	a, b := h.account("USD", "10"), h.account("USD", "")
 	for _, store := range []bool{true, false} {
-		g, err := New(Config{LegacyWait: 50 * time.Millisecond}, h.store, lateBus{h.bus, store}, zap.NewNop(), prometheus.NewRegistry())
+		g, err := New(Config{LegacyWait: 50 * time.Millisecond}, h.store, lateQueue{h.queue, store}, zap.NewNop(), prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}
