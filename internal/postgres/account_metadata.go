@@ -110,6 +110,10 @@ func (s *Store) PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch ma
 			merged[k] = v
 		}
 		for k, v := range patch {
+			// A key that could never be set cannot be removed either.
+			if err := transfer.ValidateMetadataKey(k); err != nil {
+				return err
+			}
 			if v == nil {
 				delete(merged, k)
 			} else {
