@@ -160,11 +160,33 @@ type EntryFilter struct {
 // the created_at conditions restate them for rows the version bounds let
 // through.
 func (s *Store) SearchEntries(ctx context.Context, accountID uuid.UUID, f EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error) {
+	query, args, err := searchEntriesQuery(accountID, f, cursor, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list entries: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil {
+		return nil, "", fmt.Errorf("list entries: %w", err)
+	}
+	if len(list) <= limit {
+		return list, "", nil
+	}
+	list = list[:limit]
+	return list, strconv.FormatInt(list[limit-1].Version, 10), nil
+}
+
+// searchEntriesQuery builds SearchEntries' statement, asking for limit+1
+// rows so that a full page tells whether another follows.
+func searchEntriesQuery(accountID uuid.UUID, f EntryFilter, cursor string, limit int) (string, []any, error) {
 	before := int64(1<<63 - 1)
 	if cursor != "" {
 		v, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil || v < 1 {
-			return nil, "", ErrBadCursor
+			return "", nil, ErrBadCursor
 		}
 		before = v
 	}
@@ -184,19 +206,7 @@ func (s *Store) SearchEntries(ctx context.Context, accountID uuid.UUID, f EntryF
 	}
 	args = append(args, limit+1)
 	query += ` ORDER BY version DESC LIMIT $` + strconv.Itoa(len(args))
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list entries: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, scanEntry)
-	if err != nil {
-		return nil, "", fmt.Errorf("list entries: %w", err)
-	}
-	if len(list) <= limit {
-		return list, "", nil
-	}
-	list = list[:limit]
-	return list, strconv.FormatInt(list[limit-1].Version, 10), nil
+	return query, args, nil
 }
 
 func scanEntry(r pgx.CollectableRow) (transfer.Entry, error) {
@@ -236,6 +246,17 @@ type Balance struct {
 	At      time.Time
 }
 
+// balanceAtQuery reads an account's currency, balance, available balance
+// and entry version as of $2.
+const balanceAtQuery = `SELECT a.currency, coalesce(e.balance_after, 0)::text,
+		(coalesce(e.balance_after, 0) - h.held)::text, v.version
+	FROM accounts a
+	CROSS JOIN LATERAL (SELECT entries_version_at(a.id, $2) AS version) v
+	LEFT JOIN entries e ON e.account_id = a.id AND e.version = v.version
+	CROSS JOIN LATERAL (SELECT coalesce(sum(amount), 0) AS held FROM holds
+		WHERE from_account = a.id AND created_at <= $2 AND (state = 'held' OR updated_at > $2)) h
+	WHERE a.id = $1`
+
 // BalanceAt reads an account's balance as of at: after its last entry
 // created at or before at. A zero at reads the balance now, from the
 // account itself, with At set to the database's clock. An unknown account
@@ -254,14 +275,7 @@ func (s *Store) BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (Bala
 			FROM accounts WHERE id = $1`, id).Scan(&b.Currency, &balance, &available, &b.Version, &b.At)
 	} else {
 		b.At = micros(at)
-		err = s.pool.QueryRow(ctx, `SELECT a.currency, coalesce(e.balance_after, 0)::text,
-				(coalesce(e.balance_after, 0) - h.held)::text, v.version
-			FROM accounts a
-			CROSS JOIN LATERAL (SELECT entries_version_at(a.id, $2) AS version) v
-			LEFT JOIN entries e ON e.account_id = a.id AND e.version = v.version
-			CROSS JOIN LATERAL (SELECT coalesce(sum(amount), 0) AS held FROM holds
-				WHERE from_account = a.id AND created_at <= $2 AND (state = 'held' OR updated_at > $2)) h
-			WHERE a.id = $1`, id, b.At).Scan(&b.Currency, &balance, &available, &b.Version)
+		err = s.pool.QueryRow(ctx, balanceAtQuery, id, b.At).Scan(&b.Currency, &balance, &available, &b.Version)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Balance{}, ErrNotFound

@@ -19,7 +19,12 @@ import (
 // would read a table whole if no index served a query.
 const (
 	planAccounts  = 20_000
-	planTransfers = 150_000
+	planTransfers = 120_000
+	// planEntries entries over the first planEntryAccounts accounts, one a
+	// second, and planHolds holds, one every 5 seconds.
+	planEntries       = 50_000
+	planHolds         = 10_000
+	planEntryAccounts = 500
 )
 
 // loadPlanLedger fills a database with planAccounts accounts (one in 20 with
@@ -49,8 +54,21 @@ func loadPlanLedger(t *testing.T, s *postgres.Store) {
 			CROSS JOIN LATERAL (SELECT
 				(ARRAY['transfer', 'transfer', 'transfer', 'deposit', 'withdrawal', 'hold', 'post', 'void', 'reversal'])[g %% 9 + 1] AS kind,
 				timestamptz '2026-01-01' + g * interval '1 second' AS at) k`, planTransfers, planAccounts),
+		fmt.Sprintf(`INSERT INTO entries (account_id, version, transfer_id, kind, direction, amount, balance_after, currency, created_at)
+			SELECT md5('a' || (g %% %[2]d + 1))::uuid, g / %[2]d + 1, md5('t' || g)::uuid, 'deposit', 'credit', 1, g / %[2]d + 1,
+				'USD', timestamptz '2026-01-01' + g * interval '1 second'
+			FROM generate_series(0, %[1]d - 1) g`, planEntries, planEntryAccounts),
+		fmt.Sprintf(`UPDATE accounts SET version = %[1]d / %[2]d, balance = %[1]d / %[2]d
+			WHERE id IN (SELECT md5('a' || g)::uuid FROM generate_series(1, %[2]d) g)`, planEntries, planEntryAccounts),
+		fmt.Sprintf(`INSERT INTO holds (id, from_account, to_account, amount, currency, state, created_at, updated_at)
+			SELECT md5('h' || g)::uuid, md5('a' || (g %% %[2]d + 1))::uuid, md5('a' || (g %% %[2]d + 2))::uuid, 1, 'USD',
+				CASE WHEN (g / %[2]d) %% 2 = 0 THEN 'held' ELSE 'voided' END,
+				timestamptz '2026-01-01' + g * interval '5 seconds', timestamptz '2026-01-01' + (g * 5 + 60) * interval '1 second'
+			FROM generate_series(0, %[1]d - 1) g`, planHolds, planEntryAccounts),
 		`ANALYZE accounts`,
 		`ANALYZE transfers`,
+		`ANALYZE entries`,
+		`ANALYZE holds`,
 	} {
 		if _, err := s.Pool().Exec(ctx, q); err != nil {
 			t.Fatalf("load: %v", err)
@@ -180,5 +198,45 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 		if scans := seqScans(t, s, query, args); len(scans) > 0 {
 			t.Errorf("accounts by %s: the plan scans %s sequentially", tc.name, strings.Join(scans, ", "))
 		}
+	}
+
+	// A statement's window and a balance at an instant, over an account
+	// with planEntries/planEntryAccounts entries and as many holds.
+	mid := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	late := time.Date(2026, 1, 1, 20, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		f      postgres.EntryFilter
+		cursor string
+	}{
+		{"all", postgres.EntryFilter{}, ""},
+		{"after", postgres.EntryFilter{After: mid}, ""},
+		{"before", postgres.EntryFilter{Before: late}, "150"},
+		{"window", postgres.EntryFilter{After: mid, Before: late}, ""},
+	} {
+		query, args, err := postgres.SearchEntriesQuery(account, tc.f, tc.cursor, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scans := seqScans(t, s, query, args); len(scans) > 0 {
+			t.Errorf("entries %s: the plan scans %s sequentially", tc.name, strings.Join(scans, ", "))
+		}
+	}
+	if scans := seqScans(t, s, postgres.BalanceAtQuery, []any{account, mid}); len(scans) > 0 {
+		t.Errorf("balance at an instant: the plan scans %s sequentially", strings.Join(scans, ", "))
+	}
+	// The same question answered by the store, against the loaded rows.
+	// Entry g (from 0) is account g%500+1's, created g seconds into 2026,
+	// with version and balance g/500+1: at 12:00 (g = 43200) account 1's
+	// last is g = 43000, version 87. Hold g is account g%500+1's, created
+	// 5g seconds into 2026, held when g/500 is even and else voided a
+	// minute later: account 1's holds up to 12:00 are g = 0, 500, ...,
+	// 8500, and the 9 of them with g/500 even were still held.
+	b, err := s.BalanceAt(context.Background(), account, mid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Version != 87 || !b.Balance.Equal(dec("87")) || !b.Available.Equal(dec("78")) {
+		t.Errorf("balance at %s: %+v, want version 87, balance 87, available 78", mid, b)
 	}
 }
