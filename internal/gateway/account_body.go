@@ -19,8 +19,6 @@ type accountRequest struct {
 	ID       uuid.UUID
 	Currency string
 	Metadata map[string]*string
-	// HasMetadata: the body had a "metadata" object.
-	HasMetadata bool
 }
 
 // decodeAccountRequest reads an account body with the fields named:
@@ -61,7 +59,7 @@ func decodeAccountRequest(body []byte, fields ...string) (accountRequest, *Probl
 			if p != nil {
 				return out, p
 			}
-			out.Metadata, out.HasMetadata = m, true
+			out.Metadata = m
 			continue
 		}
 		s, p := stringOrNull(dec, key)

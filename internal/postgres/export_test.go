@@ -8,4 +8,5 @@ var (
 	SearchEntriesQuery   = searchEntriesQuery
 )
 
+// BalanceAtQuery is BalanceAt's statement for an instant.
 const BalanceAtQuery = balanceAtQuery

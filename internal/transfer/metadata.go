@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// CodeInvalidMetadata: metadata breaks one of the limits below. The detail
+// CodeInvalidMetadata is the code of metadata breaking one of the limits below. The detail
 // names the key at fault.
 const CodeInvalidMetadata Code = "invalid_metadata"
 
