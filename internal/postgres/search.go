@@ -154,13 +154,37 @@ type EntryFilter struct {
 
 // SearchEntries pages through an account's statement, newest first, within
 // f. cursor is "" for the first page or the previous page's next cursor
-// (an entry version); next is "" after the last page. The time bounds are
-// turned into version bounds by entries_version_at (migration 00006), so
-// the page is a walk of the primary key however far back the window is;
-// the created_at conditions restate them for rows the version bounds let
-// through.
+// (an entry version); next is "" after the last page.
+//
+// The time bounds are first turned into version bounds by
+// entries_version_at (migration 00006), a binary search of the primary
+// key, so that the page is a walk of the primary key however far back the
+// window lies. They are bound as numbers rather than computed inside the
+// statement: the planner then sees how many versions the window spans and
+// walks the key backwards for a page, where an opaque bound made it gather
+// the whole window and sort it. The created_at conditions restate the
+// window for the rows the version bounds let through.
 func (s *Store) SearchEntries(ctx context.Context, accountID uuid.UUID, f EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error) {
-	query, args, err := searchEntriesQuery(accountID, f, cursor, limit)
+	var above, upTo int64
+	if !f.After.IsZero() || !f.Before.IsZero() {
+		var a, b *int64
+		// NULL for a bound not asked for (the function is STRICT) or for an
+		// unknown account, which has no entries to list.
+		if err := s.pool.QueryRow(ctx, `SELECT entries_version_at($1, $2), entries_version_at($1, $3)`,
+			accountID, nullTime(f.After), nullTime(f.Before)).Scan(&a, &b); err != nil {
+			return nil, "", fmt.Errorf("list entries: %w", err)
+		}
+		if (!f.After.IsZero() && a == nil) || (!f.Before.IsZero() && b == nil) {
+			return nil, "", nil
+		}
+		if a != nil {
+			above = *a
+		}
+		if b != nil {
+			upTo = *b
+		}
+	}
+	query, args, err := searchEntriesQuery(accountID, f, above, upTo, cursor, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -179,9 +203,18 @@ func (s *Store) SearchEntries(ctx context.Context, accountID uuid.UUID, f EntryF
 	return list, strconv.FormatInt(list[limit-1].Version, 10), nil
 }
 
-// searchEntriesQuery builds SearchEntries' statement, asking for limit+1
-// rows so that a full page tells whether another follows.
-func searchEntriesQuery(accountID uuid.UUID, f EntryFilter, cursor string, limit int) (string, []any, error) {
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	m := micros(t)
+	return &m
+}
+
+// searchEntriesQuery builds SearchEntries' statement: with f.After, the
+// versions above above; with f.Before, those up to upTo. It asks for
+// limit+1 rows, so that a full page tells whether another follows.
+func searchEntriesQuery(accountID uuid.UUID, f EntryFilter, above, upTo int64, cursor string, limit int) (string, []any, error) {
 	before := int64(1<<63 - 1)
 	if cursor != "" {
 		v, err := strconv.ParseInt(cursor, 10, 64)
@@ -194,18 +227,17 @@ func searchEntriesQuery(accountID uuid.UUID, f EntryFilter, cursor string, limit
 			balance_after::text, counterparty, currency, created_at
 		FROM entries WHERE account_id = $1 AND version < $2`
 	args := []any{accountID, before}
+	bind := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
 	if !f.After.IsZero() {
-		args = append(args, micros(f.After))
-		n := strconv.Itoa(len(args))
-		query += ` AND version > entries_version_at($1, $` + n + `) AND created_at > $` + n
+		query += ` AND version > ` + bind(above) + ` AND created_at > ` + bind(micros(f.After))
 	}
 	if !f.Before.IsZero() {
-		args = append(args, micros(f.Before))
-		n := strconv.Itoa(len(args))
-		query += ` AND version <= entries_version_at($1, $` + n + `) AND created_at <= $` + n
+		query += ` AND version <= ` + bind(upTo) + ` AND created_at <= ` + bind(micros(f.Before))
 	}
-	args = append(args, limit+1)
-	query += ` ORDER BY version DESC LIMIT $` + strconv.Itoa(len(args))
+	query += ` ORDER BY version DESC LIMIT ` + bind(limit+1)
 	return query, args, nil
 }
 

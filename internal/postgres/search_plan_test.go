@@ -204,6 +204,9 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	// with planEntries/planEntryAccounts entries and as many holds.
 	mid := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	late := time.Date(2026, 1, 1, 20, 0, 0, 0, time.UTC)
+	// Account 1's versions at 12:00 and at 20:00, past its last entry (see
+	// below).
+	const midVersion, lateVersion = 87, planEntries / planEntryAccounts
 	for _, tc := range []struct {
 		name   string
 		f      postgres.EntryFilter
@@ -211,10 +214,10 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	}{
 		{"all", postgres.EntryFilter{}, ""},
 		{"after", postgres.EntryFilter{After: mid}, ""},
-		{"before", postgres.EntryFilter{Before: late}, "150"},
+		{"before", postgres.EntryFilter{Before: late}, "50"},
 		{"window", postgres.EntryFilter{After: mid, Before: late}, ""},
 	} {
-		query, args, err := postgres.SearchEntriesQuery(account, tc.f, tc.cursor, 50)
+		query, args, err := postgres.SearchEntriesQuery(account, tc.f, midVersion, lateVersion, tc.cursor, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
