@@ -21,7 +21,6 @@ var (
 	transferFields = []string{"id", "from_account_id", "to_account_id", "amount", "currency"}
 	movementFields = []string{"id", "account_id", "amount", "currency"}
 	legacyFields   = []string{"id", "sender_account_id", "receiver_account_id", "amount", "currency_code"}
-	accountFields  = []string{"id", "currency"}
 )
 
 // decodeTransfer reads POST /v1/transfers.
@@ -101,21 +100,6 @@ func decodeLegacyTransfer(body []byte) (transfer.Request, *Problem) {
 	}
 	r.Currency, p = stringField(legacyFields[4], v[4])
 	return r, p
-}
-
-// decodeNewAccount reads POST /v1/accounts. A missing id is uuid.Nil; the
-// handler generates one.
-func decodeNewAccount(body []byte) (uuid.UUID, string, *Problem) {
-	var v [2]jsonValue
-	if p := readObject(body, accountFields, v[:]); p != nil {
-		return uuid.Nil, "", p
-	}
-	id, p := stringID(accountFields[0], v[0])
-	if p != nil {
-		return uuid.Nil, "", p
-	}
-	currency, p := stringField(accountFields[1], v[1])
-	return id, currency, p
 }
 
 // stringField returns a string value; absent and null are "".

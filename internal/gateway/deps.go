@@ -17,6 +17,12 @@ import (
 // contract.
 type Store interface {
 	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (postgres.Account, bool, error)
+	CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (postgres.Account, bool, error)
+	PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (postgres.Account, error)
+	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]postgres.Account, string, error)
+	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (postgres.Balance, error)
+	SearchEntries(ctx context.Context, accountID uuid.UUID, f postgres.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
+	SearchTransfers(ctx context.Context, f postgres.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error)
 	GetAccount(ctx context.Context, id uuid.UUID) (postgres.Account, error)
 	ListAccounts(ctx context.Context, cursor string, limit int) ([]postgres.Account, string, error)
 	ListAccountsRecent(ctx context.Context, limit int) ([]postgres.Account, error)

@@ -104,7 +104,7 @@ func domainProblem(e *transfer.Error) *Problem {
 func statusOf(code transfer.Code) int {
 	switch code {
 	case CodeBadRequest, CodeMalformedJSON, CodeUnknownField, CodeDuplicateField, CodeInvalidField, CodeBadCursor,
-		transfer.CodeInvalidAmount:
+		transfer.CodeInvalidAmount, transfer.CodeInvalidMetadata:
 		return fiber.StatusBadRequest
 	case CodeUnauthorized:
 		return fiber.StatusUnauthorized

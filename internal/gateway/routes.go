@@ -46,6 +46,7 @@ func (g *Gateway) routes(gatherer prometheus.Gatherer) {
 	g.handle(fiber.MethodGet, "/v1/transfers/:id", read, g.getTransfer)
 	g.handle(fiber.MethodGet, "/v1/currencies", read, g.listCurrencies)
 	g.holdRoutes(read, write)
+	g.searchRoutes(read, write)
 
 	g.handle(fiber.MethodGet, "/v1/ops/overview", read, g.getOverview)
 	g.handle(fiber.MethodGet, "/v1/ops/dead-letters", read, g.listDeadLetters)
