@@ -1,4 +1,4 @@
-// Package bench is the load tool behind cmd/walletbench: it builds a
+// Package load is the load tool behind cmd/walletbench: it builds a
 // reproducible workload (accounts, funding deposits and a mix of transfers,
 // deposits and withdrawals with uniform or Zipf-skewed account choice),
 // drives it through the HTTP gateway, straight into JetStream, or through
@@ -9,4 +9,4 @@
 // The workload is generated up front from a seed, so the service run and
 // the baseline run of one invocation apply the same requests (each to its
 // own fresh accounts), and the measured loops do no random-number work.
-package bench
+package load
