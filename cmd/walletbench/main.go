@@ -54,12 +54,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		currencies = fs.String("currencies", "USD", "comma-separated currencies of the accounts (precisions come from the database)")
 		hot        = fs.String("hot", "none", "skewed (Zipf) account choice: none, debit, credit or both")
 		rss        = fs.String("rss", "", "record peak memory of processes: label=pid,label=pid (Linux)")
+		cpu        = fs.String("cpu", "", "processes whose CPU time to report per applied request, as label=pid or label=command-name, comma-separated (Linux; default walletd, gateway, worker and postgres by name; the tool itself always)")
 		jsonOut    = fs.Bool("json", false, "print the report as JSON instead of a table")
 		svgOut     = fs.String("out", "", "write a plot of throughput and latency over time to this .svg file")
 		quiet      = fs.Bool("quiet", false, "no live progress line")
 		cpuProfile = fs.String("cpuprofile", "", "write the tool's own CPU profile to this file (to see what the load costs on the client side)")
 	)
-	fs.StringVar(&cfg.Via, "via", load.ViaHTTP, "drive load through: http (the gateway), nats (straight into JetStream) or sync (the baseline alone)")
+	fs.StringVar(&cfg.Via, "via", load.ViaHTTP, "drive load through: http (the gateway), nats (straight into JetStream), legacy (the 2020 API's POST /transfers/, which answers with the outcome) or sync (the baseline alone)")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also run the same workload through the synchronous baseline (sync) and print the ratio")
 	fs.StringVar(&cfg.GatewayURL, "gateway", load.DefaultGatewayURL, "gateway base URL (loopback only)")
 	fs.StringVar(&cfg.NATSURL, "nats", load.DefaultNATSURL, "NATS URL, to publish (--via nats) and read outcomes (loopback only)")
@@ -77,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "HTTP connections, NATS publishing lanes or baseline connections")
 	fs.IntVar(&cfg.BaselineConcurrency, "baseline-concurrency", 0, "connections of the baseline (default --concurrency, at most 16: the baseline's best here)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop at this many requests per second; 0 runs closed loop")
+	fs.Float64Var(&cfg.RateOfPeak, "rate-of-peak", 0, "run closed loop to find the peak, then open loop at this share of it (0.8: 80%)")
 	fs.StringVar(&cfg.NATSMode, "nats-mode", load.ModeAtomic, "with --via nats: atomic (JetStream atomic batches), async (windowed async publishes) or single")
 	fs.IntVar(&cfg.Batch, "batch", 100, "requests per atomic batch or async window (at most 1000)")
 	fs.DurationVar(&cfg.Linger, "linger", 2*time.Millisecond, "how long a NATS lane waits to fill a batch")
@@ -101,6 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.RSS, err = parseRSS(*rss); err != nil {
 		return err
+	}
+	if *cpu != "" {
+		if cfg.CPUTargets, err = load.ParseCPUTargets(*cpu); err != nil {
+			return err
+		}
 	}
 	if !*quiet {
 		cfg.Progress = stderr
