@@ -1,9 +1,9 @@
 // Command walletbench measures the wallet service: it creates and funds its
 // own accounts through the service, drives a mix of transfers, deposits and
-// withdrawals through the HTTP gateway or straight into NATS (or through
-// the synchronous one-transaction-per-transfer baseline), waits for every
-// outcome, checks the books in PostgreSQL and reports throughput and
-// latency. It exits 1 when a book check fails and 2 when the run could not
+// withdrawals through the HTTP gateway, the 2020 API or straight into NATS
+// (or through the synchronous one-transaction-per-transfer baseline), waits
+// for every outcome, checks the books in PostgreSQL and reports throughput,
+// latency and CPU per applied request. It exits 1 when a book check fails and 2 when the run could not
 // be carried out.
 //
 //	go run ./cmd/walletbench --via nats --baseline sync
