@@ -1,8 +1,9 @@
-package bench
+package load
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -208,4 +209,172 @@ func errorClass(err error) string {
 		s = s[:80]
 	}
 	return s
+}
+
+// Waiting for an outcome through the gateway: how long the v1 API is asked
+// to wait (Prefer), and how long a request that is stored but not yet
+// decided is polled before the tool gives up on it.
+const (
+	preferWait     = "wait=30"
+	pendingPoll    = 20 * time.Millisecond
+	pendingTimeout = time.Minute
+)
+
+// answer is an outcome read from the gateway's response.
+type answer struct {
+	status transfer.Status
+	reason string
+}
+
+// legacyEnvelope is the 2020 API's answer.
+type legacyEnvelope struct {
+	Result string `json:"result"`
+	Error  string `json:"error"`
+}
+
+// transferView is the part of a v1 transfer resource the tool reads.
+type transferView struct {
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// decide sends r and returns its outcome, the way a client of the 2020
+// API sees it: a transfer goes to POST /transfers/, which answers with the
+// outcome; the kinds that API never had (deposits, withdrawals, holds) go
+// to the v1 API with Prefer: wait. A request stored but not decided in
+// time (202) is sent again with the same id (2020 API) or polled (v1),
+// which is what such a client does.
+func (g *gatewayClient) decide(ctx context.Context, r transfer.Request) (answer, error) {
+	if r.Kind == transfer.KindTransfer {
+		return g.decideLegacy(ctx, r)
+	}
+	path, body := requestBody(r)
+	status, data, err := g.send(ctx, http.MethodPost, path, body, preferWait)
+	if err != nil {
+		return answer{}, err
+	}
+	switch status {
+	case http.StatusOK, http.StatusCreated:
+		return answer{status: transfer.StatusApplied}, nil
+	case http.StatusUnprocessableEntity:
+		return answer{status: transfer.StatusRejected, reason: problemCode(data)}, nil
+	case http.StatusAccepted:
+		return g.pollTransfer(ctx, r.ID)
+	}
+	return answer{}, &httpError{Status: status, Code: problemCode(data)}
+}
+
+func (g *gatewayClient) decideLegacy(ctx context.Context, r transfer.Request) (answer, error) {
+	body := legacyBody(r)
+	deadline := time.Now().Add(pendingTimeout)
+	backoff := pendingPoll
+	for {
+		status, data, err := g.send(ctx, http.MethodPost, "/transfers/", body, "")
+		if err != nil {
+			return answer{}, err
+		}
+		var env legacyEnvelope
+		if status == http.StatusOK || status == http.StatusAccepted {
+			if err := json.Unmarshal(data, &env); err != nil {
+				return answer{}, fmt.Errorf("2020 API answer: %w", err)
+			}
+		}
+		switch {
+		case status == http.StatusOK && env.Result == "OK":
+			return answer{status: transfer.StatusApplied}, nil
+		case status == http.StatusOK:
+			return answer{status: transfer.StatusRejected, reason: env.Error}, nil
+		case status == http.StatusAccepted, status == http.StatusServiceUnavailable, status == http.StatusGatewayTimeout:
+			// Stored and undecided, nothing stored, or not known: the
+			// same id again is safe in all three (docs/api.md).
+		default:
+			return answer{}, &httpError{Status: status, Code: env.Error}
+		}
+		if time.Now().After(deadline) {
+			return answer{}, &httpError{Status: status, Code: "no outcome in " + pendingTimeout.String()}
+		}
+		select {
+		case <-ctx.Done():
+			return answer{}, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// pollTransfer reads a stored request until it is decided.
+func (g *gatewayClient) pollTransfer(ctx context.Context, id uuid.UUID) (answer, error) {
+	deadline := time.Now().Add(pendingTimeout)
+	for {
+		status, data, err := g.send(ctx, http.MethodGet, "/v1/transfers/"+id.String(), nil, "")
+		if err != nil {
+			return answer{}, err
+		}
+		if status != http.StatusOK {
+			return answer{}, &httpError{Status: status, Code: problemCode(data)}
+		}
+		var v transferView
+		if err := json.Unmarshal(data, &v); err != nil {
+			return answer{}, fmt.Errorf("transfer %s: %w", id, err)
+		}
+		switch transfer.Status(v.Status) {
+		case transfer.StatusApplied:
+			return answer{status: transfer.StatusApplied}, nil
+		case transfer.StatusRejected:
+			return answer{status: transfer.StatusRejected, reason: v.Reason}, nil
+		}
+		if time.Now().After(deadline) {
+			return answer{}, &httpError{Status: status, Code: "no outcome in " + pendingTimeout.String()}
+		}
+		select {
+		case <-ctx.Done():
+			return answer{}, ctx.Err()
+		case <-time.After(pendingPoll):
+		}
+	}
+}
+
+// send makes one request and returns the status and body, whatever the
+// status; prefer, when set, is the Prefer header.
+func (g *gatewayClient) send(ctx context.Context, method, path string, body []byte, prefer string) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, g.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if prefer != "" {
+		req.Header.Set("Prefer", prefer)
+	}
+	if g.token != "" {
+		req.Header.Set("Authorization", "Bearer "+g.token)
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, data, err
+}
+
+// legacyBody writes a transfer as the 2020 API's JSON body.
+func legacyBody(r transfer.Request) []byte {
+	b := make([]byte, 0, 200)
+	b = append(b, `{"id":"`...)
+	b = append(b, r.ID.String()...)
+	b = append(b, `","sender_account_id":"`...)
+	b = append(b, r.From.String()...)
+	b = append(b, `","receiver_account_id":"`...)
+	b = append(b, r.To.String()...)
+	b = append(b, `","amount":"`...)
+	b = append(b, r.Amount.String()...)
+	b = append(b, `","currency_code":`...)
+	b = strconv.AppendQuote(b, r.Currency)
+	return append(b, '}')
 }

@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"context"
@@ -195,6 +195,49 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	// The 2020 API answers with the outcome; the other kinds go through v1
+	// with Prefer: wait. The baseline runs at the same 4 connections.
+	t.Run("legacy with baseline", func(t *testing.T) {
+		cfg := svc.config(ViaLegacy)
+		cfg.Baseline = "sync"
+		rep, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requirePassed(t, rep)
+		if len(rep.Runs) != 2 || rep.Ratio <= 0 || rep.LatencyRatio <= 0 {
+			t.Fatalf("runs %d, ratio %v, latency ratio %v", len(rep.Runs), rep.Ratio, rep.LatencyRatio)
+		}
+		for _, res := range rep.Runs {
+			if res.Concurrency != 4 || res.AcceptLatency.Count != 300 {
+				t.Errorf("%s: concurrency %d, %d latencies", res.Name, res.Concurrency, res.AcceptLatency.Count)
+			}
+			// The measured phase read /proc: the machine was busy, and
+			// the tool's own process is always among the figures.
+			if res.CPU == nil || res.CPUPerApplied <= 0 || res.CPU.ProcessCounts[SelfLabel] != 1 {
+				t.Errorf("%s: cpu %+v, %v ms per applied", res.Name, res.CPU, res.CPUPerApplied)
+			}
+		}
+		if rep.CPURatio <= 0 {
+			t.Errorf("cpu ratio %v", rep.CPURatio)
+		}
+	})
+	t.Run("rate of peak", func(t *testing.T) {
+		cfg := svc.config(ViaHTTP)
+		cfg.RateOfPeak = 0.5
+		rep, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requirePassed(t, rep)
+		if len(rep.Runs) != 2 || rep.OpenLoop == nil {
+			t.Fatalf("runs %d, open loop %+v", len(rep.Runs), rep.OpenLoop)
+		}
+		peak, open := rep.Runs[0], rep.Runs[1]
+		if peak.Rate != 0 || open.Rate != 0.5*peak.DecidedPerSec || open.Rate <= 0 || rep.OpenLoop.AcceptLatency.Count != 300 {
+			t.Errorf("peak run at rate %v (%v decided/s), open loop at %v; %+v", peak.Rate, peak.DecidedPerSec, open.Rate, rep.OpenLoop)
+		}
+	})
 	t.Run("open loop", func(t *testing.T) {
 		cfg := svc.config(ViaHTTP)
 		cfg.Rate = 1000

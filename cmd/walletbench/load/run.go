@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"context"
@@ -23,6 +23,10 @@ const (
 	ViaHTTP = "http" // through the gateway
 	ViaNATS = "nats" // straight into the requests stream, as a producer
 	ViaSync = "sync" // the synchronous baseline alone
+	// ViaLegacy sends transfers to the 2020 API's POST /transfers/, which
+	// answers with the outcome, and the kinds that API lacks to the v1
+	// API with Prefer: wait.
+	ViaLegacy = "legacy"
 )
 
 // Ways to create the accounts.
@@ -64,6 +68,13 @@ type Config struct {
 	// Rate is the open-loop target in requests per second; 0 runs closed
 	// loop, each sender as fast as it goes.
 	Rate float64
+	// RateOfPeak, when above zero, first runs the service closed loop to
+	// find its peak (requests decided per second, end to end), then
+	// again open loop at this share of it. It replaces Rate.
+	RateOfPeak float64
+	// CPUTargets are the processes whose CPU time is reported besides
+	// the whole machine's and the tool's own; nil is DefaultCPUTargets.
+	CPUTargets []CPUTarget
 	// NATSMode is ModeAtomic, ModeAsync or ModeSingle; Batch is the
 	// requests per atomic batch or async window, Linger how long a lane
 	// waits to fill one in an open loop.
@@ -129,6 +140,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Linger == 0 {
 		c.Linger = 2 * time.Millisecond
 	}
+	if c.CPUTargets == nil {
+		c.CPUTargets = DefaultCPUTargets
+	}
 	if c.CreateAccounts == "" {
 		c.CreateAccounts = SetupService
 	}
@@ -139,14 +153,18 @@ func (c Config) withDefaults() (Config, error) {
 		c.DrainTimeout = time.Minute
 	}
 	switch {
-	case c.Via != ViaHTTP && c.Via != ViaNATS && c.Via != ViaSync:
-		return c, fmt.Errorf("via %q: want http, nats or sync", c.Via)
+	case c.Via != ViaHTTP && c.Via != ViaNATS && c.Via != ViaSync && c.Via != ViaLegacy:
+		return c, fmt.Errorf("via %q: want http, nats, legacy or sync", c.Via)
 	case c.Baseline != "" && c.Baseline != "sync":
 		return c, fmt.Errorf("baseline %q: want sync or nothing", c.Baseline)
 	case c.Concurrency < 1 || c.Concurrency > 1024 || c.BaselineConcurrency < 1 || c.BaselineConcurrency > 1024:
 		return c, errors.New("concurrency: want 1..1024")
 	case c.Rate < 0 || c.Rate > 1_000_000:
 		return c, errors.New("rate: want 0 (closed loop) to 1,000,000 per second")
+	case c.RateOfPeak < 0 || c.RateOfPeak > 1:
+		return c, errors.New("rate of peak: want a share from 0 to 1")
+	case c.RateOfPeak > 0 && (c.Rate > 0 || c.Via == ViaSync):
+		return c, errors.New("rate of peak: not with --rate, nor with --via sync")
 	case c.NATSMode != ModeAtomic && c.NATSMode != ModeAsync && c.NATSMode != ModeSingle:
 		return c, fmt.Errorf("nats mode %q: want atomic, async or single", c.NATSMode)
 	case c.Batch < 1 || c.Batch > maxAtomicBatch:
@@ -259,13 +277,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Workload = describeWorkload(w)
 
 	var service, baseline *Result
+	if cfg.Via != ViaSync && cfg.RateOfPeak > 0 {
+		peak, err := runService(ctx, cfg, pool, w)
+		if err != nil {
+			return nil, err
+		}
+		rep.Runs = append(rep.Runs, *peak)
+		service = peak
+		cfg.Rate = cfg.RateOfPeak * peak.DecidedPerSec
+		rep.OpenLoop = &OpenLoop{Share: cfg.RateOfPeak, PeakPerSec: peak.DecidedPerSec, Rate: cfg.Rate}
+	}
 	if cfg.Via != ViaSync {
 		res, err := runService(ctx, cfg, pool, w)
 		if err != nil {
 			return nil, err
 		}
 		rep.Runs = append(rep.Runs, *res)
-		service = res
+		if service == nil {
+			service = res
+		}
+		if rep.OpenLoop != nil {
+			rep.OpenLoop.AcceptLatency = res.AcceptLatency
+		}
 	}
 	if cfg.Via == ViaSync || cfg.Baseline == "sync" {
 		res, err := runSync(ctx, cfg, pool, w)
@@ -275,8 +308,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Runs = append(rep.Runs, *res)
 		baseline = res
 	}
-	if service != nil && baseline != nil && baseline.AppliedPerSec > 0 {
-		rep.Ratio = service.AppliedPerSec / baseline.AppliedPerSec
+	if service != nil && baseline != nil {
+		rep.compare(*service, *baseline)
 	}
 	rep.LoadAvg[1] = loadAvg1()
 	return rep, nil
@@ -361,6 +394,12 @@ func runService(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload
 			return httpSender(gw, t, requests)
 		}
 	}
+	watch := reader.watch
+	if cfg.Via == ViaLegacy {
+		// The answer carries the outcome: the results stream is not read,
+		// so each request has one writer of its outcome.
+		watch = nil
+	}
 
 	accounts := newIDs(w.Config.Accounts)
 	if err := createAccounts(ctx, cfg, pool, gw, w, accounts); err != nil {
@@ -397,14 +436,22 @@ func runService(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload
 		maxDuration: cfg.MaxDuration,
 		drain:       cfg.DrainTimeout,
 		progress:    cfg.Progress,
-		watch:       reader.watch,
+		watch:       watch,
 	}
 	measured.newSender = senderFor(measured.requests)
+	if cfg.Via == ViaLegacy {
+		measured.newSender = func(t *tracker) sender { return legacySender(gw, t, measured.requests) }
+	}
 	rss := sampleRSS(cfg.RSS)
+	cpu := startCPU(cfg.CPUTargets)
 	mt, drained := measured.run(ctx, ids)
+	usage := cpu.finish()
 
 	name := "service via http"
-	if cfg.Via == ViaNATS {
+	switch cfg.Via {
+	case ViaLegacy:
+		name = "service via the 2020 API"
+	case ViaNATS:
 		name = fmt.Sprintf("service via nats (%s, %d per batch)", cfg.NATSMode, cfg.Batch)
 		if cfg.NATSMode == ModeSingle {
 			name = "service via nats (single publishes)"
@@ -413,6 +460,7 @@ func runService(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload
 	res := summarize(name, cfg.Via, mt)
 	res.Concurrency, res.Rate = cfg.Concurrency, cfg.Rate
 	res.PeakRSS = rss.finish()
+	res.setCPU(usage)
 	res.Checks, err = checkRun(ctx, cfg, pool, w, accounts, ft, mt, drained)
 	if err != nil {
 		return nil, err
@@ -484,6 +532,29 @@ func httpSender(gw *gatewayClient, t *tracker, requests func(int) transfer.Reque
 	}
 }
 
+// legacySender sends each request and waits for its outcome in the
+// answer, as a client of the 2020 API does; accepted and decided are the
+// same moment.
+func legacySender(gw *gatewayClient, t *tracker, requests func(int) transfer.Request) sender {
+	return func(ctx context.Context, jobs <-chan job) {
+		for j := range jobs {
+			if ctx.Err() != nil {
+				return
+			}
+			t.markDue(j.i, j.dueAt())
+			r := requests(j.i)
+			a, err := gw.decide(ctx, r)
+			now := time.Now()
+			if err != nil {
+				t.markFailed(errorClass(err))
+				continue
+			}
+			t.markAccepted(j.i, now)
+			t.markOutcome(r.ID, a.status, a.reason, now)
+		}
+	}
+}
+
 func syncSender(s *syncStore, t *tracker, requests func(int) transfer.Request) sender {
 	return func(ctx context.Context, jobs <-chan job) {
 		for j := range jobs {
@@ -551,10 +622,13 @@ func runSync(ctx context.Context, cfg Config, pool *pgxpool.Pool, w *Workload) (
 	}
 	measured.newSender = func(t *tracker) sender { return syncSender(store, t, measured.requests) }
 	rss := sampleRSS(cfg.RSS)
+	cpu := startCPU(cfg.CPUTargets)
 	mt, drained := measured.run(ctx, ids)
+	usage := cpu.finish()
 	res := summarize("sync baseline", ViaSync, mt)
 	res.Concurrency, res.Rate = cfg.BaselineConcurrency, measured.rate
 	res.PeakRSS = rss.finish()
+	res.setCPU(usage)
 	res.Checks, err = checkRun(ctx, cfg, pool, w, accounts, ft, mt, drained)
 	if err != nil {
 		return nil, err

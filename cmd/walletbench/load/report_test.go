@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"bytes"
@@ -201,6 +201,45 @@ func TestNiceScale(t *testing.T) {
 		top, step := niceScale(c.v)
 		if math.Abs(top-c.top) > 1e-9*c.top || math.Abs(step-c.step) > 1e-9*c.step {
 			t.Errorf("niceScale(%v) = %v, %v; want %v, %v", c.v, top, step, c.top, c.step)
+		}
+	}
+}
+
+// TestReportCompare checks the three ratios of a 2020-API run to the
+// baseline and their lines in the text report.
+func TestReportCompare(t *testing.T) {
+	t.Parallel()
+	svc := summarize("service via the 2020 API", ViaLegacy, syntheticTracker(500)) // 450 applied
+	svc.Concurrency = 4
+	svc.setCPU(&CPUUsage{MachineSeconds: 0.9, MachineCapacity: 2, Processes: map[string]float64{"walletd": 0.45, SelfLabel: 0.09}, ProcessCounts: map[string]int{"walletd": 1, SelfLabel: 1}})
+	base := summarize("sync baseline", ViaSync, syntheticTracker(100)) // 90 applied
+	base.Concurrency = 4
+	base.AcceptLatency.P50 = 8 * time.Millisecond
+	base.setCPU(&CPUUsage{MachineSeconds: 0.36, MachineCapacity: 2, Processes: map[string]float64{"postgres": 0.18}, ProcessCounts: map[string]int{"postgres": 5}})
+	if svc.CPUPerApplied != 2 || base.CPUPerApplied != 4 {
+		t.Fatalf("cpu ms per applied: service %v, baseline %v", svc.CPUPerApplied, base.CPUPerApplied)
+	}
+	if svc.AppliedLatency.Count != 0 {
+		t.Errorf("the 2020 API answers with the outcome, yet accept-to-applied has %d figures", svc.AppliedLatency.Count)
+	}
+	rep := &Report{Runs: []Result{svc, base}}
+	rep.compare(svc, base)
+	if rep.CPURatio != 0.5 || rep.LatencyRatio != 0.25 || rep.Ratio <= 0 {
+		t.Fatalf("ratios: applied %v, cpu %v, latency %v", rep.Ratio, rep.CPURatio, rep.LatencyRatio)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"cpu ratio: service machine CPU per applied / sync baseline's = 0.50",
+		"p50 request to answer: 2020 API 2.00 ms at 4 connections, sync baseline 8.00 ms at 4; ratio 0.25x",
+		"1.000 (1)", // walletd: 0.45 s over 450 applied, one process
+		"2.000 (5)", // postgres: 0.18 s over 90 applied, five processes
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
 }

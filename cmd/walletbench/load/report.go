@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"encoding/json"
@@ -53,6 +53,13 @@ type Result struct {
 	AcceptLatency  Percentiles `json:"accept_latency"`
 	AppliedLatency Percentiles `json:"accept_to_applied_latency"`
 
+	// CPU is the CPU time spent over the measured phase (from the first
+	// request to the last outcome): the whole machine's and by process.
+	CPU *CPUUsage `json:"cpu,omitempty"`
+	// CPUPerApplied is the whole machine's CPU milliseconds per applied
+	// request over the measured phase.
+	CPUPerApplied float64 `json:"cpu_ms_per_applied,omitempty"`
+
 	Series  []Point          `json:"series,omitempty"`
 	Checks  []Check          `json:"checks"`
 	PeakRSS map[string]int64 `json:"peak_rss_bytes,omitempty"` // by process label
@@ -66,6 +73,14 @@ func (r Result) Passed() bool {
 		}
 	}
 	return true
+}
+
+// setCPU records the phase's CPU time and the machine's per applied request.
+func (r *Result) setCPU(u *CPUUsage) {
+	r.CPU = u
+	if u != nil && r.Applied > 0 {
+		r.CPUPerApplied = 1000 * u.MachineSeconds / float64(r.Applied)
+	}
 }
 
 // summarize fills a result's counts, rates, latencies and series from a tracker.
@@ -104,8 +119,9 @@ func summarize(name, via string, t *tracker) Result {
 		}
 	}
 	res.AcceptLatency = Summarize(acceptLat)
-	if via != ViaSync {
-		// The baseline decides when it accepts: its second figure would be zero.
+	if via != ViaSync && via != ViaLegacy {
+		// The baseline and the 2020 API decide when they answer: their
+		// second figure would be zero.
 		res.AppliedLatency = Summarize(appliedLat)
 	}
 	res.SendSeconds = time.Duration(lastAccepted).Seconds()
@@ -140,6 +156,36 @@ type Report struct {
 	Runs     []Result       `json:"runs"`
 	// Ratio is the service's applied/s over the baseline's, when both ran.
 	Ratio float64 `json:"applied_ratio,omitempty"`
+	// CPURatio is the service's machine CPU per applied request over the
+	// baseline's; below 1 the service is the cheaper.
+	CPURatio float64 `json:"cpu_per_applied_ratio,omitempty"`
+	// LatencyRatio is, through the 2020 API, the service's p50 from
+	// request to answer over the baseline's.
+	LatencyRatio float64 `json:"p50_answer_ratio,omitempty"`
+	// OpenLoop describes a run at a share of the measured peak.
+	OpenLoop *OpenLoop `json:"open_loop,omitempty"`
+}
+
+// OpenLoop is the open-loop run at a share of the closed-loop peak.
+type OpenLoop struct {
+	Share         float64     `json:"share_of_peak"`
+	PeakPerSec    float64     `json:"peak_decided_per_s"`
+	Rate          float64     `json:"rate_per_s"`
+	AcceptLatency Percentiles `json:"accept_latency"`
+}
+
+// compare fills the ratios of a service run to a baseline run. With an
+// open-loop run at a share of the peak, service is the closed-loop run.
+func (r *Report) compare(service, baseline Result) {
+	if baseline.AppliedPerSec > 0 {
+		r.Ratio = service.AppliedPerSec / baseline.AppliedPerSec
+	}
+	if service.CPUPerApplied > 0 && baseline.CPUPerApplied > 0 {
+		r.CPURatio = service.CPUPerApplied / baseline.CPUPerApplied
+	}
+	if service.Via == ViaLegacy && baseline.AcceptLatency.P50 > 0 {
+		r.LatencyRatio = float64(service.AcceptLatency.P50) / float64(baseline.AcceptLatency.P50)
+	}
 }
 
 // WorkloadReport describes the workload of a report.
@@ -294,6 +340,39 @@ func (r *Report) WriteText(w io.Writer) error {
 			return "-"
 		})
 	}
+	cpuRow := func(label string, f func(u *CPUUsage) string) {
+		row(label, func(res Result) string {
+			if res.CPU == nil {
+				return "-"
+			}
+			return f(res.CPU)
+		})
+	}
+	cpuRow("CPU s machine / available", func(u *CPUUsage) string {
+		return fmt.Sprintf("%.1f / %.1f", u.MachineSeconds, u.MachineCapacity)
+	})
+	row("CPU ms per applied, machine", func(res Result) string {
+		if res.CPUPerApplied == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(res.CPUPerApplied, 'f', 3, 64)
+	})
+	var usages []*CPUUsage
+	for _, res := range r.Runs {
+		usages = append(usages, res.CPU)
+	}
+	for _, label := range cpuLabels(usages...) {
+		row("  "+label, func(res Result) string {
+			if res.CPU == nil || res.Applied == 0 {
+				return "-"
+			}
+			v, ok := res.CPU.Processes[label]
+			if !ok {
+				return "-"
+			}
+			return fmt.Sprintf("%.3f (%d)", 1000*v/float64(res.Applied), res.CPU.ProcessCounts[label])
+		})
+	}
 	row("checks", func(res Result) string {
 		if res.Passed() {
 			return "pass"
@@ -303,8 +382,23 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(usages) > 0 {
+		fmt.Fprintln(w, "\nCPU by process: ms per applied request (processes matched); the machine figure counts everything running on it")
+	}
 	if r.Ratio > 0 {
 		fmt.Fprintf(w, "\nratio: service applied/s / sync baseline applied/s = %.2fx\n", r.Ratio)
+	}
+	if r.CPURatio > 0 {
+		fmt.Fprintf(w, "cpu ratio: service machine CPU per applied / sync baseline's = %.2f\n", r.CPURatio)
+	}
+	if r.LatencyRatio > 0 && len(r.Runs) > 1 {
+		svc, base := r.Runs[0], r.Runs[len(r.Runs)-1]
+		fmt.Fprintf(w, "p50 request to answer: 2020 API %s ms at %d connections, sync baseline %s ms at %d; ratio %.2fx\n",
+			ms(svc.AcceptLatency.P50), svc.Concurrency, ms(base.AcceptLatency.P50), base.Concurrency, r.LatencyRatio)
+	}
+	if o := r.OpenLoop; o != nil {
+		fmt.Fprintf(w, "open loop at %.0f%% of the closed-loop peak (%.0f decided/s): %.0f requests/s, accept p50 %s ms, p99 %s ms\n",
+			100*o.Share, o.PeakPerSec, o.Rate, ms(o.AcceptLatency.P50), ms(o.AcceptLatency.P99))
 	}
 	for _, res := range r.Runs {
 		fmt.Fprintf(w, "\nchecks (%s):\n", res.Name)
