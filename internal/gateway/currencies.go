@@ -8,7 +8,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -29,7 +28,7 @@ type currencyCache struct {
 
 type currencyTable struct {
 	precision map[string]int32
-	list      []postgres.Currency
+	list      []transfer.Currency
 	loaded    time.Time
 }
 
@@ -82,7 +81,7 @@ func (c *currencyCache) reload(ctx context.Context, seen *currencyTable) (*curre
 }
 
 // list returns the whole table, reloading it when stale.
-func (c *currencyCache) list(ctx context.Context) ([]postgres.Currency, error) {
+func (c *currencyCache) list(ctx context.Context) ([]transfer.Currency, error) {
 	t := c.table.Load()
 	if t == nil || time.Since(t.loaded) >= c.ttl {
 		var err error

@@ -12,26 +12,26 @@ import (
 )
 
 // Store is what the gateway reads from the database. *postgres.Store
-// implements it; its errors (postgres.ErrNotFound, ErrAccountConflict,
+// implements it; its errors (transfer.ErrNotFound, ErrAccountConflict,
 // ErrCurrencyNotSupported, ErrBadCursor, ErrBadFilter) are part of the
 // contract.
 type Store interface {
-	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (postgres.Account, bool, error)
-	CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (postgres.Account, bool, error)
-	PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (postgres.Account, error)
-	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]postgres.Account, string, error)
+	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (transfer.Account, bool, error)
+	CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (transfer.Account, bool, error)
+	PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (transfer.Account, error)
+	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]transfer.Account, string, error)
 	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (postgres.Balance, error)
 	SearchEntries(ctx context.Context, accountID uuid.UUID, f postgres.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
 	SearchTransfers(ctx context.Context, f postgres.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error)
-	GetAccount(ctx context.Context, id uuid.UUID) (postgres.Account, error)
-	ListAccounts(ctx context.Context, cursor string, limit int) ([]postgres.Account, string, error)
-	ListAccountsRecent(ctx context.Context, limit int) ([]postgres.Account, error)
+	GetAccount(ctx context.Context, id uuid.UUID) (transfer.Account, error)
+	ListAccounts(ctx context.Context, cursor string, limit int) ([]transfer.Account, string, error)
+	ListAccountsRecent(ctx context.Context, limit int) ([]transfer.Account, error)
 	ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error)
 	GetTransfer(ctx context.Context, id uuid.UUID) (transfer.Transfer, error)
 	GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error)
 	ListHolds(ctx context.Context, account uuid.UUID, state transfer.HoldState, cursor string, limit int) ([]transfer.Hold, string, error)
 	ListReversals(ctx context.Context, transferID uuid.UUID, cursor string, limit int) ([]transfer.Transfer, string, error)
-	Currencies(ctx context.Context) ([]postgres.Currency, error)
+	Currencies(ctx context.Context) ([]transfer.Currency, error)
 	Ping(ctx context.Context) error
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -394,9 +393,9 @@ func (g *Gateway) listHolds(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.ListHolds(ctx, id, transfer.HoldState(c.Query("state")), cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadFilter):
+	case errors.Is(err, transfer.ErrBadFilter):
 		return fieldProblem(CodeInvalidField, "state", "state must be held, posted, voided or expired.")
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "list holds", err)
@@ -429,7 +428,7 @@ func (g *Gateway) listReversals(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.ListReversals(ctx, id, cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "list reversals", err)

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -77,7 +76,7 @@ func found[T any](v T, err error) (T, bool, error) {
 	switch {
 	case err == nil:
 		return v, true, nil
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, transfer.ErrNotFound):
 		return v, false, nil
 	}
 	return v, false, err

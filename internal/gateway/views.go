@@ -10,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -94,12 +93,12 @@ type accountBody struct {
 	Metadata map[string]string `json:"metadata"`
 }
 
-func (g *Gateway) accountBody(ctx context.Context, a postgres.Account) accountBody {
+func (g *Gateway) accountBody(ctx context.Context, a transfer.Account) accountBody {
 	b := accountBody{
 		ID:        a.ID.String(),
 		Currency:  a.Currency,
 		Balance:   g.currencies.format(ctx, a.Balance, a.Currency),
-		Available: g.currencies.format(ctx, a.Available, a.Currency),
+		Available: g.currencies.format(ctx, a.Available(), a.Currency),
 		CreatedAt: a.CreatedAt.UTC(),
 		UpdatedAt: a.UpdatedAt.UTC(),
 		Metadata:  a.Metadata,

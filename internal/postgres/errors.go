@@ -7,21 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Errors returned by the store. Callers match them with errors.Is.
-var (
-	// ErrNotFound: no row has the given id.
-	ErrNotFound = errors.New("not found")
-	// ErrAccountConflict: an account with this id exists with another currency.
-	ErrAccountConflict = errors.New("account exists with another currency")
-	// ErrCurrencyNotSupported: the currency is not in the currencies table.
-	ErrCurrencyNotSupported = errors.New("currency not supported")
-	// ErrBadCursor: a pagination cursor that this store did not issue.
-	ErrBadCursor = errors.New("bad cursor")
-	// ErrBadFilter: a list filter naming no value the list knows (a hold
-	// state other than held, posted, voided or expired).
-	ErrBadFilter = errors.New("bad filter")
-)
-
 // Postgres error codes the store reacts to.
 const (
 	codeUniqueViolation      = "23505"

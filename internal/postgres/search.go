@@ -48,7 +48,7 @@ var (
 // match f, newest decision first (processed_at, then id, descending).
 // cursor is "" for the first page or the previous page's next cursor; next
 // is "" after the last page. A kind or status the store does not know is
-// ErrBadFilter. Requests accepted but not yet decided are not in the
+// transfer.ErrBadFilter. Requests accepted but not yet decided are not in the
 // database and so not in the results.
 func (s *Store) SearchTransfers(ctx context.Context, f TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error) {
 	query, args, err := searchTransfersQuery(f, cursor, limit)
@@ -88,13 +88,13 @@ func searchTransfersQuery(f TransferFilter, cursor string, limit int) (string, [
 	}
 	if f.Kind != "" {
 		if !searchKinds[f.Kind] {
-			return "", nil, ErrBadFilter
+			return "", nil, transfer.ErrBadFilter
 		}
 		conds = append(conds, "kind = '"+string(f.Kind)+"'")
 	}
 	if f.Status != "" {
 		if !searchStatuses[f.Status] {
-			return "", nil, ErrBadFilter
+			return "", nil, transfer.ErrBadFilter
 		}
 		conds = append(conds, "status = '"+string(f.Status)+"'")
 	}
@@ -219,7 +219,7 @@ func searchEntriesQuery(accountID uuid.UUID, f EntryFilter, above, upTo int64, c
 	if cursor != "" {
 		v, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil || v < 1 {
-			return "", nil, ErrBadCursor
+			return "", nil, transfer.ErrBadCursor
 		}
 		before = v
 	}
@@ -292,7 +292,7 @@ const balanceAtQuery = `SELECT a.currency, coalesce(e.balance_after, 0)::text,
 // BalanceAt reads an account's balance as of at: after its last entry
 // created at or before at. A zero at reads the balance now, from the
 // account itself, with At set to the database's clock. An unknown account
-// is ErrNotFound.
+// is transfer.ErrNotFound.
 //
 // One statement, one snapshot: the entry and the holds are read as of the
 // same moment, so a hold settled by the batch that wrote the entry is seen
@@ -310,7 +310,7 @@ func (s *Store) BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (Bala
 		err = s.pool.QueryRow(ctx, balanceAtQuery, id, b.At).Scan(&b.Currency, &balance, &available, &b.Version)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Balance{}, ErrNotFound
+		return Balance{}, transfer.ErrNotFound
 	}
 	if err != nil {
 		return Balance{}, fmt.Errorf("balance at: %w", err)

@@ -123,13 +123,13 @@ func TestSearchTransfers(t *testing.T) {
 		}
 	}
 
-	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{Kind: "payout"}, "", 10); !errors.Is(err, postgres.ErrBadFilter) {
+	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{Kind: "payout"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Errorf("unknown kind: %v, want ErrBadFilter", err)
 	}
-	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{Status: "pending"}, "", 10); !errors.Is(err, postgres.ErrBadFilter) {
+	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{Status: "pending"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Errorf("unknown status: %v, want ErrBadFilter", err)
 	}
-	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{}, "not-a-cursor", 10); !errors.Is(err, postgres.ErrBadCursor) {
+	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{}, "not-a-cursor", 10); !errors.Is(err, transfer.ErrBadCursor) {
 		t.Errorf("bad cursor: %v, want ErrBadCursor", err)
 	}
 }
@@ -184,10 +184,10 @@ func TestBalanceAtAndEntriesWindow(t *testing.T) {
 	if err != nil || !now.Balance.Equal(dec("66")) || !now.Available.Equal(dec("66")) || now.Version != 4 || now.At.Before(at(4)) {
 		t.Errorf("now: %+v, %v", now, err)
 	}
-	if _, err := s.BalanceAt(ctx, uuid.New(), at(1)); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.BalanceAt(ctx, uuid.New(), at(1)); !errors.Is(err, transfer.ErrNotFound) {
 		t.Errorf("unknown account: %v, want ErrNotFound", err)
 	}
-	if _, err := s.BalanceAt(ctx, uuid.New(), time.Time{}); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.BalanceAt(ctx, uuid.New(), time.Time{}); !errors.Is(err, transfer.ErrNotFound) {
 		t.Errorf("unknown account now: %v, want ErrNotFound", err)
 	}
 
@@ -320,7 +320,7 @@ func TestAccountMetadata(t *testing.T) {
 	if a, err := s.GetAccount(ctx, id); err != nil || len(a.Metadata) != 2 || a.Metadata["region"] != "eu" {
 		t.Errorf("after refused patches: %v, %v", a.Metadata, err)
 	}
-	if _, err := s.PatchAccountMetadata(ctx, uuid.New(), map[string]*string{"a": str("b")}); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.PatchAccountMetadata(ctx, uuid.New(), map[string]*string{"a": str("b")}); !errors.Is(err, transfer.ErrNotFound) {
 		t.Errorf("unknown account: %v, want ErrNotFound", err)
 	}
 }

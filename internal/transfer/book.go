@@ -25,7 +25,8 @@ const (
 	DirectionDebit  Direction = "debit"
 )
 
-// Account is the part of an account a batch reads and changes.
+// Account is an account: what a batch reads and changes, and what a view
+// shows.
 type Account struct {
 	ID       uuid.UUID
 	Currency string
@@ -37,6 +38,13 @@ type Account struct {
 	// carries version N, so a statement pages by version. Holds, voids and
 	// expiries write no entries and leave it alone.
 	Version int64
+	// CreatedAt and UpdatedAt are set when the account is read for a view;
+	// a batch neither needs nor changes them.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Metadata is the client's, set at creation and by a patch; read for a
+	// view, never by a batch.
+	Metadata map[string]string
 }
 
 // Available is what the account can spend: its balance less what its holds

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -23,7 +22,7 @@ type Store interface {
 	ApplyBatch(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error)
 	// Currencies lists the currencies and their precisions, used to format
 	// the amounts of outcomes.
-	Currencies(ctx context.Context) ([]postgres.Currency, error)
+	Currencies(ctx context.Context) ([]transfer.Currency, error)
 	// ExpireHolds expires up to limit holds due at now and returns how
 	// many it expired; safe to call from several workers at once.
 	ExpireHolds(ctx context.Context, now time.Time, limit int) (int, error)
