@@ -7,13 +7,48 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// Errors of connecting that waiting cannot cure. Open and CreateDatabase
+// return errors that match them with errors.Is, keeping the server's own
+// message.
+var (
+	// ErrNoDatabase: the database named in the URL does not exist.
+	ErrNoDatabase = errors.New("database does not exist")
+	// ErrAuth: the server refused the credentials.
+	ErrAuth = errors.New("authentication failed")
+)
+
 // Postgres error codes the store reacts to.
 const (
 	codeUniqueViolation      = "23505"
 	codeForeignKeyViolation  = "23503"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
+	codeDuplicateDatabase    = "42P04"
+	codeInvalidCatalog       = "3D000"
+	codeInvalidPassword      = "28P01"
+	codeInvalidAuth          = "28000"
 )
+
+// connectError is a connection error the server explained: kind is
+// ErrNoDatabase or ErrAuth. Its message is the driver's.
+type connectError struct {
+	kind error
+	err  error
+}
+
+func (e *connectError) Error() string   { return e.err.Error() }
+func (e *connectError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// classifyConnect marks the connection errors that waiting cannot cure.
+func classifyConnect(err error) error {
+	switch {
+	case isCode(err, codeInvalidCatalog):
+		return &connectError{kind: ErrNoDatabase, err: err}
+	case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
+		return &connectError{kind: ErrAuth, err: err}
+	}
+	return err
+}
 
 // retryable reports whether a failed batch transaction can simply be run
 // again: nothing it did was committed, and another attempt may succeed.
