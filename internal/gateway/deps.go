@@ -31,7 +31,9 @@ type Store interface {
 	GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error)
 	ListHolds(ctx context.Context, account uuid.UUID, state transfer.HoldState, cursor string, limit int) ([]transfer.Hold, string, error)
 	ListReversals(ctx context.Context, transferID uuid.UUID, cursor string, limit int) ([]transfer.Transfer, string, error)
-	Currencies(ctx context.Context) ([]transfer.Currency, error)
+	// Currencies returns the currencies table, cached by the store; one of
+	// codes missing from the cached table makes it look again.
+	Currencies(ctx context.Context, codes ...string) (transfer.Currencies, error)
 	Ping(ctx context.Context) error
 }
 

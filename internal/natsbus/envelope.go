@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
 )
@@ -405,13 +404,4 @@ func truncate(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:limit], "") + "..."
-}
-
-// amountString writes an amount for the wire: with the currency's precision
-// when that loses nothing, else exactly as stored.
-func amountString(d decimal.Decimal, precision int32, known bool) string {
-	if known && d.Equal(transfer.RoundAmount(d, precision)) {
-		return transfer.FormatAmount(d, precision)
-	}
-	return d.String()
 }

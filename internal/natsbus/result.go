@@ -57,10 +57,10 @@ type Result struct {
 	Reverses uuid.UUID `json:"reverses,omitzero"`
 }
 
-// ResultFromTransfer describes a decided transfer. precisions maps currency
-// codes to their precision; a currency missing from it (a rejected
+// ResultFromTransfer describes a decided transfer. Its amount is written by
+// currencies.Format; a currency missing from the table (a rejected
 // currency_not_supported request) keeps its amount as requested.
-func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result {
+func ResultFromTransfer(t transfer.Transfer, currencies transfer.Currencies) Result {
 	r := Result{
 		V:           Version,
 		ID:          t.ID,
@@ -75,8 +75,7 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 		Reverses:    t.Reverses,
 	}
 	r.setAccounts(t.Kind, t.From, t.To)
-	p, known := precisions[t.Currency]
-	r.Amount = amountString(t.Amount, p, known)
+	r.Amount = currencies.Format(t.Amount, t.Currency)
 	return r
 }
 
@@ -84,7 +83,7 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 // rejected with transfer_id_conflict, carrying the conflicting request's
 // own fields. It is published on ConflictSubject(id), never on the outcome
 // subject, whose last message stays the id's real outcome.
-func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[string]int32) Result {
+func ConflictNotice(req transfer.Request, processedAt time.Time, currencies transfer.Currencies) Result {
 	r := Result{
 		V:           Version,
 		ID:          req.ID,
@@ -98,8 +97,7 @@ func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[
 		Reverses:    req.Reverses,
 	}
 	r.setAccounts(req.Kind, req.From, req.To)
-	p, known := precisions[r.Currency]
-	r.Amount = amountString(req.Amount, p, known)
+	r.Amount = currencies.Format(req.Amount, r.Currency)
 	return r
 }
 

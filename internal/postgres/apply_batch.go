@@ -72,7 +72,7 @@ func retry(ctx context.Context, once func() error) error {
 }
 
 func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
-	precisions, err := s.precisionsFor(ctx, reqs)
+	currencies, err := s.currenciesFor(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 	if err != nil {
 		return nil, err
 	}
-	book.Precisions = precisions
+	book.Precisions = currencies
 	// The batch's clock is read once its rows are locked: whatever a
 	// concurrent transaction (another batch, the expiry sweep) committed
 	// before we got the locks happened before now, so a post rejected

@@ -17,60 +17,6 @@ import (
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// Currencies lists the supported currencies by code.
-func (s *Store) Currencies(ctx context.Context) ([]transfer.Currency, error) {
-	rows, err := s.pool.Query(ctx, `SELECT code, precision FROM currencies ORDER BY code`)
-	if err != nil {
-		return nil, fmt.Errorf("list currencies: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Currency, error) {
-		var c transfer.Currency
-		err := r.Scan(&c.Code, &c.Precision)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list currencies: %w", err)
-	}
-	return out, nil
-}
-
-// precisionsFor returns the precision table, reloading it when a request
-// names a currency the cached table lacks (a currency added since start-up).
-func (s *Store) precisionsFor(ctx context.Context, reqs []transfer.Request) (map[string]int32, error) {
-	s.mu.RLock()
-	p := s.precisions
-	s.mu.RUnlock()
-	fresh := p != nil
-	for _, r := range reqs {
-		if !fresh {
-			break
-		}
-		// Posts, voids and reversals carry no currency: theirs is the
-		// hold's or the reversed request's, already in the table.
-		if r.Currency == "" {
-			continue
-		}
-		if _, ok := p[transfer.NormalizeCurrency(r.Currency)]; !ok {
-			fresh = false
-		}
-	}
-	if fresh {
-		return p, nil
-	}
-	list, err := s.Currencies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p = make(map[string]int32, len(list))
-	for _, c := range list {
-		p[c.Code] = c.Precision
-	}
-	s.mu.Lock()
-	s.precisions = p
-	s.mu.Unlock()
-	return p, nil
-}
-
 const accountColumns = `id, currency, balance::text, held::text, version, created_at, updated_at, metadata`
 
 const selectAccount = `SELECT ` + accountColumns + ` FROM accounts`

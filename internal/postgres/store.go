@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
@@ -15,8 +14,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	tracer trace.Tracer // nil: tracing is off
 
-	mu         sync.RWMutex
-	precisions map[string]int32 // currency code -> precision; currencies change rarely
+	currencies currencyCache
 }
 
 // New wraps an open pool.

@@ -158,7 +158,7 @@ func (o Outcome) Reason() Code {
 // already decided for the batch's ids and for the requests its reversals
 // name, and the holds its posts and voids name (missing ones do not exist).
 type Book struct {
-	Precisions map[string]int32
+	Precisions Currencies
 	Accounts   map[uuid.UUID]*Account
 	Decided    map[uuid.UUID]Transfer
 	Holds      map[uuid.UUID]*Hold

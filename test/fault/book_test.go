@@ -845,7 +845,7 @@ func checkTwins(v *violations, rep *bookReport, records []record, byID map[uuid.
 // noticeOf reports whether n is the conflict notice of request o: o's
 // fields, rejected with transfer_id_conflict. The amount is o's as sent: a
 // notice shows an amount with more digits than the currency keeps as
-// requested, like every result (natsbus's amountString), and others at the
+// requested, like every result (transfer.Currencies.Format), and others at the
 // currency's precision.
 func noticeOf(n streamResult, o *op, precisions map[string]int32) bool {
 	currency := transfer.NormalizeCurrency(o.Currency)
