@@ -51,7 +51,7 @@ type Queue interface {
 	// window by a message that is not a valid request.
 	Resubmit(ctx context.Context, req transfer.Request, traceID string) (duplicate bool, err error)
 	// LookupPending finds an accepted request by id, with its acceptance
-	// time in SubmittedAt. found is false when the queue does not hold it.
+	// time in AcceptedAt. found is false when the queue does not hold it.
 	LookupPending(ctx context.Context, id uuid.UUID) (req transfer.Request, found bool, err error)
 	// WatchOutcome starts listening for outcomes published for id
 	// (results and conflict notices alike): decided receives when one

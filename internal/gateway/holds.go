@@ -276,7 +276,7 @@ func (g *Gateway) findHold(ctx context.Context, id uuid.UUID) (transfer.Hold, bo
 			return transfer.Hold{}, false, nil
 		}
 		return transfer.Hold{ID: r.ID, From: r.From, To: r.To, Amount: r.Amount, Currency: transfer.NormalizeCurrency(r.Currency),
-			State: transfer.HoldStatePending, CreatedAt: r.SubmittedAt, UpdatedAt: r.SubmittedAt}, true, nil
+			State: transfer.HoldStatePending, CreatedAt: r.AcceptedAt, UpdatedAt: r.AcceptedAt}, true, nil
 	}
 	return get()
 }

@@ -73,7 +73,7 @@ func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status st
 
 func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transferBody {
 	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
-		HoldID: t.HoldID, Reverses: t.Reverses}, string(t.Status), t.SubmittedAt)
+		HoldID: t.HoldID, Reverses: t.Reverses}, string(t.Status), t.AcceptedAt)
 	b.Reason = t.Reason
 	g.reversedAmount(ctx, b, t)
 	processed := t.ProcessedAt.UTC()

@@ -17,7 +17,7 @@ import (
 
 // Delivery is one delivered, decoded request waiting to be applied.
 type Delivery struct {
-	// Request is the decoded request; its SubmittedAt is the stream's
+	// Request is the decoded request; its AcceptedAt is the stream's
 	// acceptance time.
 	Request transfer.Request
 	// TraceID is the producer's trace id when it is valid, else empty.

@@ -80,7 +80,7 @@ const (
 )
 
 // EncodeRequest writes r as a version 1 envelope. The amount is written as
-// r.Amount.String(), which DecodeRequest reads back exactly; SubmittedAt is
+// r.Amount.String(), which DecodeRequest reads back exactly; AcceptedAt is
 // not carried (the stream's timestamp is the acceptance time).
 func EncodeRequest(r transfer.Request) ([]byte, error) {
 	if !r.Kind.Valid() {

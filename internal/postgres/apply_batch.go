@@ -103,10 +103,10 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 	// return equal to what a later read returns.
 	in := make([]transfer.Request, len(reqs))
 	for i, r := range reqs {
-		if r.SubmittedAt.IsZero() {
-			r.SubmittedAt = now
+		if r.AcceptedAt.IsZero() {
+			r.AcceptedAt = now
 		}
-		r.SubmittedAt = r.SubmittedAt.UTC().Truncate(time.Microsecond)
+		r.AcceptedAt = r.AcceptedAt.UTC().Truncate(time.Microsecond)
 		in[i] = r
 	}
 	outcomes, changes := book.Apply(in, now)
@@ -310,7 +310,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			reasons[i] = nullReason(t.Reason)
 			fp := t.Fingerprint
 			fingerprints[i] = fp[:]
-			submitted[i], processed[i] = t.SubmittedAt, t.ProcessedAt
+			submitted[i], processed[i] = t.AcceptedAt, t.ProcessedAt
 		}
 		batch.Queue(`INSERT INTO transfers
 			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at, attempt,
@@ -433,7 +433,7 @@ func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) {
 			attempt = $12, decisions = $13, superseded = $14, hold_id = $16, reverses = $17
 		WHERE id = $1 AND status = 'rejected' AND decisions = $15`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
-		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
+		t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt,
 		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev, nullUUID(t.HoldID), nullUUID(t.Reverses)).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("transfer %s: %w", t.ID, errDecisionChanged)
@@ -451,7 +451,7 @@ func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) {
 			attempt, decisions, superseded, hold_id, reverses)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
-		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
+		t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt,
 		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), nullUUID(t.HoldID), nullUUID(t.Reverses))
 }
 

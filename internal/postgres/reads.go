@@ -185,7 +185,7 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var superseded [][16]byte
 	var fp []byte
 	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
-		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed); err != nil {
+		&t.AcceptedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed); err != nil {
 		return t, err
 	}
 	t.ID, t.From, t.To, t.Attempt = id, from.Bytes, to.Bytes, attempt.Bytes
@@ -198,7 +198,7 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 		return t, fmt.Errorf("transfer %s: fingerprint has %d bytes", t.ID, len(fp))
 	}
 	copy(t.Fingerprint[:], fp)
-	t.SubmittedAt, t.ProcessedAt = t.SubmittedAt.UTC(), t.ProcessedAt.UTC()
+	t.AcceptedAt, t.ProcessedAt = t.AcceptedAt.UTC(), t.ProcessedAt.UTC()
 	d, err := decimal.NewFromString(amount)
 	if err != nil {
 		return t, fmt.Errorf("transfer %s amount %q: %w", t.ID, amount, err)

@@ -64,7 +64,9 @@ type Transfer struct {
 	Amount      decimal.Decimal
 	Currency    string
 	Fingerprint [32]byte
-	SubmittedAt time.Time
+	// AcceptedAt is the request's acceptance time (Request.AcceptedAt);
+	// ProcessedAt is when it was decided.
+	AcceptedAt  time.Time
 	ProcessedAt time.Time
 	// Attempt is the attempt (Request.Attempt) that made this decision;
 	// uuid.Nil for a request without one.
@@ -276,7 +278,7 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Tran
 		Amount:      r.Amount,
 		Currency:    NormalizeCurrency(r.Currency),
 		Fingerprint: fp,
-		SubmittedAt: r.SubmittedAt,
+		AcceptedAt:  r.AcceptedAt,
 		ProcessedAt: now,
 		Attempt:     r.Attempt,
 		Decisions:   1,

@@ -45,7 +45,7 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 		for j, o := range batch {
 			rec.sent(o)
 			reqs[j] = transfer.Request{ID: o.ID, Kind: o.Kind, From: o.From, To: o.To, Currency: o.Currency,
-				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, SubmittedAt: time.Now()}
+				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, AcceptedAt: time.Now()}
 			if o.Kind.NamesNoAccount() {
 				// Posts, voids and reversals name no account.
 				reqs[j].From, reqs[j].To, reqs[j].Currency = uuid.Nil, uuid.Nil, ""

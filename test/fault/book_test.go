@@ -188,7 +188,7 @@ type storedTransfer struct {
 	From, To    uuid.UUID
 	Amount      decimal.Decimal
 	Currency    string
-	SubmittedAt time.Time
+	AcceptedAt  time.Time
 	ProcessedAt time.Time
 	// HoldID is the hold a post or void settles, Reverses the request a
 	// reversal reverses; ReversedAmount the sum of a request's applied
@@ -297,7 +297,7 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		var t storedTransfer
 		var from, to, holdID, reverses pgtype.UUID
 		var amount, kind, status, reason, reversed string
-		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt, &t.ProcessedAt,
+		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.AcceptedAt, &t.ProcessedAt,
 			&t.Decisions, &holdID, &reverses, &reversed); err != nil {
 			return nil, err
 		}
@@ -965,9 +965,9 @@ func checkOrderOf(v *violations, account uuid.UUID, es []storedEntry, transfers 
 		}
 		t := transfers[e.TransferID]
 		n++
-		if t.SubmittedAt.Before(prevAt) {
+		if t.AcceptedAt.Before(prevAt) {
 			v.add(checkOrder, "account %s: debit %d (%s, accepted %s) applied after %s (accepted %s)",
-				account, e.Version, t.ID, t.SubmittedAt.Format(time.RFC3339Nano), prevID, prevAt.Format(time.RFC3339Nano))
+				account, e.Version, t.ID, t.AcceptedAt.Format(time.RFC3339Nano), prevID, prevAt.Format(time.RFC3339Nano))
 		}
 		// A sequence is only trusted when the producer never had to retry:
 		// after a server restart a retry may store the id anew.
@@ -977,7 +977,7 @@ func checkOrderOf(v *violations, account uuid.UUID, es []storedEntry, transfers 
 			}
 			prevSeq = r.Seq
 		}
-		prevAt, prevID = t.SubmittedAt, t.ID
+		prevAt, prevID = t.AcceptedAt, t.ID
 	}
 	return n
 }
