@@ -26,7 +26,8 @@ const maxAttempts = 5
 // outcome per request. Ids decided before (in an earlier batch or earlier in
 // this one) are not applied again: their stored outcome comes back as a
 // replay, or as a conflict when the fields differ. When it returns an error
-// nothing was committed and the same batch may be applied again.
+// nothing was committed and the same batch may be applied again; an error
+// matching transfer.ErrRefused will meet the same refusal.
 func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) (_ []transfer.Outcome, err error) {
 	if len(reqs) == 0 {
 		return nil, nil
@@ -45,6 +46,9 @@ func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) (_ []tr
 		return err
 	})
 	if err != nil {
+		if isPermanent(err) {
+			err = &kindError{kind: transfer.ErrRefused, err: err}
+		}
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
 	return outcomes, nil

@@ -29,23 +29,24 @@ const (
 	codeInvalidAuth          = "28000"
 )
 
-// connectError is a connection error the server explained: kind is
-// ErrNoDatabase or ErrAuth. Its message is the driver's.
-type connectError struct {
+// kindError is a driver error marked with the sentinel error that names
+// its kind (ErrNoDatabase, ErrAuth, transfer.ErrRefused). Its message is
+// the driver's.
+type kindError struct {
 	kind error
 	err  error
 }
 
-func (e *connectError) Error() string   { return e.err.Error() }
-func (e *connectError) Unwrap() []error { return []error{e.kind, e.err} }
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // classifyConnect marks the connection errors that waiting cannot cure.
 func classifyConnect(err error) error {
 	switch {
 	case isCode(err, codeInvalidCatalog):
-		return &connectError{kind: ErrNoDatabase, err: err}
+		return &kindError{kind: ErrNoDatabase, err: err}
 	case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
-		return &connectError{kind: ErrAuth, err: err}
+		return &kindError{kind: ErrAuth, err: err}
 	}
 	return err
 }

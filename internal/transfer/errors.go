@@ -89,9 +89,9 @@ func (e *Error) Error() string {
 
 func errorf(code Code, detail string) *Error { return &Error{Code: code, Detail: detail} }
 
-// Errors of the store's reads and account creation, declared here so that
-// the gateway and the worker match them without knowing the store. Callers
-// match them with errors.Is.
+// Errors the store returns, declared here so that the gateway and the
+// worker match them without knowing the store. Callers match them with
+// errors.Is.
 var (
 	// ErrNotFound: nothing has the given id.
 	ErrNotFound = errors.New("not found")
@@ -105,4 +105,8 @@ var (
 	// ErrBadFilter: a list filter naming no value the list knows (a hold
 	// state other than held, posted, voided or expired).
 	ErrBadFilter = errors.New("bad filter")
+	// ErrRefused: the store refuses a batch for a reason the same requests
+	// would meet again (a value or a constraint the database rejects), so
+	// applying the batch again as it is cannot succeed.
+	ErrRefused = errors.New("the store refuses the batch")
 )
