@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -144,7 +143,7 @@ func (g *Gateway) listEntries(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	var f postgres.EntryFilter
+	var f transfer.EntryFilter
 	if f.After, p = timeQuery(c, "created_after"); p != nil {
 		return p
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -20,9 +19,9 @@ type Store interface {
 	CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (transfer.Account, bool, error)
 	PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (transfer.Account, error)
 	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]transfer.Account, string, error)
-	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (postgres.Balance, error)
-	SearchEntries(ctx context.Context, accountID uuid.UUID, f postgres.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
-	SearchTransfers(ctx context.Context, f postgres.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error)
+	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (transfer.Balance, error)
+	SearchEntries(ctx context.Context, accountID uuid.UUID, f transfer.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
+	SearchTransfers(ctx context.Context, f transfer.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error)
 	GetAccount(ctx context.Context, id uuid.UUID) (transfer.Account, error)
 	ListAccounts(ctx context.Context, cursor string, limit int) ([]transfer.Account, string, error)
 	ListAccountsRecent(ctx context.Context, limit int) ([]transfer.Account, error)

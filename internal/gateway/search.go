@@ -9,7 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -57,7 +56,7 @@ func (g *Gateway) searchTransfers(c *fiber.Ctx) error {
 	if limit > maxSearchLimit {
 		return fieldProblem(CodeInvalidField, "limit", "limit must be an integer from 1 to 500.")
 	}
-	var f postgres.TransferFilter
+	var f transfer.TransferFilter
 	if s := c.Query("account_id"); s != "" {
 		id, ok := parseID(s)
 		if !ok {

@@ -170,7 +170,7 @@ func decodeAccountCursor(c string) (time.Time, uuid.UUID, error) {
 // "" for the first page or the previous page's next cursor (an entry
 // version); next is "" after the last page.
 func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error) {
-	return s.SearchEntries(ctx, accountID, EntryFilter{}, cursor, limit)
+	return s.SearchEntries(ctx, accountID, transfer.EntryFilter{}, cursor, limit)
 }
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
