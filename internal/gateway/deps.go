@@ -21,7 +21,7 @@ type Store interface {
 	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]transfer.Account, string, error)
 	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (transfer.Balance, error)
 	SearchEntries(ctx context.Context, accountID uuid.UUID, f transfer.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
-	SearchTransfers(ctx context.Context, f transfer.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error)
+	SearchTransfers(ctx context.Context, f transfer.Filter, cursor string, limit int) ([]transfer.Transfer, string, error)
 	GetAccount(ctx context.Context, id uuid.UUID) (transfer.Account, error)
 	ListAccounts(ctx context.Context, cursor string, limit int) ([]transfer.Account, string, error)
 	ListAccountsRecent(ctx context.Context, limit int) ([]transfer.Account, error)

@@ -56,7 +56,7 @@ func (g *Gateway) searchTransfers(c *fiber.Ctx) error {
 	if limit > maxSearchLimit {
 		return fieldProblem(CodeInvalidField, "limit", "limit must be an integer from 1 to 500.")
 	}
-	var f transfer.TransferFilter
+	var f transfer.Filter
 	if s := c.Query("account_id"); s != "" {
 		id, ok := parseID(s)
 		if !ok {

@@ -33,7 +33,7 @@ var (
 // is "" after the last page. A kind or status the store does not know is
 // transfer.ErrBadFilter. Requests accepted but not yet decided are not in the
 // database and so not in the results.
-func (s *Store) SearchTransfers(ctx context.Context, f transfer.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error) {
+func (s *Store) SearchTransfers(ctx context.Context, f transfer.Filter, cursor string, limit int) ([]transfer.Transfer, string, error) {
 	query, args, err := searchTransfersQuery(f, cursor, limit)
 	if err != nil {
 		return nil, "", err
@@ -62,7 +62,7 @@ func (s *Store) SearchTransfers(ctx context.Context, f transfer.TransferFilter, 
 // merged and cut to a page again: an OR of the sides would make the planner
 // gather every row of the account and sort them. The receiver side leaves
 // out rows naming the account as sender too, which the first walk found.
-func searchTransfersQuery(f transfer.TransferFilter, cursor string, limit int) (string, []any, error) {
+func searchTransfersQuery(f transfer.Filter, cursor string, limit int) (string, []any, error) {
 	var conds []string
 	var args []any
 	bind := func(v any) string {

@@ -126,7 +126,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	cursor := ""
 	{
 		// A real cursor, from the middle of the ledger.
-		list, next, err := s.SearchTransfers(context.Background(), transfer.TransferFilter{Before: before}, "", 1)
+		list, next, err := s.SearchTransfers(context.Background(), transfer.Filter{Before: before}, "", 1)
 		if err != nil || len(list) != 1 || next == "" {
 			t.Fatalf("cursor: %v, %d rows, next %q", err, len(list), next)
 		}
@@ -136,7 +136,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	// a common and a rare value in turn.
 	const filters = 8
 	for combo := 0; combo < 1<<filters; combo++ {
-		var f transfer.TransferFilter
+		var f transfer.Filter
 		var names []string
 		c := ""
 		on := func(bit int, name string) bool {

@@ -17,7 +17,7 @@ import (
 
 // searchIDs runs a search to its last page, limit rows a page, and returns
 // the ids in the order they came.
-func searchIDs(t *testing.T, s *postgres.Store, f transfer.TransferFilter, limit int) []uuid.UUID {
+func searchIDs(t *testing.T, s *postgres.Store, f transfer.Filter, limit int) []uuid.UUID {
 	t.Helper()
 	var ids []uuid.UUID
 	cursor := ""
@@ -94,25 +94,25 @@ func TestSearchTransfers(t *testing.T) {
 	after1, at2 := first[0].Transfer.ProcessedAt, second[0].Transfer.ProcessedAt
 	for _, tc := range []struct {
 		name string
-		f    transfer.TransferFilter
+		f    transfer.Filter
 		want []uuid.UUID
 	}{
-		{"all", transfer.TransferFilter{}, all},
-		{"account a", transfer.TransferFilter{Account: a}, newest(all, d1, t1, big, self, h1)},
-		{"account b", transfer.TransferFilter{Account: b}, newest(all, d2, t1, w1, big, h1)},
-		{"kind", transfer.TransferFilter{Kind: transfer.KindTransfer}, newest(all, t1, big, self)},
-		{"status", transfer.TransferFilter{Status: transfer.StatusRejected}, newest(all, big, self)},
-		{"account and status", transfer.TransferFilter{Account: b, Status: transfer.StatusApplied}, newest(all, d2, t1, w1, h1)},
-		{"reference", transfer.TransferFilter{Reference: "ord-1"}, []uuid.UUID{t1.ID}},
-		{"unknown reference", transfer.TransferFilter{Reference: "ord-2"}, nil},
-		{"metadata", transfer.TransferFilter{Metadata: map[string]string{"shop": "x"}}, newest(all, t1, d1)},
-		{"two pairs", transfer.TransferFilter{Metadata: map[string]string{"shop": "x", "order_id": "o1"}}, []uuid.UUID{t1.ID}},
-		{"metadata and account", transfer.TransferFilter{Metadata: map[string]string{"shop": "x"}, Account: b}, []uuid.UUID{t1.ID}},
-		{"created after", transfer.TransferFilter{After: after1}, newest(all, t1, w1, big, self, h1)},
-		{"created before", transfer.TransferFilter{Before: at2}, newest(all, d1, d2, t1, w1, big, self)},
-		{"window", transfer.TransferFilter{After: after1, Before: at2}, newest(all, t1, w1, big, self)},
-		{"window before the first", transfer.TransferFilter{Before: after1.Add(-time.Microsecond)}, nil},
-		{"everything", transfer.TransferFilter{Account: a, Kind: transfer.KindTransfer, Status: transfer.StatusApplied,
+		{"all", transfer.Filter{}, all},
+		{"account a", transfer.Filter{Account: a}, newest(all, d1, t1, big, self, h1)},
+		{"account b", transfer.Filter{Account: b}, newest(all, d2, t1, w1, big, h1)},
+		{"kind", transfer.Filter{Kind: transfer.KindTransfer}, newest(all, t1, big, self)},
+		{"status", transfer.Filter{Status: transfer.StatusRejected}, newest(all, big, self)},
+		{"account and status", transfer.Filter{Account: b, Status: transfer.StatusApplied}, newest(all, d2, t1, w1, h1)},
+		{"reference", transfer.Filter{Reference: "ord-1"}, []uuid.UUID{t1.ID}},
+		{"unknown reference", transfer.Filter{Reference: "ord-2"}, nil},
+		{"metadata", transfer.Filter{Metadata: map[string]string{"shop": "x"}}, newest(all, t1, d1)},
+		{"two pairs", transfer.Filter{Metadata: map[string]string{"shop": "x", "order_id": "o1"}}, []uuid.UUID{t1.ID}},
+		{"metadata and account", transfer.Filter{Metadata: map[string]string{"shop": "x"}, Account: b}, []uuid.UUID{t1.ID}},
+		{"created after", transfer.Filter{After: after1}, newest(all, t1, w1, big, self, h1)},
+		{"created before", transfer.Filter{Before: at2}, newest(all, d1, d2, t1, w1, big, self)},
+		{"window", transfer.Filter{After: after1, Before: at2}, newest(all, t1, w1, big, self)},
+		{"window before the first", transfer.Filter{Before: after1.Add(-time.Microsecond)}, nil},
+		{"everything", transfer.Filter{Account: a, Kind: transfer.KindTransfer, Status: transfer.StatusApplied,
 			Reference: "ord-1", Metadata: map[string]string{"order_id": "o1"}, After: after1, Before: third[0].Transfer.ProcessedAt},
 			[]uuid.UUID{t1.ID}},
 	} {
@@ -123,13 +123,13 @@ func TestSearchTransfers(t *testing.T) {
 		}
 	}
 
-	if _, _, err := s.SearchTransfers(ctx, transfer.TransferFilter{Kind: "payout"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
+	if _, _, err := s.SearchTransfers(ctx, transfer.Filter{Kind: "payout"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Errorf("unknown kind: %v, want ErrBadFilter", err)
 	}
-	if _, _, err := s.SearchTransfers(ctx, transfer.TransferFilter{Status: "pending"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
+	if _, _, err := s.SearchTransfers(ctx, transfer.Filter{Status: "pending"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Errorf("unknown status: %v, want ErrBadFilter", err)
 	}
-	if _, _, err := s.SearchTransfers(ctx, transfer.TransferFilter{}, "not-a-cursor", 10); !errors.Is(err, transfer.ErrBadCursor) {
+	if _, _, err := s.SearchTransfers(ctx, transfer.Filter{}, "not-a-cursor", 10); !errors.Is(err, transfer.ErrBadCursor) {
 		t.Errorf("bad cursor: %v, want ErrBadCursor", err)
 	}
 }

@@ -11,9 +11,9 @@ import (
 // gateway asks for and reads back, declared here so that it needs no store
 // types.
 
-// TransferFilter selects decided requests for the store's
+// Filter selects decided requests for the store's
 // SearchTransfers. A zero field does not filter.
-type TransferFilter struct {
+type Filter struct {
 	// Account matches requests naming it on either side.
 	Account uuid.UUID
 	Kind    Kind
@@ -29,7 +29,7 @@ type TransferFilter struct {
 }
 
 // EntryFilter bounds an account's statement by entry time: After <
-// created_at <= Before, as TransferFilter bounds decision time. A zero
+// created_at <= Before, as Filter bounds decision time. A zero
 // field does not filter.
 type EntryFilter struct {
 	After, Before time.Time
