@@ -116,7 +116,8 @@ func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store
 		return nil, fmt.Errorf("start worker: %w", err)
 	case <-ctx.Done():
 		stop()
-		<-r.done
+		// Start-up was abandoned: Run's own error says only that it stopped.
+		_ = <-r.done
 		return nil, fmt.Errorf("start worker: %w", ctx.Err())
 	}
 }
