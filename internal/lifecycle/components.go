@@ -117,7 +117,9 @@ func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store
 	case <-ctx.Done():
 		stop()
 		// Start-up was abandoned: Run's own error says only that it stopped.
-		_ = <-r.done
+		if err := <-r.done; err != nil {
+			log.Debug("worker stopped during start-up", zap.Error(err))
+		}
 		return nil, fmt.Errorf("start worker: %w", ctx.Err())
 	}
 }
