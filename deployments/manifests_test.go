@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/wallet/wallet/internal/config"
+	"github.com/wallet/wallet/internal/gateway"
 )
 
 // The structs below read only the fields the checks need.
@@ -296,7 +297,7 @@ func gatewayAuth(t *testing.T, where string, env map[string]string) map[string]s
 	for k, v := range env {
 		out[k] = v
 	}
-	out["WALLET_AUTH_TOKENS"] = config.HashToken("overlay-token", config.ScopeWrite)
+	out["WALLET_AUTH_TOKENS"] = gateway.HashToken("overlay-token", gateway.ScopeWrite)
 	return out
 }
 

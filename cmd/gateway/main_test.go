@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
+	"github.com/wallet/wallet/internal/gateway"
 	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/proctest"
 )
@@ -61,7 +61,7 @@ func TestGatewayBinary(t *testing.T) {
 	ns := natstest.Start(t)
 	db := dbtest.URL(t)
 	const readToken, writeToken = "read-token-for-tests", "write-token-for-tests"
-	tokens := config.HashToken(readToken, config.ScopeRead) + "," + config.HashToken(writeToken, config.ScopeWrite)
+	tokens := gateway.HashToken(readToken, gateway.ScopeRead) + "," + gateway.HashToken(writeToken, gateway.ScopeWrite)
 
 	metricsPort := freePort(t)
 	p := proctest.Start(t, proctest.Build(t, pkg), []string{"--port", "0", "--log-format", "json", "--metrics-port", strconv.Itoa(metricsPort)},

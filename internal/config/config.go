@@ -1,9 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/wallet/wallet/internal/gateway"
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/worker"
 )
 
 // Program names a binary. Each program accepts the settings it uses and no
@@ -77,10 +78,24 @@ type Config struct {
 	// start-up for the migrations they need to be applied.
 	SchemaWait time.Duration
 
-	NATS     NATS
-	Stream   Stream
-	Worker   WorkerSettings
-	Gateway  GatewaySettings
+	// InsecureNoAuth allows serving the API without tokens beyond
+	// loopback (--host). Without it such a configuration is refused.
+	InsecureNoAuth bool
+
+	NATS NATS
+	// Stream holds the JetStream settings that whichever process starts
+	// first applies to the streams.
+	Stream natsbus.Config
+	// Consumer holds the workers' pull and membership settings. Load sets
+	// its Streams to Stream and its StopTimeout to ShutdownTimeout.
+	Consumer natsbus.ConsumerSettings
+	// Worker holds the workers' writer settings.
+	Worker worker.Config
+	// Gateway holds the HTTP API's settings.
+	Gateway gateway.Config
+	// Publish holds how the gateway groups its publishes into atomic
+	// batches.
+	Publish  natsbus.BatcherConfig
 	Embedded Embedded
 }
 
@@ -98,44 +113,6 @@ type NATS struct {
 	TLSKey       string // path to its PEM key
 	RetryCount   int
 	RetryTimeout time.Duration
-}
-
-// Stream holds the JetStream settings that whichever process starts first
-// applies to the streams.
-type Stream struct {
-	Replicas     int
-	Partitions   int
-	DedupeWindow time.Duration
-	// RequestsMaxMsgs and RequestsMaxBytes bound the requests stream; a full
-	// stream refuses new requests rather than dropping accepted ones.
-	RequestsMaxMsgs  int64
-	RequestsMaxBytes int64
-}
-
-// WorkerSettings holds the workers' batching and consumer settings.
-type WorkerSettings struct {
-	BatchSize   int
-	BatchLinger time.Duration
-	Concurrency int
-	AckWait     time.Duration
-	PinnedTTL   time.Duration
-}
-
-// GatewaySettings holds the HTTP gateway's settings.
-type GatewaySettings struct {
-	// AuthTokens, when not empty, are the accepted bearer tokens' hashes.
-	AuthTokens []AuthToken
-	// InsecureNoAuth allows serving the API without tokens beyond
-	// loopback. Without it such a configuration is refused.
-	InsecureNoAuth bool
-	// MaxWait caps a client's Prefer: wait=N.
-	MaxWait time.Duration
-	// MaxWaiters caps the requests waiting for their outcome at once.
-	MaxWaiters int
-	// PublishBatchMin is the smallest group of concurrent publishes sent
-	// as one JetStream atomic batch; PublishBatchMax the largest.
-	PublishBatchMin int
-	PublishBatchMax int
 }
 
 // Embedded holds walletd's embedded JetStream server settings.
@@ -158,38 +135,6 @@ const (
 	SyncPeriodic = "periodic"
 )
 
-// Scope is what a bearer token may do.
-type Scope string
-
-// Token scopes: read may only read; write may also submit requests.
-const (
-	ScopeRead  Scope = "read"
-	ScopeWrite Scope = "write"
-)
-
-// AuthToken is one accepted bearer token, known only by its SHA-256 hash.
-type AuthToken struct {
-	Hash  [sha256.Size]byte
-	Scope Scope
-}
-
-// Matches reports whether token hashes to t, comparing in constant time.
-func (t AuthToken) Matches(token string) bool {
-	sum := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(sum[:], t.Hash[:]) == 1
-}
-
-// String renders the entry in its configuration form.
-func (t AuthToken) String() string {
-	return "sha256:" + hex.EncodeToString(t.Hash[:]) + ":" + string(t.Scope)
-}
-
-// HashToken returns the configuration entry for a plain token, for operators
-// and tests that need to produce one.
-func HashToken(token string, scope Scope) string {
-	return AuthToken{Hash: sha256.Sum256([]byte(token)), Scope: scope}.String()
-}
-
 // Defaults returns program p's configuration before flags and environment.
 func Defaults(p Program) Config {
 	c := Config{
@@ -207,29 +152,13 @@ func Defaults(p Program) Config {
 			RetryCount:   10,
 			RetryTimeout: 2 * time.Second,
 		},
-		Stream: Stream{
-			Replicas:         1,
-			Partitions:       32,
-			DedupeWindow:     2 * time.Minute,
-			RequestsMaxMsgs:  1_000_000,
-			RequestsMaxBytes: 1 << 30,
-		},
-		Worker: WorkerSettings{
-			BatchSize:   100,
-			BatchLinger: 5 * time.Millisecond,
-			Concurrency: 2,
-			AckWait:     5 * time.Second,
-			PinnedTTL:   10 * time.Second,
-		},
-		Gateway: GatewaySettings{
-			MaxWait:    30 * time.Second,
-			MaxWaiters: 1000,
-			// An atomic batch costs a fixed 10 ms or more in nats-server
-			// 2.15 (a staging store per batch); single publishes cost one
-			// sync each. Measured in docs/performance.md.
-			PublishBatchMin: 32,
-			PublishBatchMax: 100,
-		},
+		// The components' settings start from their packages' defaults:
+		// what --help shows is what the package would use on its own.
+		Stream:   natsbus.DefaultConfig(),
+		Consumer: natsbus.DefaultConsumerSettings(),
+		Worker:   worker.DefaultConfig(),
+		Gateway:  gateway.DefaultConfig(),
+		Publish:  natsbus.DefaultBatcherConfig(),
 		Embedded: Embedded{
 			Listen:   "127.0.0.1:4223",
 			StoreDir: defaultStoreDir(),
@@ -247,7 +176,16 @@ func Defaults(p Program) Config {
 		c.CreateDB = true
 		c.Host = "127.0.0.1"
 	}
+	c.link()
 	return c
+}
+
+// link copies the settings that one component takes from another's: the
+// consumer ensures the streams as configured, and its soft stop has the
+// process's shutdown timeout.
+func (c *Config) link() {
+	c.Consumer.Streams = c.Stream
+	c.Consumer.StopTimeout = c.ShutdownTimeout
 }
 
 // defaultStoreDir follows the XDG base directory rules for state that must

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,54 +9,69 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wallet/wallet/internal/gateway"
 )
 
 // samples holds, for every setting, a valid value other than any program's
 // default and how that value reads back. A setting missing here fails
 // TestEverySettingHasSamples, so new settings get tested.
 var samples = map[string]struct{ in, want string }{
-	"port":               {"9000", "9000"},
-	"db":                 {"postgres://app@db.internal:5433/ledger?sslmode=require", "postgres://app@db.internal:5433/ledger?sslmode=require"},
-	"db-retry-count":     {"3", "3"},
-	"db-retry-timeout":   {"150ms", "150ms"},
-	"log-level":          {"WARN", "warn"},
-	"log-format":         {"console", "console"},
-	"shutdown-timeout":   {"25s", "25s"},
-	"create-db":          {"false", "false"},
-	"schema-wait":        {"90s", "1m30s"},
-	"nats-url":           {"nats://n1:4222,nats://n2:4222", "nats://n1:4222,nats://n2:4222"},
-	"nats-user":          {"wallet", "wallet"},
-	"nats-password":      {"pw-sample-1", "pw-sample-1"},
-	"nats-token":         {"tok-sample-1", "tok-sample-1"},
-	"nats-creds":         {"@file", "@file"},
-	"nats-tls-ca":        {"@file", "@file"},
-	"nats-tls-cert":      {"@file", "@file"},
-	"nats-tls-key":       {"@file", "@file"},
-	"nats-retry-count":   {"4", "4"},
-	"nats-retry-timeout": {"3s", "3s"},
-	"stream-replicas":    {"3", "3"},
-	"partitions":         {"64", "64"},
-	"dedupe-window":      {"5m", "5m0s"},
-	"requests-max-msgs":  {"2000", "2000"},
-	"requests-max-bytes": {"2GiB", "2147483648"},
-	"batch-size":         {"64", "64"},
-	"batch-linger":       {"3ms", "3ms"},
-	"worker-concurrency": {"4", "4"},
-	"ack-wait":           {"7s", "7s"},
-	"pinned-ttl":         {"20s", "20s"},
-	"metrics-port":       {"9191", "9191"},
-	"auth-tokens":        {HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite), HashToken("t1", ScopeRead) + "," + HashToken("t2", ScopeWrite)},
-	"max-wait":           {"10s", "10s"},
-	"max-waiters":        {"50", "50"},
-	"publish-batch-min":  {"8", "8"},
-	"publish-batch-max":  {"200", "200"},
-	"debug-addr":         {"127.0.0.1:6060", "127.0.0.1:6060"},
-	"otel-endpoint":      {"http://otel-collector:4318", "http://otel-collector:4318"},
-	"host":               {"127.0.0.2", "127.0.0.2"},
-	"insecure-no-auth":   {"true", "true"},
-	"nats-listen":        {"127.0.0.1:14222", "127.0.0.1:14222"},
-	"nats-store-dir":     {"/var/lib/walletd", "/var/lib/walletd"},
-	"nats-sync":          {"periodic", "periodic"},
+	"port":                 {"9000", "9000"},
+	"db":                   {"postgres://app@db.internal:5433/ledger?sslmode=require", "postgres://app@db.internal:5433/ledger?sslmode=require"},
+	"db-retry-count":       {"3", "3"},
+	"db-retry-timeout":     {"150ms", "150ms"},
+	"log-level":            {"WARN", "warn"},
+	"log-format":           {"console", "console"},
+	"shutdown-timeout":     {"25s", "25s"},
+	"create-db":            {"false", "false"},
+	"schema-wait":          {"90s", "1m30s"},
+	"nats-url":             {"nats://n1:4222,nats://n2:4222", "nats://n1:4222,nats://n2:4222"},
+	"nats-user":            {"wallet", "wallet"},
+	"nats-password":        {"pw-sample-1", "pw-sample-1"},
+	"nats-token":           {"tok-sample-1", "tok-sample-1"},
+	"nats-creds":           {"@file", "@file"},
+	"nats-tls-ca":          {"@file", "@file"},
+	"nats-tls-cert":        {"@file", "@file"},
+	"nats-tls-key":         {"@file", "@file"},
+	"nats-retry-count":     {"4", "4"},
+	"nats-retry-timeout":   {"3s", "3s"},
+	"stream-replicas":      {"3", "3"},
+	"partitions":           {"64", "64"},
+	"dedupe-window":        {"5m", "5m0s"},
+	"requests-max-msgs":    {"2000", "2000"},
+	"requests-max-bytes":   {"2GiB", "2147483648"},
+	"batch-size":           {"64", "64"},
+	"batch-linger":         {"3ms", "3ms"},
+	"worker-concurrency":   {"4", "4"},
+	"ack-wait":             {"7s", "7s"},
+	"pinned-ttl":           {"20s", "20s"},
+	"metrics-port":         {"9191", "9191"},
+	"auth-tokens":          {gateway.HashToken("t1", gateway.ScopeRead) + "," + gateway.HashToken("t2", gateway.ScopeWrite), gateway.HashToken("t1", gateway.ScopeRead) + "," + gateway.HashToken("t2", gateway.ScopeWrite)},
+	"results-max-age":      {"48h", "48h0m0s"},
+	"results-max-bytes":    {"1GiB", "1073741824"},
+	"results-sync":         {"true", "true"},
+	"deadletter-max-age":   {"72h", "72h0m0s"},
+	"deadletter-max-bytes": {"2GiB", "2147483648"},
+	"expire-interval":      {"250ms", "250ms"},
+	"expire-batch":         {"200", "200"},
+	"publish-ack-timeout":  {"8s", "8s"},
+	"publish-timeout":      {"9s", "9s"},
+	"legacy-wait":          {"20s", "20s"},
+	"body-limit":           {"128KiB", "131072"},
+	"read-timeout":         {"30s", "30s"},
+	"idle-timeout":         {"5m", "5m0s"},
+	"max-wait":             {"10s", "10s"},
+	"max-waiters":          {"50", "50"},
+	"publish-batch-min":    {"8", "8"},
+	"publish-batch-max":    {"200", "200"},
+	"debug-addr":           {"127.0.0.1:6060", "127.0.0.1:6060"},
+	"otel-endpoint":        {"http://otel-collector:4318", "http://otel-collector:4318"},
+	"host":                 {"127.0.0.2", "127.0.0.2"},
+	"insecure-no-auth":     {"true", "true"},
+	"nats-listen":          {"127.0.0.1:14222", "127.0.0.1:14222"},
+	"nats-store-dir":       {"/var/lib/walletd", "/var/lib/walletd"},
+	"nats-sync":            {"periodic", "periodic"},
 }
 
 // alternatives are the samples for programs whose default is the sample.
@@ -66,39 +82,52 @@ var alternatives = map[string]string{
 
 // bad holds, for every setting that can be wrong, a value that is.
 var bad = map[string]string{
-	"port":               "http",
-	"db":                 "mysql://x/y",
-	"db-retry-count":     "0",
-	"db-retry-timeout":   "2",
-	"log-level":          "verbose",
-	"log-format":         "xml",
-	"shutdown-timeout":   "-1s",
-	"create-db":          "maybe",
-	"schema-wait":        "2h",
-	"nats-url":           "localhost:4222",
-	"nats-retry-count":   "-3",
-	"nats-retry-timeout": "soon",
-	"stream-replicas":    "7",
-	"partitions":         "0",
-	"dedupe-window":      "0s",
-	"requests-max-msgs":  "1e6",
-	"requests-max-bytes": "12",
-	"batch-size":         "100000",
-	"batch-linger":       "1h",
-	"worker-concurrency": "0",
-	"ack-wait":           "1ms",
-	"pinned-ttl":         "never",
-	"metrics-port":       "70000",
-	"auth-tokens":        "sha256:abcd:write",
-	"max-wait":           "1d",
-	"max-waiters":        "0",
-	"publish-batch-min":  "0",
-	"publish-batch-max":  "1001",
-	"debug-addr":         "6060",
-	"otel-endpoint":      "otel-collector:4318",
-	"nats-listen":        "everywhere",
-	"nats-store-dir":     " ",
-	"nats-sync":          "sometimes",
+	"port":                 "http",
+	"db":                   "mysql://x/y",
+	"db-retry-count":       "0",
+	"db-retry-timeout":     "2",
+	"log-level":            "verbose",
+	"log-format":           "xml",
+	"shutdown-timeout":     "-1s",
+	"create-db":            "maybe",
+	"schema-wait":          "2h",
+	"nats-url":             "localhost:4222",
+	"nats-retry-count":     "-3",
+	"nats-retry-timeout":   "soon",
+	"stream-replicas":      "7",
+	"partitions":           "0",
+	"dedupe-window":        "0s",
+	"requests-max-msgs":    "1e6",
+	"requests-max-bytes":   "12",
+	"batch-size":           "100000",
+	"batch-linger":         "1h",
+	"worker-concurrency":   "0",
+	"ack-wait":             "1ms",
+	"pinned-ttl":           "never",
+	"metrics-port":         "70000",
+	"auth-tokens":          "sha256:abcd:write",
+	"max-wait":             "1d",
+	"max-waiters":          "0",
+	"publish-batch-min":    "0",
+	"publish-batch-max":    "1001",
+	"debug-addr":           "6060",
+	"otel-endpoint":        "otel-collector:4318",
+	"nats-listen":          "everywhere",
+	"nats-store-dir":       " ",
+	"nats-sync":            "sometimes",
+	"results-max-age":      "1s",
+	"results-max-bytes":    "0",
+	"results-sync":         "often",
+	"deadletter-max-age":   "forever",
+	"deadletter-max-bytes": "1KiB",
+	"expire-interval":      "1ms",
+	"expire-batch":         "0",
+	"publish-ack-timeout":  "0s",
+	"publish-timeout":      "2m",
+	"legacy-wait":          "-1s",
+	"body-limit":           "1GiB",
+	"read-timeout":         "1ns",
+	"idle-timeout":         "0s",
 }
 
 // sampleValue resolves "@file" to a file that exists, for path settings.
@@ -212,7 +241,7 @@ func TestEveryFlagAndEnvParses(t *testing.T) {
 					t.Errorf("flag: got %q, want %q", got, want)
 				}
 				single := []string{"-" + s.Name, in}
-				if s.Name == "create-db" || s.Name == "insecure-no-auth" {
+				if s.Name == "create-db" || s.Name == "insecure-no-auth" || s.Name == "results-sync" {
 					// Booleans take -name=value only, as in the flag package.
 					single = []string{"-" + s.Name + "=" + in}
 				}
@@ -265,8 +294,11 @@ func TestTypedFields(t *testing.T) {
 	if c.DBRetryCount != 7 || c.DBRetryTimeout != 250*time.Millisecond || c.LogLevel != "debug" || c.ShutdownTimeout != 3*time.Second {
 		t.Errorf("2020 aliases: %+v", c)
 	}
-	if c.Worker.BatchSize != 128 || c.Worker.BatchLinger != 4*time.Millisecond || c.Worker.AckWait != 9*time.Second || c.Worker.PinnedTTL != 12*time.Second {
-		t.Errorf("worker settings: %+v", c.Worker)
+	if c.Consumer.BatchSize != 128 || c.Consumer.Linger != 4*time.Millisecond || c.Consumer.AckWait != 9*time.Second || c.Consumer.PinnedTTL != 12*time.Second {
+		t.Errorf("consumer settings: %+v", c.Consumer)
+	}
+	if c.Consumer.Streams != c.Stream || c.Consumer.StopTimeout != c.ShutdownTimeout {
+		t.Errorf("the consumer's streams %+v and stop timeout %s are not --partitions... and --shutdown-timeout", c.Consumer.Streams, c.Consumer.StopTimeout)
 	}
 	if c.Stream.RequestsMaxBytes != 512<<20 {
 		t.Errorf("requests-max-bytes = %d", c.Stream.RequestsMaxBytes)
@@ -275,15 +307,15 @@ func TestTypedFields(t *testing.T) {
 		t.Errorf("worker defaults: log-format %q, nats-url %q", c.LogFormat, c.NATS.URL)
 	}
 
-	d, err := Load(Walletd, []string{"--auth-tokens", HashToken("s3cr3t", ScopeWrite)}, env(nil))
+	d, err := Load(Walletd, []string{"--auth-tokens", gateway.HashToken("s3cr3t", gateway.ScopeWrite)}, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Embedded.Sync != SyncAlways || !d.EmbeddedNATS() || d.LogFormat != "console" || !d.CreateDB {
 		t.Errorf("walletd defaults: %+v", d)
 	}
-	if len(d.Gateway.AuthTokens) != 1 || !d.Gateway.AuthTokens[0].Matches("s3cr3t") || d.Gateway.AuthTokens[0].Matches("s3cr3T") || d.Gateway.AuthTokens[0].Scope != ScopeWrite {
-		t.Errorf("auth tokens: %+v", d.Gateway.AuthTokens)
+	if tk := d.Gateway.Tokens; len(tk) != 1 || tk[0].Hash != sha256.Sum256([]byte("s3cr3t")) || tk[0].Scope != gateway.ScopeWrite {
+		t.Errorf("auth tokens: %+v", tk)
 	}
 }
 
@@ -415,7 +447,7 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 		token    = "nats-token-value"
 		dbPass   = "db-pass-value"
 	)
-	authHash := HashToken("api-token-value", ScopeWrite)
+	authHash := gateway.HashToken("api-token-value", gateway.ScopeWrite)
 	for _, p := range []Program{Walletd, Gateway, Worker} {
 		vars := env(map[string]string{
 			"WALLET_NATS_USER":     "wallet",
@@ -628,7 +660,7 @@ func TestDebugAddrDefaultsToLoopback(t *testing.T) {
 func TestNoAuthBeyondLoopbackIsRefused(t *testing.T) {
 	t.Parallel()
 	none := func(string) (string, bool) { return "", false }
-	token := "--auth-tokens=" + HashToken("t", ScopeWrite)
+	token := "--auth-tokens=" + gateway.HashToken("t", gateway.ScopeWrite)
 	for _, tc := range []struct {
 		p    Program
 		args []string

@@ -106,6 +106,7 @@ func Load(p Program, args []string, lookup LookupEnv) (*Config, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	c.link()
 	return &c, nil
 }
 
@@ -186,14 +187,14 @@ func (c *Config) validate() error {
 		}
 	}
 	if p == Walletd || p == Worker {
-		if c.Worker.AckWait > c.Worker.PinnedTTL {
-			return bad("ack-wait", "%s must not exceed --pinned-ttl (%s): a redelivery must not reach another worker while the pin holds", c.Worker.AckWait, c.Worker.PinnedTTL)
+		if c.Consumer.AckWait > c.Consumer.PinnedTTL {
+			return bad("ack-wait", "%s must not exceed --pinned-ttl (%s): a redelivery must not reach another worker while the pin holds", c.Consumer.AckWait, c.Consumer.PinnedTTL)
 		}
 	}
-	if (p == Walletd || p == Gateway) && c.Gateway.PublishBatchMin > c.Gateway.PublishBatchMax {
-		return bad("publish-batch-min", "%d must not exceed --publish-batch-max (%d)", c.Gateway.PublishBatchMin, c.Gateway.PublishBatchMax)
+	if (p == Walletd || p == Gateway) && c.Publish.MinMessages > c.Publish.MaxMessages {
+		return bad("publish-batch-min", "%d must not exceed --publish-batch-max (%d)", c.Publish.MinMessages, c.Publish.MaxMessages)
 	}
-	if (p == Walletd || p == Gateway) && len(c.Gateway.AuthTokens) == 0 && !c.Gateway.InsecureNoAuth && !IsLoopbackHost(c.Host) {
+	if (p == Walletd || p == Gateway) && len(c.Gateway.Tokens) == 0 && !c.InsecureNoAuth && !IsLoopbackHost(c.Host) {
 		// Without tokens every request passes: anyone who reaches the port
 		// can move money. Beyond loopback that must be a decision.
 		where := "every interface"

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // Setting describes one configuration setting.
@@ -151,39 +153,65 @@ func bind(c *Config, p Program) []entry {
 		{"partitions", "", "request partitions; more than the number of workers you will ever run", false, services,
 			intValue{&c.Stream.Partitions, 1, 1000}},
 		{"dedupe-window", "", "JetStream duplicate window for request ids", false, services,
-			durationValue{&c.Stream.DedupeWindow, time.Second, 7 * 24 * time.Hour}},
+			durationValue{&c.Stream.Duplicates, time.Second, 7 * 24 * time.Hour}},
 		{"requests-max-msgs", "", "most requests the requests stream holds; when full, new requests are refused (503)", false, services,
 			int64Value{&c.Stream.RequestsMaxMsgs, 1, math.MaxInt64}},
 		{"requests-max-bytes", "", "most bytes the requests stream holds (KiB, MiB, GiB suffixes allowed)", false, services,
 			int64Value{&c.Stream.RequestsMaxBytes, 1 << 20, math.MaxInt64}},
+		{"results-max-age", "", "how long the results stream keeps an outcome (outcomes can be read from PostgreSQL after it)", false, services,
+			durationValue{&c.Stream.ResultsMaxAge, time.Minute, 10 * 365 * 24 * time.Hour}},
+		{"results-max-bytes", "", "most bytes the results stream holds; the oldest outcomes go first (KiB, MiB, GiB suffixes allowed)", false, services,
+			int64Value{&c.Stream.ResultsMaxBytes, 1 << 20, math.MaxInt64}},
+		{"results-sync", "", "make the results stream fsync every outcome like the requests stream (outcomes are derived data; syncing them costs worker throughput)", false, services,
+			boolValue{&c.Stream.ResultsSync}},
+		{"deadletter-max-age", "", "how long the dead-letter stream keeps a poison message", false, services,
+			durationValue{&c.Stream.DeadLetterMaxAge, time.Minute, 10 * 365 * 24 * time.Hour}},
+		{"deadletter-max-bytes", "", "most bytes the dead-letter stream holds; the oldest dead letters go first (KiB, MiB, GiB suffixes allowed)", false, services,
+			int64Value{&c.Stream.DeadLetterMaxBytes, 1 << 20, math.MaxInt64}},
 
 		// Workers.
 		{"batch-size", "", "most requests a worker pulls from one partition at a time (the consumers' max ack pending); a worker merges several partitions' batches into one transaction of up to 1000", false, consumers,
-			intValue{&c.Worker.BatchSize, 1, 10000}},
+			intValue{&c.Consumer.BatchSize, 1, 10000}},
 		{"batch-linger", "", "how long a worker waits to fill a batch", false, consumers,
-			durationValue{&c.Worker.BatchLinger, 0, time.Second}},
+			durationValue{&c.Consumer.Linger, 0, time.Second}},
 		{"worker-concurrency", "", "batches a worker process applies at once", false, consumers,
 			intValue{&c.Worker.Concurrency, 1, 64}},
 		{"ack-wait", "", "JetStream ack wait before a message is redelivered (at most --pinned-ttl)", false, consumers,
-			durationValue{&c.Worker.AckWait, time.Second, time.Hour}},
+			durationValue{&c.Consumer.AckWait, time.Second, time.Hour}},
 		{"pinned-ttl", "", "how long a silent worker keeps its partitions pinned before another takes them", false, consumers,
-			durationValue{&c.Worker.PinnedTTL, 2 * time.Second, time.Hour}},
+			durationValue{&c.Consumer.PinnedTTL, 2 * time.Second, time.Hour}},
+		{"expire-interval", "", "how often a worker looks for holds past their timeout and releases them", false, consumers,
+			durationValue{&c.Worker.ExpireInterval, 10 * time.Millisecond, time.Hour}},
+		{"expire-batch", "", "most expired holds one release transaction takes", false, consumers,
+			intValue{&c.Worker.ExpireBatch, 1, 10000}},
 		{"metrics-port", "", "port of the operations listener: /metrics, /healthz and /readyz apart from the API (worker default 9090; gateway default none, 0 picks a free port for the worker)", false, []Program{Worker, Gateway},
 			intValue{&c.MetricsPort, 0, 65535}},
 
 		// Gateway.
 		{"auth-tokens", "", "bearer tokens as comma-separated sha256:<hex>:read|write (hashes, never tokens); empty disables auth", true, producers,
-			tokensValue{&c.Gateway.AuthTokens}},
+			tokensValue{&c.Gateway.Tokens}},
 		{"insecure-no-auth", "", "serve the HTTP API without authentication although --auth-tokens is empty and --host reaches beyond loopback", false, producers,
-			boolValue{&c.Gateway.InsecureNoAuth}},
+			boolValue{&c.InsecureNoAuth}},
 		{"max-wait", "", "longest wait a client may ask for with Prefer: wait=N", false, producers,
 			durationValue{&c.Gateway.MaxWait, 0, 5 * time.Minute}},
 		{"max-waiters", "", "most requests waiting for their outcome at once (Prefer: wait, original API); past it a request is stored and answered as pending at once", false, producers,
 			intValue{&c.Gateway.MaxWaiters, 1, 1_000_000}},
 		{"publish-batch-min", "", "fewest waiting requests the gateway publishes as one JetStream atomic batch (one disk sync for all); fewer go as single publishes, one sync each", false, producers,
-			intValue{&c.Gateway.PublishBatchMin, 1, 1000}},
+			intValue{&c.Publish.MinMessages, 1, natsbus.MaxBatchMessages}},
 		{"publish-batch-max", "", "most requests in one atomic batch (at least --publish-batch-min, at most 1000)", false, producers,
-			intValue{&c.Gateway.PublishBatchMax, 1, 1000}},
+			intValue{&c.Publish.MaxMessages, 1, natsbus.MaxBatchMessages}},
+		{"publish-ack-timeout", "", "how long the gateway waits for JetStream to acknowledge a batch or a single publish; past it the outcome is unknown and the gateway looks the request up before it answers", false, producers,
+			durationValue{&c.Publish.Timeout, 100 * time.Millisecond, time.Minute}},
+		{"publish-timeout", "", "longest one request's publish may take, queueing and acknowledgement included; a request not stored in time is answered 503 and may be retried under the same id", false, producers,
+			durationValue{&c.Gateway.PublishTimeout, 100 * time.Millisecond, time.Minute}},
+		{"legacy-wait", "", "how long the original API's POST /transfers/ waits for the outcome before answering that the request is pending (0: --max-wait)", false, producers,
+			durationValue{&c.Gateway.LegacyWait, 0, 5 * time.Minute}},
+		{"body-limit", "", "largest request body the API accepts, in bytes (KiB, MiB suffixes allowed); a larger one is answered 413", false, producers,
+			byteSizeValue{&c.Gateway.BodyLimit, 1 << 10, 64 << 20}},
+		{"read-timeout", "", "longest the API waits to read one request, headers and body, so slow clients cannot hold connections", false, producers,
+			durationValue{&c.Gateway.ReadTimeout, 100 * time.Millisecond, 10 * time.Minute}},
+		{"idle-timeout", "", "how long an idle keep-alive connection to the API stays open", false, producers,
+			durationValue{&c.Gateway.IdleTimeout, time.Second, time.Hour}},
 
 		// Tracing.
 		{"otel-endpoint", "", "OTLP/HTTP collector traces are sent to, e.g. http://otel-collector:4318 (/v1/traces is added when the URL has no path); empty: tracing off", false, services,

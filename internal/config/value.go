@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wallet/wallet/internal/gateway"
 )
 
 // The types below implement flag.Value for the settings. Their Set methods
@@ -244,10 +245,10 @@ func (v urlListValue) String() string {
 // tokensValue holds the gateway's bearer tokens as hashes. Set never puts
 // the rejected text into its error: an operator who pasted a plain token by
 // mistake must not find it in a log.
-type tokensValue struct{ p *[]AuthToken }
+type tokensValue struct{ p *[]gateway.Token }
 
 func (v tokensValue) Set(s string) error {
-	tokens, err := ParseAuthTokens(s)
+	tokens, err := gateway.ParseTokens(s)
 	if err != nil {
 		return err
 	}
@@ -266,35 +267,29 @@ func (v tokensValue) String() string {
 	return strings.Join(parts, ",")
 }
 
-// ParseAuthTokens reads a comma-separated list of sha256:<hex>:read|write
-// entries. Errors name the entry by position only.
-func ParseAuthTokens(s string) ([]AuthToken, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
+// byteSizeValue is an int64Value for a size held in an int.
+type byteSizeValue struct {
+	p        *int
+	min, max int
+}
+
+func (v byteSizeValue) Set(s string) error {
+	n, err := parseSize(strings.TrimSpace(s))
+	if err != nil {
+		return err
 	}
-	var out []AuthToken
-	for i, entry := range strings.Split(s, ",") {
-		entry = strings.TrimSpace(entry)
-		parts := strings.Split(entry, ":")
-		if len(parts) != 3 || parts[0] != "sha256" {
-			return nil, fmt.Errorf("entry %d is not sha256:<hex>:read|write (store token hashes, never tokens)", i+1)
-		}
-		raw, err := hex.DecodeString(parts[1])
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("entry %d: the hash must be 64 hex digits", i+1)
-		}
-		var t AuthToken
-		copy(t.Hash[:], raw)
-		switch Scope(parts[2]) {
-		case ScopeRead, ScopeWrite:
-			t.Scope = Scope(parts[2])
-		default:
-			return nil, fmt.Errorf("entry %d: the scope must be read or write", i+1)
-		}
-		out = append(out, t)
+	if n < int64(v.min) || n > int64(v.max) {
+		return fmt.Errorf("must be between %d and %d", v.min, v.max)
 	}
-	return out, nil
+	*v.p = int(n)
+	return nil
+}
+
+func (v byteSizeValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
 }
 
 // otlpEndpointValue holds the OTLP/HTTP collector URL traces go to; empty

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,7 +14,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Config holds the gateway's settings. Zero values take the defaults below.
+// Config holds the gateway's settings. Zero values take DefaultConfig's.
 type Config struct {
 	// Tokens are the accepted bearer tokens. When empty, no authentication
 	// is required.
@@ -60,27 +61,52 @@ const (
 	dependencyTimeout = 5 * time.Second
 )
 
+// DefaultConfig returns the gateway's defaults. New fills a zero field of
+// its Config from it; a zero LegacyWait is MaxWait.
+func DefaultConfig() Config {
+	return Config{
+		MaxWait:        defaultMaxWait,
+		PublishTimeout: defaultPublishTimeout,
+		BodyLimit:      defaultBodyLimit,
+		ReadTimeout:    defaultReadTimeout,
+		IdleTimeout:    defaultIdleTimeout,
+		MaxWaiters:     DefaultMaxWaiters,
+	}
+}
+
+// Validate reports whether c, with its zero fields taking the defaults, is
+// a gateway New accepts.
+func (c Config) Validate() error {
+	for i, t := range c.Tokens {
+		if t.Scope != ScopeRead && t.Scope != ScopeWrite {
+			return fmt.Errorf("gateway: token %d: scope %q is neither read nor write", i+1, t.Scope)
+		}
+	}
+	return nil
+}
+
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if c.MaxWait <= 0 {
-		c.MaxWait = defaultMaxWait
+		c.MaxWait = d.MaxWait
 	}
 	if c.LegacyWait <= 0 {
 		c.LegacyWait = c.MaxWait
 	}
 	if c.PublishTimeout <= 0 {
-		c.PublishTimeout = defaultPublishTimeout
+		c.PublishTimeout = d.PublishTimeout
 	}
 	if c.BodyLimit <= 0 {
-		c.BodyLimit = defaultBodyLimit
+		c.BodyLimit = d.BodyLimit
 	}
 	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = defaultReadTimeout
+		c.ReadTimeout = d.ReadTimeout
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = defaultIdleTimeout
+		c.IdleTimeout = d.IdleTimeout
 	}
 	if c.MaxWaiters <= 0 {
-		c.MaxWaiters = DefaultMaxWaiters
+		c.MaxWaiters = d.MaxWaiters
 	}
 	return c
 }
@@ -111,6 +137,9 @@ type Gateway struct {
 // prometheus.Gatherer to be served, as *prometheus.Registry is; otherwise
 // the default gatherer is served).
 func New(cfg Config, store Store, queue Queue, logger *zap.Logger, reg prometheus.Registerer) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = zap.NewNop()

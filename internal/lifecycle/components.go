@@ -35,56 +35,6 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Streams maps the stream settings to natsbus's configuration.
-func Streams(cfg *config.Config) natsbus.Config {
-	return natsbus.Config{
-		Partitions:       cfg.Stream.Partitions,
-		Replicas:         cfg.Stream.Replicas,
-		RequestsMaxMsgs:  cfg.Stream.RequestsMaxMsgs,
-		RequestsMaxBytes: cfg.Stream.RequestsMaxBytes,
-		Duplicates:       cfg.Stream.DedupeWindow,
-	}
-}
-
-// ConsumerSettings maps the worker settings to the configuration of its
-// consumer. A soft stop may take up to the shutdown timeout.
-func ConsumerSettings(cfg *config.Config) natsbus.ConsumerSettings {
-	return natsbus.ConsumerSettings{
-		Streams:     Streams(cfg),
-		BatchSize:   cfg.Worker.BatchSize,
-		Linger:      cfg.Worker.BatchLinger,
-		AckWait:     cfg.Worker.AckWait,
-		PinnedTTL:   cfg.Worker.PinnedTTL,
-		StopTimeout: cfg.ShutdownTimeout,
-	}
-}
-
-// WorkerConfig maps the worker settings to the worker's configuration.
-func WorkerConfig(cfg *config.Config) worker.Config {
-	return worker.Config{
-		Concurrency:    cfg.Worker.Concurrency,
-		TracerProvider: Tracing(cfg),
-	}
-}
-
-// GatewayConfig maps the gateway settings to the gateway's configuration.
-func GatewayConfig(cfg *config.Config) gateway.Config {
-	tokens := make([]gateway.Token, len(cfg.Gateway.AuthTokens))
-	for i, t := range cfg.Gateway.AuthTokens {
-		tokens[i] = gateway.Token{Hash: t.Hash, Scope: gateway.Scope(t.Scope)}
-	}
-	return gateway.Config{Tokens: tokens, MaxWait: cfg.Gateway.MaxWait, MaxWaiters: cfg.Gateway.MaxWaiters,
-		TracerProvider: Tracing(cfg)}
-}
-
-// BatcherConfig maps the gateway's publish batching settings.
-func BatcherConfig(cfg *config.Config) natsbus.BatcherConfig {
-	return natsbus.BatcherConfig{
-		MinMessages: cfg.Gateway.PublishBatchMin,
-		MaxMessages: cfg.Gateway.PublishBatchMax,
-	}
-}
-
 // RunningWorker is a worker running in the background of a process.
 type RunningWorker struct {
 	*worker.Worker
@@ -97,11 +47,13 @@ type RunningWorker struct {
 // returns once the worker pulls, or with the start-up's error; ctx bounds
 // only the start-up.
 func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg prometheus.Registerer) (*RunningWorker, error) {
-	c, err := natsbus.NewConsumer(nc, ConsumerSettings(cfg), log, reg)
+	c, err := natsbus.NewConsumer(nc, cfg.Consumer, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	w, err := worker.New(c, store, WorkerConfig(cfg), log, reg)
+	wcfg := cfg.Worker
+	wcfg.TracerProvider = Tracing(cfg)
+	w, err := worker.New(c, store, wcfg, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -150,14 +102,16 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	if err := natsbus.CreateStreams(ctx, js, Streams(cfg)); err != nil {
+	if err := natsbus.CreateStreams(ctx, js, cfg.Stream); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	queue, err := natsbus.NewProducer(ctx, nc, BatcherConfig(cfg), natsbus.WithTracing(Tracing(cfg)))
+	queue, err := natsbus.NewProducer(ctx, nc, cfg.Publish, natsbus.WithTracing(Tracing(cfg)))
 	if err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	gw, err := gateway.New(GatewayConfig(cfg), store, queue, log, reg)
+	gcfg := cfg.Gateway
+	gcfg.TracerProvider = Tracing(cfg)
+	gw, err := gateway.New(gcfg, store, queue, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +120,11 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err != nil {
 		return nil, fmt.Errorf("start gateway: listen on %s (--host, --port): %w", addr, err)
 	}
-	if len(cfg.Gateway.AuthTokens) == 0 {
+	if len(cfg.Gateway.Tokens) == 0 {
 		// Configuration allows this only on loopback or with
 		// --insecure-no-auth; either way it must not go unnoticed.
 		log.Warn("AUTHENTICATION IS OFF: every request to the HTTP API is accepted, writes included; set --auth-tokens",
-			zap.String("listen", ln.Addr().String()), zap.Bool("insecure_no_auth", cfg.Gateway.InsecureNoAuth))
+			zap.String("listen", ln.Addr().String()), zap.Bool("insecure_no_auth", cfg.InsecureNoAuth))
 	}
 	// The producer outlives ctx, which ends at the first signal: it stops
 	// only after the HTTP server, in Stop, so no accepted request is cut off.

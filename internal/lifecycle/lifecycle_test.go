@@ -25,11 +25,9 @@ import (
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/dbtest"
-	"github.com/wallet/wallet/internal/gateway"
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/postgres"
-	"github.com/wallet/wallet/internal/worker"
 )
 
 func TestRetryGivesUpAfterTheConfiguredAttempts(t *testing.T) {
@@ -302,27 +300,6 @@ func TestOpenStoreWarnsWhenAutovacuumIsOff(t *testing.T) {
 	warned := logs.FilterMessageSnippet("autovacuum is off").Len() == 1
 	if warned != (on == "off") {
 		t.Fatalf("autovacuum %s, warned %v", on, warned)
-	}
-}
-
-// TestConfigDefaultsMatchThePackages: the settings' defaults are written in
-// the config package, which depends on nothing; they must stay the
-// defaults the worker and natsbus packages document and were measured
-// with.
-func TestConfigDefaultsMatchThePackages(t *testing.T) {
-	t.Parallel()
-	for _, p := range []config.Program{config.Walletd, config.Gateway, config.Worker} {
-		cfg := config.Defaults(p)
-		w, c, s, b, g := WorkerConfig(&cfg), ConsumerSettings(&cfg), Streams(&cfg), BatcherConfig(&cfg), GatewayConfig(&cfg)
-		got := []any{c.BatchSize, c.Linger, w.Concurrency, c.AckWait, c.PinnedTTL,
-			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages, g.MaxWaiters}
-		want := []any{natsbus.DefaultConsumerBatch, natsbus.DefaultConsumerLinger, worker.DefaultConcurrency, natsbus.DefaultAckWait, natsbus.DefaultPinnedTTL,
-			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages, gateway.DefaultMaxWaiters}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Errorf("%s: default %d is %v, the package's is %v", p, i, got[i], want[i])
-			}
-		}
 	}
 }
 

@@ -60,22 +60,34 @@ type BatcherConfig struct {
 	Stream string
 }
 
+// DefaultBatcherConfig returns the batcher's defaults. NewBatcher fills a
+// zero field of its BatcherConfig from it, except that a zero MinMessages
+// is at most MaxMessages.
+func DefaultBatcherConfig() BatcherConfig {
+	return BatcherConfig{
+		MaxMessages: DefaultBatchMessages,
+		MinMessages: DefaultBatchMin,
+		Linger:      DefaultBatchLinger,
+		Timeout:     DefaultBatchTimeout,
+	}
+}
+
+// Validate reports whether c, with its zero fields taking the defaults, is
+// a batcher NewBatcher accepts.
+func (c BatcherConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c BatcherConfig) withDefaults() (BatcherConfig, error) {
-	if c.MaxMessages == 0 {
-		c.MaxMessages = DefaultBatchMessages
-	}
-	if c.MinMessages == 0 {
-		c.MinMessages = min(DefaultBatchMin, c.MaxMessages)
-	}
-	if c.Linger == 0 {
-		c.Linger = DefaultBatchLinger
-	}
+	d := DefaultBatcherConfig()
+	fillZero(&c.MaxMessages, d.MaxMessages)
+	fillZero(&c.MinMessages, min(d.MinMessages, c.MaxMessages))
+	fillZero(&c.Linger, d.Linger)
 	if c.Linger < 0 {
 		c.Linger = 0
 	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultBatchTimeout
-	}
+	fillZero(&c.Timeout, d.Timeout)
 	if c.MaxMessages < 1 || c.MaxMessages > MaxBatchMessages {
 		return c, fmt.Errorf("%w: batch max messages %d: want 1..%d", ErrInvalidConfig, c.MaxMessages, MaxBatchMessages)
 	}

@@ -74,6 +74,32 @@ type ConsumerSettings struct {
 
 var validConsumerID = regexp.MustCompile(`^[-_=a-zA-Z0-9]{1,64}$`)
 
+// DefaultConsumerSettings returns the consumer's defaults. NewConsumer
+// fills a zero field of its ConsumerSettings from it; an empty ID is
+// generated there (host name plus a random suffix), so each start has its
+// own.
+func DefaultConsumerSettings() ConsumerSettings {
+	return ConsumerSettings{
+		Streams:       DefaultConfig(),
+		BatchSize:     DefaultConsumerBatch,
+		Linger:        DefaultConsumerLinger,
+		AckWait:       DefaultAckWait,
+		PinnedTTL:     DefaultPinnedTTL,
+		Heartbeat:     DefaultHeartbeat,
+		MemberTTL:     DefaultMemberTTL,
+		PurgeInterval: DefaultPurgeInterval,
+		MembersBucket: MembersBucket,
+		StopTimeout:   DefaultStopTimeout,
+	}
+}
+
+// Validate reports whether c, with its zero fields taking the defaults, is
+// a consumer NewConsumer accepts.
+func (c ConsumerSettings) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c ConsumerSettings) withDefaults() (ConsumerSettings, error) {
 	if c.ID == "" {
 		host, _ := os.Hostname()
@@ -83,30 +109,17 @@ func (c ConsumerSettings) withDefaults() (ConsumerSettings, error) {
 		}
 		c.ID = fmt.Sprintf("%s-%06x", strings.Trim(host, "_"), rand.Uint32()&0xffffff) //nolint:gosec // tells restarts apart; not a secret
 	}
-	if c.Streams.Partitions == 0 {
-		c.Streams.Partitions = DefaultPartitions
-	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.BatchSize, DefaultConsumerBatch)
-	defDur(&c.Linger, DefaultConsumerLinger)
-	defDur(&c.AckWait, DefaultAckWait)
-	defDur(&c.PinnedTTL, DefaultPinnedTTL)
-	defDur(&c.Heartbeat, DefaultHeartbeat)
-	defDur(&c.MemberTTL, DefaultMemberTTL)
-	defDur(&c.PurgeInterval, DefaultPurgeInterval)
-	defDur(&c.StopTimeout, DefaultStopTimeout)
-	if c.MembersBucket == "" {
-		c.MembersBucket = MembersBucket
-	}
+	d := DefaultConsumerSettings()
+	fillZero(&c.Streams.Partitions, d.Streams.Partitions)
+	fillZero(&c.BatchSize, d.BatchSize)
+	fillZero(&c.Linger, d.Linger)
+	fillZero(&c.AckWait, d.AckWait)
+	fillZero(&c.PinnedTTL, d.PinnedTTL)
+	fillZero(&c.Heartbeat, d.Heartbeat)
+	fillZero(&c.MemberTTL, d.MemberTTL)
+	fillZero(&c.PurgeInterval, d.PurgeInterval)
+	fillZero(&c.StopTimeout, d.StopTimeout)
+	fillZero(&c.MembersBucket, d.MembersBucket)
 	bad := func(format string, args ...any) (ConsumerSettings, error) {
 		return c, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}

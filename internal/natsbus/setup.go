@@ -65,31 +65,40 @@ type Config struct {
 	DeadLetterMaxBytes int64
 }
 
+// DefaultConfig returns the stream defaults. Every constructor and setup
+// function fills a zero field of its Config from it.
+func DefaultConfig() Config {
+	return Config{
+		Partitions:         DefaultPartitions,
+		Replicas:           1,
+		RequestsMaxMsgs:    DefaultRequestsMaxMsgs,
+		RequestsMaxBytes:   DefaultRequestsMaxBytes,
+		Duplicates:         DefaultDuplicates,
+		ResultsMaxAge:      DefaultResultsMaxAge,
+		ResultsMaxBytes:    DefaultResultsMaxBytes,
+		DeadLetterMaxAge:   DefaultDeadLetterMaxAge,
+		DeadLetterMaxBytes: DefaultDeadLetterMaxBytes,
+	}
+}
+
+// Validate reports whether c, with its zero fields taking the defaults,
+// describes streams the server can hold.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c Config) withDefaults() (Config, error) {
-	setInt := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setInt64 := func(v *int64, d int64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setDur := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	setInt(&c.Partitions, DefaultPartitions)
-	setInt(&c.Replicas, 1)
-	setInt64(&c.RequestsMaxMsgs, DefaultRequestsMaxMsgs)
-	setInt64(&c.RequestsMaxBytes, DefaultRequestsMaxBytes)
-	setDur(&c.Duplicates, DefaultDuplicates)
-	setDur(&c.ResultsMaxAge, DefaultResultsMaxAge)
-	setInt64(&c.ResultsMaxBytes, DefaultResultsMaxBytes)
-	setDur(&c.DeadLetterMaxAge, DefaultDeadLetterMaxAge)
-	setInt64(&c.DeadLetterMaxBytes, DefaultDeadLetterMaxBytes)
+	d := DefaultConfig()
+	fillZero(&c.Partitions, d.Partitions)
+	fillZero(&c.Replicas, d.Replicas)
+	fillZero(&c.RequestsMaxMsgs, d.RequestsMaxMsgs)
+	fillZero(&c.RequestsMaxBytes, d.RequestsMaxBytes)
+	fillZero(&c.Duplicates, d.Duplicates)
+	fillZero(&c.ResultsMaxAge, d.ResultsMaxAge)
+	fillZero(&c.ResultsMaxBytes, d.ResultsMaxBytes)
+	fillZero(&c.DeadLetterMaxAge, d.DeadLetterMaxAge)
+	fillZero(&c.DeadLetterMaxBytes, d.DeadLetterMaxBytes)
 	switch {
 	case c.Partitions < 1 || c.Partitions > 1000:
 		return c, fmt.Errorf("%w: partitions %d, want 1..1000", ErrInvalidConfig, c.Partitions)
@@ -97,10 +106,21 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: replicas %d, want 1..5", ErrInvalidConfig, c.Replicas)
 	case c.RequestsMaxMsgs < 1 || c.RequestsMaxBytes < 1:
 		return c, fmt.Errorf("%w: requests stream limits must be positive", ErrInvalidConfig)
+	case c.ResultsMaxBytes < 1 || c.DeadLetterMaxBytes < 1:
+		return c, fmt.Errorf("%w: results and dead-letter stream limits must be positive", ErrInvalidConfig)
 	case c.Duplicates < 0 || c.ResultsMaxAge < 0 || c.DeadLetterMaxAge < 0:
 		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	return c, nil
+}
+
+// fillZero sets *v to d when it is the zero value: the convention by which
+// a zero field of every configuration in this package takes its default.
+func fillZero[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // transformDestination is the partition transform for n partitions.

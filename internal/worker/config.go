@@ -26,7 +26,7 @@ const (
 	DefaultExpireBatch = 500
 )
 
-// Config tunes a worker. Zero fields take the defaults above. What the
+// Config tunes a worker. Zero fields take DefaultConfig's values. What the
 // partitions' pulls need (batch size, ack wait, membership) is the
 // consumer's (natsbus.ConsumerSettings).
 type Config struct {
@@ -44,17 +44,38 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 }
 
-func (c Config) withDefaults(batchSize int) (Config, error) {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
+// DefaultConfig returns the worker's defaults. New fills a zero field of
+// its Config from it. MaxMerge stays zero, which New reads as
+// DefaultMaxMerge or the consumer's batch size, whichever is larger.
+func DefaultConfig() Config {
+	return Config{
+		Concurrency:    DefaultConcurrency,
+		ExpireInterval: DefaultExpireInterval,
+		ExpireBatch:    DefaultExpireBatch,
 	}
-	def(&c.Concurrency, DefaultConcurrency)
-	def(&c.MaxMerge, max(DefaultMaxMerge, batchSize))
-	def(&c.ExpireBatch, DefaultExpireBatch)
+}
+
+// Validate reports whether c, with its zero fields taking the defaults, is
+// a worker New accepts with a consumer of batch size 1; New checks
+// MaxMerge against the real batch size.
+func (c Config) Validate() error {
+	_, err := c.withDefaults(1)
+	return err
+}
+
+func (c Config) withDefaults(batchSize int) (Config, error) {
+	d := DefaultConfig()
+	if c.Concurrency == 0 {
+		c.Concurrency = d.Concurrency
+	}
+	if c.MaxMerge == 0 {
+		c.MaxMerge = max(DefaultMaxMerge, batchSize)
+	}
 	if c.ExpireInterval == 0 {
-		c.ExpireInterval = DefaultExpireInterval
+		c.ExpireInterval = d.ExpireInterval
+	}
+	if c.ExpireBatch == 0 {
+		c.ExpireBatch = d.ExpireBatch
 	}
 	bad := func(format string, args ...any) (Config, error) {
 		return c, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
