@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wallet/wallet/internal/gateway"
+	"github.com/wallet/wallet/internal/natsbus"
 )
 
 // samples holds, for every setting, a valid value other than any program's
@@ -54,6 +56,9 @@ var samples = map[string]struct{ in, want string }{
 	"deadletter-max-age":   {"72h", "72h0m0s"},
 	"deadletter-max-bytes": {"2GiB", "2147483648"},
 	"expire-interval":      {"250ms", "250ms"},
+	"heartbeat":            {"500ms", "500ms"},
+	"member-ttl":           {"6s", "6s"},
+	"purge-interval":       {"30s", "30s"},
 	"expire-batch":         {"200", "200"},
 	"publish-ack-timeout":  {"8s", "8s"},
 	"publish-timeout":      {"9s", "9s"},
@@ -121,6 +126,9 @@ var bad = map[string]string{
 	"deadletter-max-age":   "forever",
 	"deadletter-max-bytes": "1KiB",
 	"expire-interval":      "1ms",
+	"heartbeat":            "1ms",
+	"member-ttl":           "1h",
+	"purge-interval":       "0s",
 	"expire-batch":         "0",
 	"publish-ack-timeout":  "0s",
 	"publish-timeout":      "2m",
@@ -390,6 +398,26 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 	}
 }
 
+// TestDefaultsAreThePackages: a component's settings start from its own
+// package's defaults, which that package accepts.
+func TestDefaultsAreThePackages(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Program{Walletd, Gateway, Worker} {
+		c := Defaults(p)
+		for name, err := range map[string]error{
+			"stream": c.Stream.Validate(), "consumer": c.Consumer.Validate(), "worker": c.Worker.Validate(),
+			"gateway": c.Gateway.Validate(), "publish": c.Publish.Validate(),
+		} {
+			if err != nil {
+				t.Errorf("%s: %s defaults: %v", p, name, err)
+			}
+		}
+		if !strings.Contains(Usage(p), "env WALLET_PARTITIONS, default "+strconv.Itoa(natsbus.DefaultPartitions)+"\n") {
+			t.Errorf("%s: --help does not show natsbus's partitions", p)
+		}
+	}
+}
+
 func TestBadCombinations(t *testing.T) {
 	t.Parallel()
 	cert, _ := sampleValue(t, "nats-tls-cert")
@@ -407,6 +435,7 @@ func TestBadCombinations(t *testing.T) {
 		{Gateway, []string{"--nats-tls-ca", "/nonexistent/ca.pem"}, "nats-tls-ca"},
 		{Walletd, []string{"--stream-replicas", "3"}, "stream-replicas"},
 		{Gateway, []string{"--publish-batch-min", "200"}, "publish-batch-min"},
+		{Worker, []string{"--heartbeat", "5s", "--member-ttl", "8s"}, "member-ttl"},
 	}
 	for _, tc := range cases {
 		_, err := Load(tc.p, tc.args, env(nil))

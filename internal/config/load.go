@@ -191,6 +191,9 @@ func (c *Config) validate() error {
 			return bad("ack-wait", "%s must not exceed --pinned-ttl (%s): a redelivery must not reach another worker while the pin holds", c.Consumer.AckWait, c.Consumer.PinnedTTL)
 		}
 	}
+	if (p == Walletd || p == Worker) && c.Consumer.MemberTTL < 2*c.Consumer.Heartbeat {
+		return bad("member-ttl", "%s must be at least two --heartbeat (%s): one late heartbeat must not end a membership", c.Consumer.MemberTTL, 2*c.Consumer.Heartbeat)
+	}
 	if (p == Walletd || p == Gateway) && c.Publish.MinMessages > c.Publish.MaxMessages {
 		return bad("publish-batch-min", "%d must not exceed --publish-batch-max (%d)", c.Publish.MinMessages, c.Publish.MaxMessages)
 	}
