@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // Holds, their posts and voids, and reversals. A post, void or reversal
@@ -35,21 +35,22 @@ func (g *Gateway) holdRoutes(read, write fiber.Handler) {
 }
 
 var (
-	holdFields     = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "timeout_seconds"}
-	postFields     = []string{"id", "amount"}
-	voidFields     = []string{"id"}
-	reversalFields = []string{"id", "amount"}
-)
+	holdFields     = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "timeout_seconds", "metadata", "reference"}
+	postFields     = []string{"id", "amount", "metadata", "reference"}
+	voidFields     = []string{"id", "metadata", "reference"}
+	reversalFields = []string{"id", "amount", "metadata", "reference"}
 
-// maxTimeoutDigits bounds timeout_seconds so any accepted value fits a
-// time.Duration; its range (up to 30 days) is the domain's rule.
-const maxTimeoutDigits = 9
+	holdReader     = wire.Reader{Names: holdFields}
+	postReader     = wire.Reader{Names: postFields}
+	voidReader     = wire.Reader{Names: voidFields}
+	reversalReader = wire.Reader{Names: reversalFields}
+)
 
 // decodeHold reads POST /v1/holds: a transfer's fields and an optional
 // timeout_seconds, a JSON integer.
 func decodeHold(body []byte) (transfer.Request, *Problem) {
-	var v [6]jsonValue
-	if p := readObject(body, holdFields, v[:]); p != nil {
+	var v [8]wire.Value
+	if p := readObject(body, &holdReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: transfer.KindHold}
@@ -69,58 +70,60 @@ func decodeHold(body []byte) (transfer.Request, *Problem) {
 	if r.Currency, p = stringField(holdFields[4], v[4]); p != nil {
 		return r, p
 	}
-	r.Timeout, p = timeoutSeconds(v[5])
-	return r, p
+	if r.Timeout, p = timeoutSeconds(v[5]); p != nil {
+		return r, p
+	}
+	return r, labels(&r, v[6], v[7])
 }
 
-func timeoutSeconds(v jsonValue) (time.Duration, *Problem) {
-	switch v.kind {
-	case kindAbsent, kindNull:
+func timeoutSeconds(v wire.Value) (time.Duration, *Problem) {
+	switch v.Kind {
+	case wire.Absent, wire.Null:
 		return 0, nil
-	case kindNumber:
+	case wire.Number:
 	default:
-		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, not "+v.kind.String()+".")
+		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, not "+v.Kind.String()+".")
 	}
-	text := string(v.text)
-	digits := text
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	if err != nil || len(digits) > maxTimeoutDigits {
+	d, ok := wire.Seconds(v.Text)
+	if !ok {
 		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, at most 2592000 (30 days).")
 	}
-	return time.Duration(n) * time.Second, nil
+	return d, nil
 }
 
 // decodeSettle reads the body of a post or void: the request id and, for a
 // post, an optional amount. An explicit "0" is refused: zero would read as
 // "not given", the whole hold.
 func decodeSettle(kind transfer.Kind, holdID uuid.UUID, body []byte) (transfer.Request, *Problem) {
-	fields := postFields
+	r := transfer.Request{Kind: kind, HoldID: holdID}
+	var v [4]wire.Value
+	var p *Problem
 	if kind == transfer.KindVoid {
-		fields = voidFields
+		if p := readObject(body, &voidReader, v[:3]); p != nil {
+			return transfer.Request{}, p
+		}
+		if r.ID, p = stringID("id", v[0]); p != nil {
+			return r, p
+		}
+		return r, labels(&r, v[1], v[2])
 	}
-	var v [2]jsonValue
-	if p := readObject(body, fields, v[:len(fields)]); p != nil {
+	if p := readObject(body, &postReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
-	r := transfer.Request{Kind: kind, HoldID: holdID}
-	var p *Problem
 	if r.ID, p = stringID("id", v[0]); p != nil {
 		return r, p
 	}
-	if kind == transfer.KindPost {
-		r.Amount, p = optionalAmount(v[1], "the whole hold")
+	if r.Amount, p = optionalAmount(v[1], "the whole hold"); p != nil {
+		return r, p
 	}
-	return r, p
+	return r, labels(&r, v[2], v[3])
 }
 
 // decodeReversal reads the body of a reversal: the request id and an
 // optional amount (default: what is left to reverse).
 func decodeReversal(transferID uuid.UUID, body []byte) (transfer.Request, *Problem) {
-	var v [2]jsonValue
-	if p := readObject(body, reversalFields, v[:]); p != nil {
+	var v [4]wire.Value
+	if p := readObject(body, &reversalReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: transfer.KindReversal, Reverses: transferID}
@@ -128,12 +131,14 @@ func decodeReversal(transferID uuid.UUID, body []byte) (transfer.Request, *Probl
 	if r.ID, p = stringID("id", v[0]); p != nil {
 		return r, p
 	}
-	r.Amount, p = optionalAmount(v[1], "what is left to reverse")
-	return r, p
+	if r.Amount, p = optionalAmount(v[1], "what is left to reverse"); p != nil {
+		return r, p
+	}
+	return r, labels(&r, v[2], v[3])
 }
 
-func optionalAmount(v jsonValue, whole string) (amt decimal.Decimal, p *Problem) {
-	if v.kind == kindAbsent || v.kind == kindNull {
+func optionalAmount(v wire.Value, whole string) (amt decimal.Decimal, p *Problem) {
+	if v.Kind == wire.Absent || v.Kind == wire.Null {
 		return amt, nil
 	}
 	if amt, p = amount(v, false); p != nil {

@@ -104,7 +104,7 @@ func domainProblem(e *transfer.Error) *Problem {
 func statusOf(code transfer.Code) int {
 	switch code {
 	case CodeBadRequest, CodeMalformedJSON, CodeUnknownField, CodeDuplicateField, CodeInvalidField, CodeBadCursor,
-		transfer.CodeInvalidAmount:
+		transfer.CodeInvalidAmount, transfer.CodeInvalidMetadata, transfer.CodeInvalidReference:
 		return fiber.StatusBadRequest
 	case CodeUnauthorized:
 		return fiber.StatusUnauthorized
@@ -149,6 +149,10 @@ func fieldOf(code transfer.Code) string {
 		return "amount"
 	case transfer.CodeCurrencyNotSupported:
 		return "currency"
+	case transfer.CodeInvalidMetadata:
+		return "metadata"
+	case transfer.CodeInvalidReference, transfer.CodeReferenceAlreadyUsed:
+		return "reference"
 	}
 	return ""
 }

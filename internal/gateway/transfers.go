@@ -15,26 +15,23 @@ import (
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// check applies every rule that needs no account: the domain's validation,
-// then the currency's existence and the rounding of the amount to it, in
+// check applies every rule that needs no account with transfer's Check, in
 // the order the workers apply them, so a request refused here would have
 // been rejected there with the same code.
 func (g *Gateway) check(ctx context.Context, r *transfer.Request) *Problem {
-	if e := r.Validate(); e != nil {
-		return domainProblem(e)
-	}
 	r.Currency = transfer.NormalizeCurrency(r.Currency)
-	precision, ok, err := g.currencies.precision(ctx, r.Currency)
-	if err != nil {
-		g.log.Warn("currencies unavailable", zap.Error(err))
+	var lookupErr error
+	e := r.Check(func(code string) (int32, bool) {
+		p, ok, err := g.currencies.precision(ctx, code)
+		lookupErr = err
+		return p, ok
+	})
+	if lookupErr != nil {
+		g.log.Warn("currencies unavailable", zap.Error(lookupErr))
 		return unavailable("The currencies table cannot be read; retry shortly.")
 	}
-	if !ok {
-		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(r.Currency)+" is not supported.")
-	}
-	if !transfer.RoundAmount(r.Amount, precision).IsPositive() {
-		return fieldProblem(transfer.CodeTransferAmountMustBePositive, "amount",
-			"The amount rounds to zero at "+r.Currency+"'s "+strconv.Itoa(int(precision))+" fraction digits.")
+	if e != nil {
+		return domainProblem(e)
 	}
 	return nil
 }

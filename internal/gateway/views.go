@@ -172,7 +172,7 @@ func jsonBody(c *fiber.Ctx, legacy bool) ([]byte, *Problem) {
 
 // pathID reads a UUID path parameter.
 func pathID(c *fiber.Ctx, name string) (uuid.UUID, *Problem) {
-	id, ok := parseID(c.Params(name))
+	id, ok := transfer.ParseID(c.Params(name))
 	if !ok {
 		return uuid.Nil, fieldProblem(CodeInvalidField, name, "The "+name+" in the path must be a UUID.")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // StatusPending is the status of a request accepted but not yet decided. It
@@ -55,6 +56,10 @@ type Result struct {
 	// Reverses is the request a reversal moves money back for; absent
 	// for other kinds.
 	Reverses uuid.UUID `json:"reverses,omitzero"`
+	// Metadata and Reference are the request's, as sent; absent when it
+	// had none. Metadata's keys are written in sorted order.
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Reference string            `json:"reference,omitempty"`
 }
 
 // ResultFromTransfer describes a decided transfer. precisions maps currency
@@ -73,6 +78,8 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 		Attempt:     t.Attempt,
 		HoldID:      t.HoldID,
 		Reverses:    t.Reverses,
+		Metadata:    t.Metadata,
+		Reference:   t.Reference,
 	}
 	r.setAccounts(t.Kind, t.From, t.To)
 	p, known := precisions[t.Currency]
@@ -96,6 +103,8 @@ func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[
 		ProcessedAt: processedAt.UTC(),
 		HoldID:      req.HoldID,
 		Reverses:    req.Reverses,
+		Metadata:    req.Metadata,
+		Reference:   req.Reference,
 	}
 	r.setAccounts(req.Kind, req.From, req.To)
 	p, known := precisions[r.Currency]
@@ -155,7 +164,13 @@ func DecodeResult(data []byte) (Result, error) {
 	return r, nil
 }
 
+// resultKeys reads a result's keys to refuse duplicates (and nested values
+// but the metadata object).
+var resultKeys = wire.Reader{Names: []string{wire.FieldMetadata}, KeepUnknown: true}
+
 // readResultKeys checks a result object's top level for duplicate keys.
-func readResultKeys(data []byte) (map[string]any, *DecodeError) {
-	return readFlatObject(data)
+func readResultKeys(data []byte) (struct{}, *wire.Error) {
+	var vals [1]wire.Value
+	_, err := resultKeys.Read(data, vals[:])
+	return struct{}{}, err
 }
