@@ -283,7 +283,8 @@ func (g *Gateway) findHold(ctx context.Context, id uuid.UUID) (transfer.Hold, bo
 		}
 		r := p.Request
 		return transfer.Hold{ID: r.ID, From: r.From, To: r.To, Amount: r.Amount, Currency: transfer.NormalizeCurrency(r.Currency),
-			State: transfer.HoldStatePending, CreatedAt: p.AcceptedAt, UpdatedAt: p.AcceptedAt}, true, nil
+			State: transfer.HoldStatePending, CreatedAt: p.AcceptedAt, UpdatedAt: p.AcceptedAt,
+			Metadata: r.Metadata, Reference: r.Reference}, true, nil
 	}
 	return get()
 }
@@ -341,6 +342,10 @@ type holdBody struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
+	// Metadata and Reference are the hold request's; absent when it had
+	// none.
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Reference string            `json:"reference,omitempty"`
 }
 
 func (g *Gateway) holdBody(ctx context.Context, h transfer.Hold) holdBody {
@@ -353,6 +358,8 @@ func (g *Gateway) holdBody(ctx context.Context, h transfer.Hold) holdBody {
 		Currency:     h.Currency,
 		CreatedAt:    h.CreatedAt.UTC(),
 		UpdatedAt:    h.UpdatedAt.UTC(),
+		Metadata:     h.Metadata,
+		Reference:    h.Reference,
 	}
 	if h.From != uuid.Nil {
 		b.FromAccountID = h.From.String()

@@ -57,6 +57,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	eur := h.account("EUR", "")
 	tr := uuid.New()
 	hold, post := uuid.New(), uuid.New()
+	labelled, labelledHold := uuid.New(), uuid.New()
 
 	type call struct {
 		method, path, body string
@@ -107,6 +108,17 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"GET", "/v1/transfers/x", "", []string{"Authorization", rd}, 400},
 		{"GET", "/v1/currencies", "", []string{"Authorization", rd}, 200},
 		{"GET", "/v1/currencies", "", []string{"Authorization", "Bearer wrong"}, 401},
+
+		// Metadata and references: stored, shown, refused when broken.
+		{"POST", "/v1/transfers", withLabels(transferJSON(labelled, a, b, "0.25", "USD"), "ref-"+labelled.String()), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/transfers", withLabels(transferJSON(labelled, a, b, "0.25", "USD"), "ref-"+labelled.String()), []string{"Authorization", wr}, 200},
+		{"POST", "/v1/transfers", withLabels(transferJSON(uuid.New(), a, b, "0.25", "USD"), "ref-"+labelled.String()), []string{"Authorization", wr, "Prefer", "wait=20"}, 422},
+		{"POST", "/v1/transfers", withLabels(transferJSON(labelled, a, b, "0.25", "USD"), "other"), []string{"Authorization", wr}, 409},
+		{"POST", "/v1/transfers", strings.TrimSuffix(transferJSON(uuid.New(), a, b, "1", "USD"), "}") + `,"metadata":{"Bad Key":"x"}}`, []string{"Authorization", wr}, 400},
+		{"POST", "/v1/transfers", strings.TrimSuffix(transferJSON(uuid.New(), a, b, "1", "USD"), "}") + `,"reference":""}`, []string{"Authorization", wr}, 400},
+		{"GET", "/v1/transfers/" + labelled.String(), "", []string{"Authorization", rd}, 200},
+		{"POST", "/v1/holds", withLabels(holdJSON(labelledHold, a, b, "0.5", ""), "hold-"+labelledHold.String()), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"GET", "/v1/holds/" + labelledHold.String(), "", []string{"Authorization", rd}, 200},
 
 		// The console and its views.
 		{"GET", "/v1/ops/overview", "", []string{"Authorization", rd}, 200},
@@ -260,4 +272,9 @@ func TestOpenAPIDocumentsHeaders(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withLabels adds metadata and a reference to a JSON request body.
+func withLabels(body, reference string) string {
+	return strings.TrimSuffix(body, "}") + `,"metadata":{"order_id":"A-1001","note":"caf\u00e9 <b>"},"reference":"` + reference + `"}`
 }

@@ -45,14 +45,20 @@ type transferBody struct {
 	// ReversedAmount is the sum of the applied reversals of an applied
 	// transfer, deposit, withdrawal or post.
 	ReversedAmount string `json:"reversed_amount,omitempty"`
+	// Metadata and Reference are the request's, as sent (metadata's keys
+	// in sorted order); absent when it had none.
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Reference string            `json:"reference,omitempty"`
 }
 
 func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status string, acceptedAt time.Time) *transferBody {
 	b := &transferBody{
-		ID:       r.ID.String(),
-		Kind:     r.Kind,
-		Status:   status,
-		Currency: transfer.NormalizeCurrency(r.Currency),
+		ID:        r.ID.String(),
+		Kind:      r.Kind,
+		Status:    status,
+		Currency:  transfer.NormalizeCurrency(r.Currency),
+		Metadata:  r.Metadata,
+		Reference: r.Reference,
 	}
 	b.Amount = g.currencies.format(ctx, r.Amount, b.Currency)
 	switch r.Kind {
@@ -74,7 +80,7 @@ func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status st
 
 func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transferBody {
 	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
-		HoldID: t.HoldID, Reverses: t.Reverses}, string(t.Status), t.SubmittedAt)
+		HoldID: t.HoldID, Reverses: t.Reverses, Metadata: t.Metadata, Reference: t.Reference}, string(t.Status), t.SubmittedAt)
 	b.Reason = t.Reason
 	g.reversedAmount(ctx, b, t)
 	processed := t.ProcessedAt.UTC()

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"encoding/json"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -334,7 +335,7 @@ func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor str
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
 	amount::text, currency, fingerprint, submitted_at, processed_at, attempt, decisions, superseded,
-	hold_id, reverses, reversed_amount::text FROM transfers`
+	hold_id, reverses, reversed_amount::text, metadata::text, coalesce(reference, '') FROM transfers`
 
 func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer
@@ -343,9 +344,16 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var from, to, attempt, holdID, reverses pgtype.UUID
 	var superseded [][16]byte
 	var fp []byte
+	var metadata *string
 	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
-		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed); err != nil {
+		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed,
+		&metadata, &t.Reference); err != nil {
 		return t, err
+	}
+	if metadata != nil {
+		if err := json.Unmarshal([]byte(*metadata), &t.Metadata); err != nil {
+			return t, fmt.Errorf("transfer %s metadata: %w", id, err)
+		}
 	}
 	t.ID, t.From, t.To, t.Attempt = id, from.Bytes, to.Bytes, attempt.Bytes
 	t.HoldID, t.Reverses = holdID.Bytes, reverses.Bytes
