@@ -1,9 +1,9 @@
 package postgres
 
 import (
-	"encoding/json"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
