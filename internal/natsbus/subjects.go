@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/transfer"
 )
 
 // Stream names and subject prefixes of the message contract (docs/messaging.md).
@@ -149,11 +151,8 @@ func ParseStoredSubject(subject string) (StoredSubject, error) {
 // canonicalUUID parses s only when it is a uuid in its 36-character
 // lower-case form.
 func canonicalUUID(s string) (uuid.UUID, bool) {
-	if len(s) != 36 {
-		return uuid.Nil, false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil || u.String() != s {
+	u, ok := transfer.ParseID(s)
+	if !ok || u.String() != s {
 		return uuid.Nil, false
 	}
 	return u, true
