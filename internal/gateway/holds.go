@@ -183,8 +183,8 @@ func (g *Gateway) postSettle(kind transfer.Kind) fiber.Handler {
 		if p != nil {
 			return p
 		}
-		if e := r.Validate(); e != nil {
-			return domainProblem(e)
+		if p := g.check(c.UserContext(), &r); p != nil {
+			return p
 		}
 		ctx := c.UserContext()
 		sender, found, err := g.holdSender(ctx, holdID)
@@ -214,8 +214,8 @@ func (g *Gateway) postReversal(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	if e := r.Validate(); e != nil {
-		return domainProblem(e)
+	if p := g.check(c.UserContext(), &r); p != nil {
+		return p
 	}
 	ctx := c.UserContext()
 	account, known, err := g.reversalAccount(ctx, origID)
