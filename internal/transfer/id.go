@@ -13,31 +13,33 @@ func ParseID[T ~string | ~[]byte](s T) (uuid.UUID, bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, false
 	}
-	j := 0
-	for i := 0; i < 36; i += 2 {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i--
-			continue
-		}
-		hi, ok1 := unhex(s[i])
-		lo, ok2 := unhex(s[i+1])
-		if !ok1 || !ok2 {
+	for i, x := range idHexOffsets {
+		hi, lo := unhex[s[x]], unhex[s[x+1]]
+		if hi|lo > 0x0f {
 			return uuid.Nil, false
 		}
-		u[j] = hi<<4 | lo
-		j++
+		u[i] = hi<<4 | lo
 	}
 	return u, true
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
+// idHexOffsets are where the 16 bytes' hex pairs start in the 36-character
+// form.
+var idHexOffsets = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// unhex maps a hex digit to its value and every other byte to 0xff, so one
+// table look-up replaces a switch per digit on the path of every request.
+var unhex = func() [256]byte {
+	var t [256]byte
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()

@@ -157,7 +157,7 @@ func (rd *Reader) Read(body []byte, vals []Value) (unknown []string, _ *Error) {
 		s.i++
 		s.space()
 		var v Value
-		if idx >= 0 && name == FieldMetadata && s.peek() == '{' {
+		if s.peek() == '{' && idx >= 0 && name == FieldMetadata {
 			if v, ok = s.metadata(); !ok {
 				if s.bad != nil {
 					return unknown, s.bad
