@@ -200,4 +200,11 @@ func TestInvalidLabelsRejectedNotStored(t *testing.T) {
 	if got := getTransfer(t, s, badRef.ID); got.Reference != "" {
 		t.Fatalf("invalid reference stored: %q", got.Reference)
 	}
+	if got := getTransfer(t, s, badMeta.ID); got.Metadata != nil {
+		t.Fatalf("invalid metadata stored: %v", got.Metadata)
+	}
+	// The rejections replay: their fingerprints cover what was sent.
+	if o := apply(t, s, badRef)[0]; !o.Replayed || o.Conflict {
+		t.Fatalf("replay of a bad reference: %+v", o)
+	}
 }

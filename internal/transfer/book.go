@@ -286,11 +286,13 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Tran
 		Metadata:    r.Metadata,
 		Reference:   r.Reference,
 	}
-	if len(t.Metadata) == 0 {
+	// Labels beyond their limits are rejected by Validate below and never
+	// stored (no decoder lets them through; a direct caller might).
+	if len(t.Metadata) == 0 || CheckMetadata(t.Metadata) != nil {
 		t.Metadata = nil
 	}
 	if CheckReference(t.Reference) != nil {
-		t.Reference = "" // rejected invalid_reference below; never stored
+		t.Reference = ""
 	}
 	if code := b.takeReference(r); code != "" {
 		t.Reason, t.Reference = code, ""
