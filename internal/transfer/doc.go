@@ -16,6 +16,11 @@
 //     moves no money; a post moves at most its amount and releases the rest,
 //     a void or an expiry releases it all. Posted, voided and expired are
 //     final, and a hold reaches one of them at most once.
+//   - Metadata and reference: a client's labels on a request (string pairs,
+//     and its own id for it, unique across all requests). Both are part of
+//     the request's identity (its fingerprint). A reference belongs to the
+//     first request decided with it, applied or rejected; another id with
+//     it is rejected CodeReferenceAlreadyUsed and does not take it.
 //   - Reversal: money moved back from an applied transfer, deposit,
 //     withdrawal or post's receiver to its sender. The reversed request's
 //     ReversedAmount, the sum of its applied reversals, never exceeds its
