@@ -1,9 +1,9 @@
 // Command walletbench measures the wallet service: it creates and funds its
 // own accounts through the service, drives a mix of transfers, deposits and
-// withdrawals through the HTTP gateway or straight into NATS (or through
-// the synchronous one-transaction-per-transfer baseline), waits for every
-// outcome, checks the books in PostgreSQL and reports throughput and
-// latency. It exits 1 when a book check fails and 2 when the run could not
+// withdrawals through the HTTP gateway, the 2020 API or straight into NATS
+// (or through the synchronous one-transaction-per-transfer baseline), waits
+// for every outcome, checks the books in PostgreSQL and reports throughput,
+// latency and CPU per applied request. It exits 1 when a book check fails and 2 when the run could not
 // be carried out.
 //
 //	go run ./cmd/walletbench --via nats --baseline sync
@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wallet/wallet/internal/bench"
+	"github.com/wallet/wallet/cmd/walletbench/load"
 )
 
 // errChecksFailed marks a run that completed with a failed book check.
@@ -50,37 +50,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("walletbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg        bench.Config
+		cfg        load.Config
 		currencies = fs.String("currencies", "USD", "comma-separated currencies of the accounts (precisions come from the database)")
 		hot        = fs.String("hot", "none", "skewed (Zipf) account choice: none, debit, credit or both")
 		rss        = fs.String("rss", "", "record peak memory of processes: label=pid,label=pid (Linux)")
+		cpu        = fs.String("cpu", "", "processes whose CPU time to report per applied request, as label=pid or label=command-name, comma-separated (Linux; default walletd, gateway, worker and postgres by name; the tool itself always)")
 		jsonOut    = fs.Bool("json", false, "print the report as JSON instead of a table")
 		svgOut     = fs.String("out", "", "write a plot of throughput and latency over time to this .svg file")
 		quiet      = fs.Bool("quiet", false, "no live progress line")
 		cpuProfile = fs.String("cpuprofile", "", "write the tool's own CPU profile to this file (to see what the load costs on the client side)")
 	)
-	fs.StringVar(&cfg.Via, "via", bench.ViaHTTP, "drive load through: http (the gateway), nats (straight into JetStream) or sync (the baseline alone)")
+	fs.StringVar(&cfg.Via, "via", load.ViaHTTP, "drive load through: http (the gateway), nats (straight into JetStream), legacy (the 2020 API's POST /transfers/, which answers with the outcome) or sync (the baseline alone)")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also run the same workload through the synchronous baseline (sync) and print the ratio")
-	fs.StringVar(&cfg.GatewayURL, "gateway", bench.DefaultGatewayURL, "gateway base URL (loopback only)")
-	fs.StringVar(&cfg.NATSURL, "nats", bench.DefaultNATSURL, "NATS URL, to publish (--via nats) and read outcomes (loopback only)")
-	fs.StringVar(&cfg.DatabaseURL, "db", bench.DefaultDatabaseURL, "PostgreSQL URL, for the book checks and the baseline (loopback only)")
+	fs.StringVar(&cfg.GatewayURL, "gateway", load.DefaultGatewayURL, "gateway base URL (loopback only)")
+	fs.StringVar(&cfg.NATSURL, "nats", load.DefaultNATSURL, "NATS URL, to publish (--via nats) and read outcomes (loopback only)")
+	fs.StringVar(&cfg.DatabaseURL, "db", load.DefaultDatabaseURL, "PostgreSQL URL, for the book checks and the baseline (loopback only)")
 	fs.StringVar(&cfg.Token, "token", os.Getenv("WALLETBENCH_TOKEN"), "bearer token for the gateway (default $WALLETBENCH_TOKEN)")
 	fs.IntVar(&cfg.Workload.Accounts, "accounts", 10_000, "accounts to create and fund")
 	fs.IntVar(&cfg.Workload.Requests, "requests", 200_000, "measured requests")
-	fs.Float64Var(&cfg.Workload.Mix.Deposits, "deposits", bench.DefaultMix.Deposits, "share of deposits")
-	fs.Float64Var(&cfg.Workload.Mix.Withdrawals, "withdrawals", bench.DefaultMix.Withdrawals, "share of withdrawals")
-	fs.Float64Var(&cfg.Workload.Mix.Rejects, "rejects", bench.DefaultMix.Rejects, "share of requests beyond all funds, which must be rejected")
+	fs.Float64Var(&cfg.Workload.Mix.Deposits, "deposits", load.DefaultMix.Deposits, "share of deposits")
+	fs.Float64Var(&cfg.Workload.Mix.Withdrawals, "withdrawals", load.DefaultMix.Withdrawals, "share of withdrawals")
+	fs.Float64Var(&cfg.Workload.Mix.Rejects, "rejects", load.DefaultMix.Rejects, "share of requests beyond all funds, which must be rejected")
 	fs.Float64Var(&cfg.Workload.Mix.Holds, "holds", 0, "share of holds, each posted (3 in 4) or voided a little later in place of a transfer")
-	fs.Float64Var(&cfg.Workload.ZipfS, "zipf-s", bench.DefaultZipfS, "Zipf exponent of --hot (greater than 1)")
+	fs.Float64Var(&cfg.Workload.ZipfS, "zipf-s", load.DefaultZipfS, "Zipf exponent of --hot (greater than 1)")
 	fs.Int64Var(&cfg.Workload.Funding, "funding", 1000, "each account's opening deposit, in whole currency units")
 	fs.Uint64Var(&cfg.Workload.Seed, "seed", 1, "workload seed: the same seed gives the same requests")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "HTTP connections, NATS publishing lanes or baseline connections")
 	fs.IntVar(&cfg.BaselineConcurrency, "baseline-concurrency", 0, "connections of the baseline (default --concurrency, at most 16: the baseline's best here)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop at this many requests per second; 0 runs closed loop")
-	fs.StringVar(&cfg.NATSMode, "nats-mode", bench.ModeAtomic, "with --via nats: atomic (JetStream atomic batches), async (windowed async publishes) or single")
+	fs.Float64Var(&cfg.RateOfPeak, "rate-of-peak", 0, "run closed loop to find the peak, then open loop at this share of it (0.8: 80%)")
+	fs.StringVar(&cfg.NATSMode, "nats-mode", load.ModeAtomic, "with --via nats: atomic (JetStream atomic batches), async (windowed async publishes) or single")
 	fs.IntVar(&cfg.Batch, "batch", 100, "requests per atomic batch or async window (at most 1000)")
 	fs.DurationVar(&cfg.Linger, "linger", 2*time.Millisecond, "how long a NATS lane waits to fill a batch")
-	fs.StringVar(&cfg.CreateAccounts, "create-accounts", bench.SetupService, "create accounts through the gateway (service) or with one INSERT (db)")
+	fs.StringVar(&cfg.CreateAccounts, "create-accounts", load.SetupService, "create accounts through the gateway (service) or with one INSERT (db)")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 15*time.Minute, "stop sending after this long")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", time.Minute, "give up waiting for outcomes after this long without one")
 	fs.BoolVar(&cfg.GlobalCheck, "global-check", true, "also check conservation and balances over the whole database")
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	var err error
-	if cfg.Workload.Hot, err = bench.ParseHot(*hot); err != nil {
+	if cfg.Workload.Hot, err = load.ParseHot(*hot); err != nil {
 		return err
 	}
 	for _, c := range strings.Split(*currencies, ",") {
@@ -101,6 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.RSS, err = parseRSS(*rss); err != nil {
 		return err
+	}
+	if *cpu != "" {
+		if cfg.CPUTargets, err = load.ParseCPUTargets(*cpu); err != nil {
+			return err
+		}
 	}
 	if !*quiet {
 		cfg.Progress = stderr
@@ -123,7 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 
-	rep, err := bench.Run(ctx, cfg)
+	rep, err := load.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -146,14 +153,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func writeSVG(path string, rep *bench.Report) error {
+func writeSVG(path string, rep *load.Report) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	title := fmt.Sprintf("walletbench %s - %d accounts, %d requests, hot=%s", rep.StartedAt.Format(time.RFC3339),
 		rep.Workload.Accounts, rep.Workload.Requests, rep.Workload.Hot)
-	if err := bench.WriteSVG(f, title, rep.Runs); err != nil {
+	if err := load.WriteSVG(f, title, rep.Runs); err != nil {
 		_ = f.Close() // the write error is the one to report
 		return err
 	}

@@ -16,6 +16,9 @@ func TestRunRefusesBadArguments(t *testing.T) {
 		"remote database":  {"--db", "postgres://postgres@db.example.com:5432/wallet"},
 		"bad hot side":     {"--hot", "sideways"},
 		"bad rss":          {"--rss", "walletd"},
+		"bad cpu":          {"--cpu", "walletd"},
+		"rate and peak":    {"--rate", "100", "--rate-of-peak", "0.8"},
+		"peak above 1":     {"--rate-of-peak", "1.5"},
 		"too many batches": {"--via", "nats", "--concurrency", "51"},
 		"stray argument":   {"extra"},
 	} {

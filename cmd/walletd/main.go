@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	gw, err := lifecycle.StartGateway(ctx, log, cfg, store, gatewayNC, reg)
 	if err != nil {
-		return errors.Join(err, w.Stop(context.WithoutCancel(ctx)))
+		return errors.Join(err, w.Stop())
 	}
 
 	// The banner goes to stdout for people; the log line after it carries
@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if serr := gw.Stop(sctx); serr != nil {
 		err = errors.Join(err, fmt.Errorf("stop gateway: %w", serr))
 	}
-	if serr := w.Stop(sctx); serr != nil {
+	if serr := w.Stop(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("stop worker: %w", serr))
 	}
 	if err == nil {

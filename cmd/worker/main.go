@@ -75,11 +75,10 @@ func run(ctx context.Context, args []string) (err error) {
 		log.Error("metrics server stopped", zap.Error(err))
 	}
 
-	// Unready first, then finish the batches in hand within the timeout.
+	// Unready first, then finish the batches in hand within the shutdown
+	// timeout.
 	ready.SetReady(false)
-	sctx, cancel := lifecycle.ShutdownContext(ctx, cfg.ShutdownTimeout)
-	defer cancel()
-	if serr := w.Stop(sctx); serr != nil {
+	if serr := w.Stop(); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	if err == nil {

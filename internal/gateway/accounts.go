@@ -30,7 +30,12 @@ func (g *Gateway) postAccount(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	id, currency, p := decodeNewAccount(body)
+	req, p := decodeAccountRequest(body, "id", "currency", "metadata")
+	if p != nil {
+		return p
+	}
+	id, currency := req.ID, req.Currency
+	metadata, p := metadataValues(req.Metadata)
 	if p != nil {
 		return p
 	}
@@ -48,7 +53,7 @@ func (g *Gateway) postAccount(c *fiber.Ctx) error {
 	} else if !ok {
 		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(currency)+" is not supported.")
 	}
-	a, created, err := g.store.CreateAccount(ctx, id, currency)
+	a, created, err := g.store.CreateAccountWithMetadata(ctx, id, currency, metadata)
 	switch {
 	case errors.Is(err, postgres.ErrAccountConflict):
 		return fieldProblem(CodeAccountConflict, "id", "Account "+id.String()+" exists with currency "+a.Currency+".")
@@ -83,15 +88,23 @@ func (g *Gateway) getAccount(c *fiber.Ctx) error {
 	return c.JSON(g.accountBody(ctx, a))
 }
 
-// listAccounts serves GET /v1/accounts: oldest first, by cursor.
+// listAccounts serves GET /v1/accounts: oldest first, by cursor, filtered
+// by metadata.<key>=<value> (every pair must match).
 func (g *Gateway) listAccounts(c *fiber.Ctx) error {
 	limit, cursor, p := pageParams(c)
 	if p != nil {
 		return p
 	}
+	metadata, empty, p := metadataQuery(c)
+	if p != nil {
+		return p
+	}
+	if empty {
+		return c.JSON(newPage([]accountBody{}, ""))
+	}
 	ctx, cancel := withTimeout(c)
 	defer cancel()
-	list, next, err := g.store.ListAccounts(ctx, cursor, limit)
+	list, next, err := g.store.SearchAccounts(ctx, metadata, cursor, limit)
 	switch {
 	case errors.Is(err, postgres.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
@@ -119,8 +132,9 @@ func (g *Gateway) accountMustExist(ctx context.Context, c *fiber.Ctx, id uuid.UU
 }
 
 // listEntries serves GET /v1/accounts/{id}/entries: the statement, newest
-// first. An unknown account is 404, told apart from an empty statement only
-// when the page is empty, so a busy account costs one query.
+// first, optionally within created_after < created_at <= created_before.
+// An unknown account is 404, told apart from an empty statement only when
+// the page is empty, so a busy account costs one query.
 func (g *Gateway) listEntries(c *fiber.Ctx) error {
 	id, p := pathID(c, "id")
 	if p != nil {
@@ -130,9 +144,16 @@ func (g *Gateway) listEntries(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
+	var f postgres.EntryFilter
+	if f.After, p = timeQuery(c, "created_after"); p != nil {
+		return p
+	}
+	if f.Before, p = timeQuery(c, "created_before"); p != nil {
+		return p
+	}
 	ctx, cancel := withTimeout(c)
 	defer cancel()
-	list, next, err := g.store.ListEntries(ctx, id, cursor, limit)
+	list, next, err := g.store.SearchEntries(ctx, id, f, cursor, limit)
 	switch {
 	case errors.Is(err, postgres.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")

@@ -24,12 +24,10 @@ var (
 	transferFields = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "metadata", "reference"}
 	movementFields = []string{"id", "account_id", "amount", "currency", "metadata", "reference"}
 	legacyFields   = []string{"id", "sender_account_id", "receiver_account_id", "amount", "currency_code"}
-	accountFields  = []string{"id", "currency"}
 
 	transferReader = wire.Reader{Names: transferFields}
 	movementReader = wire.Reader{Names: movementFields}
 	legacyReader   = wire.Reader{Names: legacyFields}
-	accountReader  = wire.Reader{Names: accountFields}
 )
 
 // decodeTransfer reads POST /v1/transfers.
@@ -113,21 +111,6 @@ func decodeLegacyTransfer(body []byte) (transfer.Request, *Problem) {
 	}
 	r.Currency, p = stringField(legacyFields[4], v[4])
 	return r, p
-}
-
-// decodeNewAccount reads POST /v1/accounts. A missing id is uuid.Nil; the
-// handler generates one.
-func decodeNewAccount(body []byte) (uuid.UUID, string, *Problem) {
-	var v [2]wire.Value
-	if p := readObject(body, &accountReader, v[:]); p != nil {
-		return uuid.Nil, "", p
-	}
-	id, p := stringID(accountFields[0], v[0])
-	if p != nil {
-		return uuid.Nil, "", p
-	}
-	currency, p := stringField(accountFields[1], v[1])
-	return id, currency, p
 }
 
 // stringField returns a string value; absent and null are "".

@@ -33,7 +33,7 @@ func FuzzDecoders(f *testing.F) {
 		_, _ = decodeMovement(transfer.KindDeposit, body)
 		_, _ = decodeMovement(transfer.KindWithdrawal, body)
 		_, _ = decodeLegacyTransfer(body)
-		_, _, _ = decodeNewAccount(body)
+		_, _ = decodeAccountRequest(body, "id", "currency", "metadata")
 
 		names := legacyFields
 		vals := make([]wire.Value, len(names))

@@ -97,12 +97,13 @@ func (c Config) withDefaults() Config {
 type Gateway struct {
 	cfg        Config
 	store      Store
-	bus        Bus
-	ops        Ops       // nil when the bus cannot read the pipeline
+	queue      Queue
+	ops        Ops       // nil when the queue cannot read the pipeline
 	opsState   *opsState // the overview's last reading and rate samples
 	log        *zap.Logger
 	metrics    *metrics
 	currencies *currencyCache
+	known      *decidedIDs // ids seen decided, so new ids skip the database
 	app        *fiber.App
 	paths      map[string]bool // registered route patterns, for metric labels
 	waiters    chan struct{}   // one token per request waiting for its outcome
@@ -116,7 +117,7 @@ type Gateway struct {
 // Prometheus registry /metrics serves; it must also be a
 // prometheus.Gatherer to be served, as *prometheus.Registry is; otherwise
 // the default gatherer is served).
-func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Registerer) (*Gateway, error) {
+func New(cfg Config, store Store, queue Queue, logger *zap.Logger, reg prometheus.Registerer) (*Gateway, error) {
 	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = zap.NewNop()
@@ -131,16 +132,17 @@ func New(cfg Config, store Store, bus Bus, logger *zap.Logger, reg prometheus.Re
 	g := &Gateway{
 		cfg:        cfg,
 		store:      store,
-		bus:        bus,
+		queue:      queue,
 		opsState:   &opsState{},
 		log:        logger,
 		metrics:    m,
 		currencies: newCurrencyCache(store, cfg.CurrencyTTL),
+		known:      newDecidedIDs(defaultDecidedIDs),
 		paths:      make(map[string]bool),
 		waiters:    make(chan struct{}, cfg.MaxWaiters),
 		drained:    make(chan struct{}),
 	}
-	g.ops, _ = bus.(Ops)
+	g.ops, _ = queue.(Ops)
 	g.app = fiber.New(fiber.Config{
 		AppName:               "wallet-gateway",
 		BodyLimit:             cfg.BodyLimit,

@@ -36,7 +36,7 @@ type harness struct {
 	nats  *natstest.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	bus   *NATSBus
+	queue *natstest.Producer
 	reg   *prometheus.Registry
 }
 
@@ -50,21 +50,9 @@ func setupStreams(t *testing.T, cfg Config, streams natsbus.Config) *harness {
 	t.Helper()
 	h := &harness{t: t, store: dbtest.NewStore(t), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
 	h.nc, h.js = h.nats.Setup(t, streams)
-	// The bus gets a connection of its own that, like the binaries' (see
-	// lifecycle.NATSOptions), buffers nothing while reconnecting: a publish
-	// during an outage then fails as not stored instead of being sent later.
-	busNC, err := nats.Connect(h.nats.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(busNC.Close)
-	bus, err := NewNATSBus(testCtx(t), busNC, natsbus.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.bus = bus
-	t.Cleanup(bus.Close)
-	if h.g, err = New(cfg, h.store, bus, zap.NewNop(), h.reg); err != nil {
+	h.queue = h.nats.StartProducer(t, natsbus.BatcherConfig{})
+	var err error
+	if h.g, err = New(cfg, h.store, h.queue, zap.NewNop(), h.reg); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -251,7 +239,7 @@ func (h *harness) startWorker() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	w, err := worker.New(nc, h.store, worker.Config{
+	c, err := natsbus.NewConsumer(nc, natsbus.ConsumerSettings{
 		Streams:       natsbus.Config{Partitions: 4},
 		BatchSize:     50,
 		Linger:        2 * time.Millisecond,
@@ -260,20 +248,35 @@ func (h *harness) startWorker() {
 		Heartbeat:     100 * time.Millisecond,
 		MemberTTL:     700 * time.Millisecond,
 		PurgeInterval: 200 * time.Millisecond,
-		// Short, so that tests of hold timeouts wait little for the sweep.
-		ExpireInterval: 100 * time.Millisecond,
+		StopTimeout:   20 * time.Second,
 	}, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := w.Start(testCtx(h.t)); err != nil {
+	// Short, so that tests of hold timeouts wait little for the sweep.
+	w, err := worker.New(c, h.store, worker.Config{ExpireInterval: 100 * time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx); err != nil {
-			h.t.Errorf("stop worker: %v", err)
+	runWorker(h.t, w, nc)
+}
+
+// runWorker runs w until the test ends, then stops it and closes nc.
+func runWorker(t testing.TB, w *worker.Worker, nc *nats.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case <-w.Started():
+	case err := <-done:
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stop worker: %v", err)
 		}
 		nc.Close()
 	})

@@ -272,18 +272,17 @@ func (g *Gateway) findHold(ctx context.Context, id uuid.UUID) (transfer.Hold, bo
 		return h, ok, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
-	p, found, err := g.bus.LookupPending(lctx, id)
+	r, found, err := g.queue.LookupPending(lctx, id)
 	cancel()
 	if err != nil {
 		return transfer.Hold{}, false, err
 	}
 	if found {
-		if p.Request.Kind != transfer.KindHold {
+		if r.Kind != transfer.KindHold {
 			return transfer.Hold{}, false, nil
 		}
-		r := p.Request
 		return transfer.Hold{ID: r.ID, From: r.From, To: r.To, Amount: r.Amount, Currency: transfer.NormalizeCurrency(r.Currency),
-			State: transfer.HoldStatePending, CreatedAt: p.AcceptedAt, UpdatedAt: p.AcceptedAt,
+			State: transfer.HoldStatePending, CreatedAt: r.SubmittedAt, UpdatedAt: r.SubmittedAt,
 			Metadata: r.Metadata, Reference: r.Reference}, true, nil
 	}
 	return get()

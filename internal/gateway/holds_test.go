@@ -157,9 +157,9 @@ func TestHoldPendingThenPosted(t *testing.T) {
 		t.Fatalf("pending post: %s", r.raw)
 	}
 	// The post sits in the sender's partition, behind the hold.
-	p, found, err := h.bus.LookupPending(testCtx(t), post)
-	if err != nil || !found || p.Request.Partition != a {
-		t.Fatalf("pending post filed under %s (found %v, %v), want %s", p.Request.Partition, found, err, a)
+	p, found, err := h.queue.LookupPending(testCtx(t), post)
+	if err != nil || !found || p.Partition != a {
+		t.Fatalf("pending post filed under %s (found %v, %v), want %s", p.Partition, found, err, a)
 	}
 	h.startWorker()
 	done := h.poll("/v1/transfers/"+post.String(), func(r reply) bool { return r.str("status") != "pending" })

@@ -97,17 +97,18 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	return legacyFail(c, problem(t.Reason, ""))
 }
 
-// submitAttempt is the 2020 API's write path. An applied id is answered
-// from the database. Otherwise r goes to the requests stream as a new
-// attempt (its own attempt id and message id, so the dedupe window cannot
-// drop it as a copy of an earlier, rejected attempt) and the gateway waits
-// until the database holds this attempt's decision, or the id's success
-// by any attempt. decided is false when the attempt is stored but the wait
+// submitAttempt is the 2020 API's write path. An id the gateway knows to be
+// applied is answered from the database. Otherwise r goes to the requests
+// stream at once as a new attempt (its own attempt id and message id, so
+// the dedupe window cannot drop it as a copy of an earlier, rejected
+// attempt; for an id applied unbeknownst to the gateway the workers replay
+// its success) and the gateway waits until the database holds this
+// attempt's decision, or the id's success by any attempt. decided is false when the attempt is stored but the wait
 // ran out first, or MaxWaiters requests were already waiting. The error
 // wraps errUnavailable when nothing was stored, errOutcomeUnknown when the
 // attempt may have been.
 func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid string) (t transfer.Transfer, decided bool, err error) {
-	t, ok, err := g.decided(ctx, r.ID)
+	t, ok, err := g.knownDecided(ctx, r.ID)
 	if err != nil {
 		return t, false, errors.Join(errUnavailable, err)
 	}
@@ -116,13 +117,14 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 	}
 	r.Attempt = uuid.New()
 	waiting := g.takeWaiter()
-	var w Watch
+	var outcomes <-chan struct{}
 	if waiting {
 		defer g.releaseWaiter()
-		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
+		var stop func()
+		if outcomes, stop, err = g.queue.WatchOutcome(ctx, r.ID); err != nil {
 			return t, false, errors.Join(errUnavailable, err)
 		}
-		defer w.Stop()
+		defer stop()
 	}
 	r.SubmittedAt = time.Now().UTC()
 	_, perr := g.publish(ctx, r, rid)
@@ -146,7 +148,7 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 	defer timer.Stop()
 	for last := false; !last; {
 		select {
-		case <-w.Decided():
+		case <-outcomes:
 		case <-timer.C:
 			last = true
 		case <-g.drained:

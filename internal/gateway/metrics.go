@@ -2,12 +2,12 @@ package gateway
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -104,6 +104,24 @@ func requestID(c *fiber.Ctx) string {
 	return id
 }
 
+// newRequestID makes an id for a request that brought none: 22 base-62
+// digits from the runtime's per-thread random source, which is seeded from
+// the system's and needs no lock.
+func newRequestID() string {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b [22]byte
+	hi, lo := rand.Uint64(), rand.Uint64() //nolint:gosec // an id for logs and headers, not a secret
+	for i := range b {
+		n := &lo
+		if i >= 11 {
+			n = &hi
+		}
+		b[i] = digits[*n%62]
+		*n /= 62
+	}
+	return string(b[:])
+}
+
 // validRequestID accepts a client's X-Request-Id only when it is short and
 // plain, so it can go into logs and message headers as it is.
 func validRequestID(id string) bool {
@@ -142,7 +160,7 @@ func (g *Gateway) observe(c *fiber.Ctx) error {
 	// the request in message headers, so it is copied.
 	rid := strings.Clone(c.Get(fiber.HeaderXRequestID))
 	if !validRequestID(rid) {
-		rid = nuid.Next()
+		rid = newRequestID()
 	}
 	c.Locals(localRequestID, rid)
 	c.Set(fiber.HeaderXRequestID, rid)

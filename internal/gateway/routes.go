@@ -46,6 +46,7 @@ func (g *Gateway) routes(gatherer prometheus.Gatherer) {
 	g.handle(fiber.MethodGet, "/v1/transfers/:id", read, g.getTransfer)
 	g.handle(fiber.MethodGet, "/v1/currencies", read, g.listCurrencies)
 	g.holdRoutes(read, write)
+	g.searchRoutes(read, write)
 
 	g.handle(fiber.MethodGet, "/v1/ops/overview", read, g.getOverview)
 	g.handle(fiber.MethodGet, "/v1/ops/dead-letters", read, g.listDeadLetters)
@@ -78,7 +79,7 @@ func (g *Gateway) readyz(c *fiber.Ctx) error {
 	defer cancel()
 	dbErr := make(chan error, 1)
 	go func() { dbErr <- g.store.Ping(ctx) }()
-	busErr := g.bus.Ping(ctx)
+	busErr := g.queue.Ping(ctx)
 	if err := <-dbErr; err != nil {
 		g.log.Warn("readiness: postgres", zap.Error(err))
 		return unavailable("PostgreSQL is not reachable.")

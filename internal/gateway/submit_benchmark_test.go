@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -42,25 +41,16 @@ func BenchmarkSubmitTransferTraced(b *testing.B) {
 	benchSubmit(b, Config{TracerProvider: tp}, []natsbus.Option{natsbus.WithTracing(tp)})
 }
 
-// benchSubmit runs the benchmark on a gateway built with cfg; busOpts are
-// passed to the bus.
-func benchSubmit(b *testing.B, cfg Config, busOpts []natsbus.Option) {
+// benchSubmit runs the benchmark on a gateway built with cfg; queueOpts are
+// passed to the queue.
+func benchSubmit(b *testing.B, cfg Config, queueOpts []natsbus.Option) {
 	store := dbtest.NewStore(b)
 	srv := natstest.StartWith(b, natstest.Options{NoSync: true})
 	srv.Setup(b, natsbus.Config{Partitions: 8, RequestsMaxMsgs: 10_000_000})
-	nc, err := nats.Connect(srv.URL(), nats.ReconnectBufSize(-1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bus, err := NewNATSBus(ctx, nc, natsbus.BatcherConfig{}, busOpts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bus.Close()
-	g, err := New(cfg, store, bus, zap.NewNop(), prometheus.NewRegistry())
+	queue := srv.StartProducer(b, natsbus.BatcherConfig{}, queueOpts...)
+	g, err := New(cfg, store, queue, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

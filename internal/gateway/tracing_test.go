@@ -34,16 +34,9 @@ func tracedHarness(t *testing.T) (*harness, *tracetest.InMemoryExporter) {
 	streams := natsbus.Config{Partitions: 4}
 	h := &harness{t: t, store: dbtest.NewStore(t, postgres.WithTracing(tp)), nats: natstest.Start(t), reg: prometheus.NewRegistry()}
 	h.nc, h.js = h.nats.Setup(t, streams)
-	busNC, err := nats.Connect(h.nats.URL(), nats.ReconnectBufSize(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(busNC.Close)
-	if h.bus, err = NewNATSBus(testCtx(t), busNC, natsbus.BatcherConfig{}, natsbus.WithTracing(tp)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.bus.Close)
-	if h.g, err = New(Config{TracerProvider: tp}, h.store, h.bus, zap.NewNop(), h.reg); err != nil {
+	h.queue = h.nats.StartProducer(t, natsbus.BatcherConfig{}, natsbus.WithTracing(tp))
+	var err error
+	if h.g, err = New(Config{TracerProvider: tp}, h.store, h.queue, zap.NewNop(), h.reg); err != nil {
 		t.Fatal(err)
 	}
 
@@ -51,25 +44,19 @@ func tracedHarness(t *testing.T) (*harness, *tracetest.InMemoryExporter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(wnc, h.store, worker.Config{
+	c, err := natsbus.NewConsumer(wnc, natsbus.ConsumerSettings{
 		Streams: streams, BatchSize: 50, Linger: 2 * time.Millisecond, AckWait: time.Second, PinnedTTL: 2 * time.Second,
 		Heartbeat: 100 * time.Millisecond, MemberTTL: 700 * time.Millisecond, PurgeInterval: 200 * time.Millisecond,
-		TracerProvider: tp,
+		StopTimeout: 20 * time.Second,
 	}, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(testCtx(t)); err != nil {
+	w, err := worker.New(c, h.store, worker.Config{TracerProvider: tp}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx); err != nil {
-			t.Errorf("stop worker: %v", err)
-		}
-		wnc.Close()
-	})
+	runWorker(t, w, wnc)
 	return h, exp
 }
 

@@ -45,11 +45,27 @@ type state struct {
 	p       Pending
 }
 
-// decided reads an id's decision from the database.
+// decided reads an id's decision from the database, remembering a decided
+// id so that a later submission of it reads the database first.
 func (g *Gateway) decided(ctx context.Context, id uuid.UUID) (transfer.Transfer, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
 	defer cancel()
-	return found(g.store.GetTransfer(ctx, id))
+	t, ok, err := found(g.store.GetTransfer(ctx, id))
+	if ok {
+		g.known.add(id)
+	}
+	return t, ok, err
+}
+
+// knownDecided reads an id's decision from the database only when the
+// gateway knows the id is decided: a new id is published without a
+// database read (see decidedIDs for why an id decided unbeknownst to the
+// gateway is answered correctly anyway).
+func (g *Gateway) knownDecided(ctx context.Context, id uuid.UUID) (transfer.Transfer, bool, error) {
+	if !g.known.has(id) {
+		return transfer.Transfer{}, false, nil
+	}
+	return g.decided(ctx, id)
 }
 
 // found turns a store read into (value, found, error): not found is an
@@ -72,13 +88,13 @@ func (g *Gateway) lookup(ctx context.Context, id uuid.UUID) (state, error) {
 		return state{decided: ok, t: t}, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
-	p, found, err := g.bus.LookupPending(lctx, id)
+	r, found, err := g.queue.LookupPending(lctx, id)
 	cancel()
 	if err != nil {
 		return state{}, err
 	}
 	if found {
-		return state{pending: true, p: p}, nil
+		return state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}, nil
 	}
 	t, ok, err := g.decided(ctx, id)
 	return state{decided: ok, t: t}, err
@@ -145,32 +161,33 @@ func (g *Gateway) settle(ctx context.Context, id uuid.UUID, err error) (dup bool
 	return false, errors.Join(errOutcomeUnknown, err, lerr)
 }
 
-// submit is the v1 API's write path. A decided id is answered from the
-// database without publishing. Otherwise the request is published (a
+// submit is the v1 API's write path. An id the gateway knows to be decided
+// is answered from the database without publishing. Otherwise the request is published (a
 // pending duplicate is harmless: JetStream drops it by its message id) and,
 // when wait > 0, the outcome is awaited; the watch starts before the publish
 // so the outcome cannot slip past. When the stream already holds a
 // different request under this id, the answer is about that request, at
 // once.
 func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wait time.Duration) (submission, error) {
-	t, ok, err := g.decided(ctx, r.ID)
+	t, ok, err := g.knownDecided(ctx, r.ID)
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
 	}
 	if ok {
 		return submission{state: state{decided: true, t: t}, earlier: true}, nil
 	}
-	var w Watch
+	var outcomes <-chan struct{} // nil: no wait
 	overCap := wait > 0 && !g.takeWaiter()
 	if overCap {
 		wait = 0
 	}
 	if wait > 0 {
 		defer g.releaseWaiter()
-		if w, err = g.bus.Watch(ctx, r.ID); err != nil {
+		var stop func()
+		if outcomes, stop, err = g.queue.WatchOutcome(ctx, r.ID); err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
 		}
-		defer w.Stop()
+		defer stop()
 	}
 	r.SubmittedAt = time.Now().UTC()
 	dup, err := g.publish(ctx, r, rid)
@@ -203,14 +220,14 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 			return s, nil
 		}
 	}
-	if w == nil {
+	if outcomes == nil {
 		return s, nil
 	}
 	s.waited = true
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case <-w.Decided():
+	case <-outcomes:
 	case <-timer.C:
 	case <-g.drained:
 	}
@@ -224,7 +241,11 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		return s, nil
 	}
 	if ok {
+		// A decision made before this submission was accepted is a
+		// resubmission's (one the gateway did not know of, replayed by
+		// the workers), not this one's.
 		s.state = state{decided: true, t: t}
+		s.earlier = t.ProcessedAt.Before(r.SubmittedAt)
 	}
 	return s, nil
 }
@@ -234,7 +255,7 @@ func (g *Gateway) publish(ctx context.Context, r transfer.Request, rid string) (
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	dup, err := g.bus.Publish(ctx, r, rid)
+	dup, err := g.queue.Publish(ctx, r, rid)
 	result := "ok"
 	switch {
 	case err != nil:
@@ -255,7 +276,7 @@ func (g *Gateway) resubmit(ctx context.Context, r transfer.Request, rid string) 
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	_, err := g.bus.Resubmit(ctx, r, rid)
+	_, err := g.queue.Resubmit(ctx, r, rid)
 	result := "resubmitted"
 	if err != nil {
 		result = "error"

@@ -113,6 +113,11 @@ func TestResubmitDecided(t *testing.T) {
 	applied := transfer.Request{ID: uuid.New(), Kind: transfer.KindTransfer, From: a, To: b, Amount: decimal.RequireFromString("60"), Currency: "USD"}
 	rejected := transfer.Request{ID: uuid.New(), Kind: transfer.KindTransfer, From: a, To: b, Amount: decimal.RequireFromString("60"), Currency: "USD"}
 	h.apply(applied, rejected)
+	// The gateway reads the database before publishing only for ids it has
+	// seen decided (TestResubmitDecidedUnknown covers the others).
+	for _, id := range []uuid.UUID{applied.ID, rejected.ID} {
+		expect(t, h.do("GET", "/v1/transfers/"+id.String(), ""), 200, "")
+	}
 
 	// Trailing zeros and case do not make a different request.
 	r := h.do("POST", "/v1/transfers", transferJSON(applied.ID, a, b, "60.000", "usd"), "Prefer", "wait=5")
@@ -141,6 +146,30 @@ func TestResubmitDecided(t *testing.T) {
 	if got.str("status") != "rejected" || got.str("reason") != "insufficient_funds" || got.str("accepted_at") == "" {
 		t.Fatalf("get rejected: %s", got.raw)
 	}
+	if h.balance(a) != "40" || h.balance(b) != "60" {
+		t.Fatalf("balances %s %s", h.balance(a), h.balance(b))
+	}
+}
+
+// TestResubmitDecidedUnknown: an id decided without the gateway seeing it
+// (through another gateway, or before a restart) is published again, and
+// the workers replay its recorded outcome: a client that waits gets it, as
+// a resubmission (200), and nothing is applied twice.
+func TestResubmitDecidedUnknown(t *testing.T) {
+	t.Parallel()
+	h := setup(t, Config{})
+	h.startWorker()
+	a, b := h.account("USD", "100"), h.account("USD", "")
+	applied := transfer.Request{ID: uuid.New(), Kind: transfer.KindTransfer, From: a, To: b, Amount: decimal.RequireFromString("60"), Currency: "USD"}
+	h.apply(applied)
+
+	r := h.do("POST", "/v1/transfers", transferJSON(applied.ID, a, b, "60", "USD"), "Prefer", "wait=30")
+	expect(t, r, 200, "")
+	if r.str("status") != "applied" || r.str("amount") != "60.00" {
+		t.Fatalf("resubmitted applied: %s", r.raw)
+	}
+	c := h.do("POST", "/v1/transfers", transferJSON(applied.ID, a, b, "61", "USD"))
+	expect(t, c, 409, transfer.CodeTransferIDConflict)
 	if h.balance(a) != "40" || h.balance(b) != "60" {
 		t.Fatalf("balances %s %s", h.balance(a), h.balance(b))
 	}

@@ -96,17 +96,24 @@ type accountBody struct {
 	Available string    `json:"available"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Metadata is the client's; {} when it set none.
+	Metadata map[string]string `json:"metadata"`
 }
 
 func (g *Gateway) accountBody(ctx context.Context, a postgres.Account) accountBody {
-	return accountBody{
+	b := accountBody{
 		ID:        a.ID.String(),
 		Currency:  a.Currency,
 		Balance:   g.currencies.format(ctx, a.Balance, a.Currency),
 		Available: g.currencies.format(ctx, a.Available, a.Currency),
 		CreatedAt: a.CreatedAt.UTC(),
 		UpdatedAt: a.UpdatedAt.UTC(),
+		Metadata:  a.Metadata,
 	}
+	if b.Metadata == nil {
+		b.Metadata = map[string]string{}
+	}
+	return b
 }
 
 type entryBody struct {

@@ -46,16 +46,23 @@ func Streams(cfg *config.Config) natsbus.Config {
 	}
 }
 
-// WorkerConfig maps the worker settings to the worker's configuration.
-func WorkerConfig(cfg *config.Config) worker.Config {
-	return worker.Config{
+// ConsumerSettings maps the worker settings to the configuration of its
+// consumer. A soft stop may take up to the shutdown timeout.
+func ConsumerSettings(cfg *config.Config) natsbus.ConsumerSettings {
+	return natsbus.ConsumerSettings{
 		Streams:     Streams(cfg),
 		BatchSize:   cfg.Worker.BatchSize,
 		Linger:      cfg.Worker.BatchLinger,
-		Concurrency: cfg.Worker.Concurrency,
 		AckWait:     cfg.Worker.AckWait,
 		PinnedTTL:   cfg.Worker.PinnedTTL,
+		StopTimeout: cfg.ShutdownTimeout,
+	}
+}
 
+// WorkerConfig maps the worker settings to the worker's configuration.
+func WorkerConfig(cfg *config.Config) worker.Config {
+	return worker.Config{
+		Concurrency:    cfg.Worker.Concurrency,
 		TracerProvider: Tracing(cfg),
 	}
 }
@@ -78,30 +85,63 @@ func BatcherConfig(cfg *config.Config) natsbus.BatcherConfig {
 	}
 }
 
-// StartWorker builds and starts a worker on nc: it ensures the streams and
-// consumers, joins the membership and starts pulling its partitions.
-func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg prometheus.Registerer) (*worker.Worker, error) {
-	w, err := worker.New(nc, store, WorkerConfig(cfg), log, reg)
-	if err != nil {
-		return nil, err
-	}
-	if err := w.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	return w, nil
-}
-
-// GatewayServer is the HTTP API bound to its port.
-type GatewayServer struct {
-	gw   *gateway.Gateway
-	bus  *gateway.NATSBus
-	ln   net.Listener
+// RunningWorker is a worker running in the background of a process.
+type RunningWorker struct {
+	*worker.Worker
+	stop context.CancelFunc
 	done chan error
 }
 
+// StartWorker builds a worker on nc and runs it: it ensures the streams and
+// consumers, joins the membership and starts pulling its partitions. It
+// returns once the worker pulls, or with the start-up's error; ctx bounds
+// only the start-up.
+func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg prometheus.Registerer) (*RunningWorker, error) {
+	c, err := natsbus.NewConsumer(nc, ConsumerSettings(cfg), log, reg)
+	if err != nil {
+		return nil, err
+	}
+	w, err := worker.New(c, store, WorkerConfig(cfg), log, reg)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r := &RunningWorker{Worker: w, stop: stop, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(runCtx) }()
+	select {
+	case <-w.Started():
+		return r, nil
+	case err := <-r.done:
+		stop()
+		return nil, fmt.Errorf("start worker: %w", err)
+	case <-ctx.Done():
+		stop()
+		<-r.done
+		return nil, fmt.Errorf("start worker: %w", ctx.Err())
+	}
+}
+
+// Stop is the worker's soft stop: it finishes the batches in hand within
+// the shutdown timeout and returns Run's error.
+func (r *RunningWorker) Stop() error {
+	r.stop()
+	return <-r.done
+}
+
+// GatewayServer is the HTTP API bound to its port, with the producer that
+// publishes its requests.
+type GatewayServer struct {
+	gw        *gateway.Gateway
+	ln        net.Listener
+	done      chan error
+	stopQueue context.CancelFunc
+	queued    chan error // the producer's Run result
+}
+
 // StartGateway creates the streams that are missing, builds the gateway on
-// store and nc and serves it on cfg.Host and cfg.Port. reg must be the registry
-// /metrics serves.
+// store and a natsbus.Producer on nc, runs the producer and serves the
+// gateway on cfg.Host and cfg.Port. reg must be the registry /metrics
+// serves.
 func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, store *postgres.Store, nc *nats.Conn, reg *prometheus.Registry) (*GatewayServer, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -110,19 +150,17 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 	if err := natsbus.CreateStreams(ctx, js, Streams(cfg)); err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	bus, err := gateway.NewNATSBus(ctx, nc, BatcherConfig(cfg), natsbus.WithTracing(Tracing(cfg)))
+	queue, err := natsbus.NewProducer(ctx, nc, BatcherConfig(cfg), natsbus.WithTracing(Tracing(cfg)))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	gw, err := gateway.New(GatewayConfig(cfg), store, bus, log, reg)
+	gw, err := gateway.New(GatewayConfig(cfg), store, queue, log, reg)
 	if err != nil {
-		bus.Close()
 		return nil, err
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		bus.Close()
 		return nil, fmt.Errorf("start gateway: listen on %s (--host, --port): %w", addr, err)
 	}
 	if len(cfg.Gateway.AuthTokens) == 0 {
@@ -131,7 +169,18 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 		log.Warn("AUTHENTICATION IS OFF: every request to the HTTP API is accepted, writes included; set --auth-tokens",
 			zap.String("listen", ln.Addr().String()), zap.Bool("insecure_no_auth", cfg.Gateway.InsecureNoAuth))
 	}
-	s := &GatewayServer{gw: gw, bus: bus, ln: ln, done: make(chan error, 1)}
+	// The producer outlives ctx, which ends at the first signal: it stops
+	// only after the HTTP server, in Stop, so no accepted request is cut off.
+	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
+	s := &GatewayServer{gw: gw, ln: ln, done: make(chan error, 2), stopQueue: stopQueue, queued: make(chan error, 1)}
+	go func() {
+		err := queue.Run(qctx)
+		if err != nil {
+			log.Error("gateway producer failed", zap.Error(err))
+			s.done <- err
+		}
+		s.queued <- err
+	}()
 	go func() {
 		err := gw.Listener(ln)
 		if err != nil {
@@ -145,7 +194,8 @@ func StartGateway(ctx context.Context, log *zap.Logger, cfg *config.Config, stor
 // Port is the port the gateway listens on.
 func (s *GatewayServer) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
-// Done delivers the server's error if it stops on its own.
+// Done delivers the server's (or its producer's) error if it stops on its
+// own.
 func (s *GatewayServer) Done() <-chan error { return s.done }
 
 // Drain turns /readyz unready and answers clients waiting for outcomes;
@@ -153,11 +203,17 @@ func (s *GatewayServer) Done() <-chan error { return s.done }
 func (s *GatewayServer) Drain() { s.gw.Drain() }
 
 // Stop stops accepting connections, waits for in-flight requests within
-// ctx, then commits the publishes still queued in the bus's batcher.
+// ctx, then stops the producer, which commits the publishes still queued.
 func (s *GatewayServer) Stop(ctx context.Context) error {
 	err := s.gw.Shutdown(ctx)
-	s.bus.Close()
-	return err
+	s.stopQueue()
+	select {
+	case qerr := <-s.queued:
+		s.queued <- qerr
+		return errors.Join(err, qerr)
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("stop gateway producer: %w", ctx.Err()))
+	}
 }
 
 // EmbeddedNATS is walletd's own JetStream server and the users it accepts.

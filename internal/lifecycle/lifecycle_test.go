@@ -348,10 +348,10 @@ func TestConfigDefaultsMatchThePackages(t *testing.T) {
 	t.Parallel()
 	for _, p := range []config.Program{config.Walletd, config.Gateway, config.Worker} {
 		cfg := config.Defaults(p)
-		w, s, b, g := WorkerConfig(&cfg), Streams(&cfg), BatcherConfig(&cfg), GatewayConfig(&cfg)
-		got := []any{w.BatchSize, w.Linger, w.Concurrency, w.AckWait, w.PinnedTTL,
+		w, c, s, b, g := WorkerConfig(&cfg), ConsumerSettings(&cfg), Streams(&cfg), BatcherConfig(&cfg), GatewayConfig(&cfg)
+		got := []any{c.BatchSize, c.Linger, w.Concurrency, c.AckWait, c.PinnedTTL,
 			s.Partitions, s.Duplicates, b.MinMessages, b.MaxMessages, g.MaxWaiters}
-		want := []any{worker.DefaultBatchSize, worker.DefaultLinger, worker.DefaultConcurrency, worker.DefaultAckWait, worker.DefaultPinnedTTL,
+		want := []any{natsbus.DefaultConsumerBatch, natsbus.DefaultConsumerLinger, worker.DefaultConcurrency, natsbus.DefaultAckWait, natsbus.DefaultPinnedTTL,
 			natsbus.DefaultPartitions, natsbus.DefaultDuplicates, natsbus.DefaultBatchMin, natsbus.DefaultBatchMessages, gateway.DefaultMaxWaiters}
 		for i := range want {
 			if got[i] != want[i] {

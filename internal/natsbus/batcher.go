@@ -2,40 +2,29 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// Atomic batch publish headers (JetStream ADR-50). Every message of a batch
-// carries the batch id and its 1-based position; the last one also carries
-// the commit marker and is the only one sent with a reply subject.
+// Atomic batch publish headers (JetStream ADR-50), which the batcher (through
+// jetstreamext) sets on every message of a batch and drops from the messages
+// it is given.
 const (
-	HeaderBatchID     = "Nats-Batch-Id"
-	HeaderBatchSeq    = "Nats-Batch-Sequence"
-	HeaderBatchCommit = "Nats-Batch-Commit"
-	// headerExpectedStream makes the server refuse a message that would land
-	// in another stream.
-	headerExpectedStream = "Nats-Expected-Stream"
+	HeaderBatchID     = jetstreamext.BatchIDHeader
+	HeaderBatchSeq    = jetstreamext.BatchSeqHeader
+	HeaderBatchCommit = jetstreamext.BatchCommitHeader
 )
 
 // MaxBatchMessages is the server's limit on the messages of one atomic
 // batch (nats-server's default max_batch_size).
 const MaxBatchMessages = 1000
-
-// JetStream error codes the batcher acts on.
-const (
-	// ErrCodeBatchDuplicate: the batch holds an id the stream already has,
-	// or the same id twice. The batch stored nothing.
-	ErrCodeBatchDuplicate = 10201
-)
 
 // Batcher defaults.
 const (
@@ -50,18 +39,18 @@ type BatcherConfig struct {
 	// MaxMessages caps one atomic batch (default 100, at most 1000).
 	MaxMessages int
 	// MinMessages is the smallest group sent as an atomic batch (default
-	// 32); smaller groups go as single publishes, up to MinMessages of them
-	// in flight at once, so a light load is answered at single-publish
-	// latency and a heavy one fills the queue and is batched. A file-backed
-	// R1 stream stages each batch in a store of its own (created, synced
-	// and deleted per batch), which cost 15-25 ms a batch on the reference
-	// machine: more than a few dozen single publishes. Set it to 2 to batch
-	// every group.
+	// 32); a smaller group goes as single publishes, all in flight at once.
+	// A file-backed R1 stream stages each atomic batch in a store of its
+	// own (created, synced and deleted per batch), which costs 10-25 ms a
+	// batch on the reference machine, while single publishes cost one sync
+	// each: below a few dozen messages singles are cheaper. Set it to 2 to
+	// batch every group.
 	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
 	// one and fewer than MaxMessages are queued. By default it does not
-	// wait: a group is whatever queued up while the previous batch
-	// committed or the single publishes in flight were at their limit.
+	// wait: a group is whatever queued up while the previous one was being
+	// stored (group commit), so a lone publish is sent at once and
+	// concurrent ones share the next commit.
 	Linger time.Duration
 	// Timeout bounds the wait for a batch's (or a single message's) PubAck
 	// (default 5s). A timeout is reported as an error: the outcome is
@@ -109,56 +98,39 @@ type PubResult struct {
 	Duplicate bool
 }
 
-// PublishError is an error JetStream answered a publish with: the message
-// (or the whole batch it was in) was not stored.
-type PublishError struct {
-	Code        int    `json:"code"`
-	ErrCode     int    `json:"err_code"`
-	Description string `json:"description"`
-}
-
-func (e *PublishError) Error() string {
-	return fmt.Sprintf("jetstream: %s (%d)", e.Description, e.ErrCode)
-}
-
-// pubAck is the server's answer to a publish or a batch commit.
-type pubAck struct {
-	Stream    string        `json:"stream"`
-	Seq       uint64        `json:"seq"`
-	Duplicate bool          `json:"duplicate"`
-	Batch     string        `json:"batch"`
-	Count     int           `json:"count"`
-	Error     *PublishError `json:"error"`
-}
-
-// Batcher groups concurrent publishes into JetStream atomic batches. With
-// the server syncing to disk before every PubAck, a batch is stored with one
-// sync where single publishes pay one each, so throughput stops being the
-// disk's sync rate. One goroutine collects the queued publishes and commits
-// them as one batch at a time: the server commits batches one after another
-// anyway, and one open batch stays far from its per-stream limit (50).
+// Batcher groups concurrent publishes by group commit: one group is in
+// flight at a time, a publish that finds nothing in flight goes at once,
+// and whatever queues up meanwhile goes together as the next group. A
+// group of MinMessages or more is one JetStream atomic batch: with the
+// server syncing to disk before every PubAck, it is stored with one sync
+// where single publishes pay one each, so throughput stops being the
+// disk's sync rate. The server commits batches one after another anyway,
+// and one open batch stays far from its per-stream limit (50).
 //
-// A caller is told its message is stored only when the batch's commit
-// PubAck (or its own PubAck) says so. A batch the server refuses stores
+// Batches go through jetstreamext's atomic batch publish and single
+// publishes through jetstream's, so the batcher reads no acknowledgement
+// itself. A caller is told its message is stored only when the batch's
+// commit PubAck (or its own PubAck) says so. A batch the server refuses stores
 // nothing (it is atomic); its messages are then published again in halves
 // down to single publishes, where the stream's deduplication answers each
 // duplicate id. A batch whose answer never comes is reported as an error to
 // each of its callers: its outcome is unknown, and a caller that retries
 // with the same Nats-Msg-Id gets a duplicate rather than a second copy.
 //
-// The batcher ends with Close or when its connection closes.
+// Run commits batches until its context is cancelled (the soft stop: it
+// stops taking publishes, commits those already queued and returns) or the
+// connection closes.
 type Batcher struct {
 	nc  *nats.Conn
+	js  jetstream.JetStream
 	cfg BatcherConfig
 
+	started atomic.Bool
 	mu      sync.RWMutex // held for reading while enqueuing, for writing to close queue
 	closed  bool
-	waiting atomic.Int64   // publishes queued and not answered yet
-	singles chan struct{}  // one token per single publish in flight
-	flight  sync.WaitGroup // single publishes in flight
+	waiting atomic.Int64 // publishes queued and not answered yet
 	queue   chan *pending
-	status  chan nats.Status
-	done    chan struct{} // closed when run returns
+	done    chan struct{} // closed when Run returns
 }
 
 // pending is one caller's message waiting for its batch.
@@ -173,22 +145,54 @@ type outcome struct {
 	err error
 }
 
-// NewBatcher starts a batcher publishing on nc.
+// NewBatcher builds a batcher publishing on nc; Run starts it. Publishes
+// made before Run wait in its queue.
 func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	b := &Batcher{
-		nc:      nc,
-		cfg:     cfg,
-		queue:   make(chan *pending, 4*cfg.MaxMessages),
-		singles: make(chan struct{}, cfg.MinMessages),
-		status:  nc.StatusChanged(nats.CLOSED),
-		done:    make(chan struct{}),
+	var js jetstream.JetStream
+	if nc != nil {
+		if js, err = jetstream.New(nc); err != nil {
+			return nil, fmt.Errorf("batcher: %w", err)
+		}
 	}
-	go b.run()
+	b := &Batcher{
+		nc:    nc,
+		js:    js,
+		cfg:   cfg,
+		queue: make(chan *pending, 4*cfg.MaxMessages),
+		done:  make(chan struct{}),
+	}
 	return b, nil
+}
+
+// Run commits the queued publishes until ctx is cancelled, then stops
+// taking new ones (they fail with ErrBatcherClosed), commits those already
+// queued, waits for their answers and returns nil. When the connection
+// closes it fails what is queued and returns nats.ErrConnectionClosed. Run
+// may be called once.
+func (b *Batcher) Run(ctx context.Context) error {
+	if !b.started.CompareAndSwap(false, true) {
+		return errors.New("batcher: already run")
+	}
+	defer close(b.done)
+	stop := context.AfterFunc(ctx, b.stopTaking)
+	defer stop()
+	status := b.nc.StatusChanged(nats.CLOSED)
+	defer b.nc.RemoveStatusListener(status)
+	if b.run(status) {
+		return nil
+	}
+	// Failing the queue makes room for enqueuers waiting with the read
+	// lock, so stopTaking, which needs the write lock, runs beside it.
+	go b.stopTaking()
+	b.failQueued(nats.ErrConnectionClosed)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("batcher: %w", nats.ErrConnectionClosed)
 }
 
 // Publish queues msg for the next batch and waits until the batch is
@@ -256,51 +260,49 @@ func (b *Batcher) answer(p *pending, o outcome) {
 	b.waiting.Add(-1)
 }
 
-// Close stops taking publishes, commits those already queued and waits for
-// their answers. Safe to call more than once.
-func (b *Batcher) Close() {
+// stopTaking closes the queue: later publishes fail with ErrBatcherClosed,
+// and the loop ends once it has committed what the queue holds. It runs
+// apart from the loop, which keeps emptying the queue for enqueuers that
+// hold the read lock while they wait for room.
+func (b *Batcher) stopTaking() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if !b.closed {
 		b.closed = true
 		close(b.queue)
 	}
-	b.mu.Unlock()
-	<-b.done
 }
 
-// run is the batcher's goroutine: take one publish, gather more, commit.
-func (b *Batcher) run() {
-	defer close(b.done)
-	defer b.flight.Wait()
-	defer b.nc.RemoveStatusListener(b.status)
+// run takes one publish, gathers more and commits, until the queue is
+// closed and empty (true) or the connection closes (false).
+func (b *Batcher) run(status <-chan nats.Status) bool {
 	group := make([]*pending, 0, b.cfg.MaxMessages)
 	for {
 		if b.nc.IsClosed() {
-			b.failQueued(nats.ErrConnectionClosed)
-			return
+			return false
 		}
 		group = group[:0]
 		select {
 		case p, ok := <-b.queue:
 			if !ok {
-				return
+				return true
 			}
 			group = append(group, p)
-		case <-b.status:
+		case <-status:
 			// Only CLOSED is subscribed: nothing can be published any more.
-			b.failQueued(nats.ErrConnectionClosed)
-			return
+			return false
 		}
 		group, open := b.gather(group)
 		b.commit(group)
 		if !open {
-			return
+			return true
 		}
 	}
 }
 
-// gather adds queued publishes to group up to MaxMessages: those already
-// queued, and with a Linger those that arrive within it. It reports false
+// gather adds queued publishes to group up to MaxMessages: those that
+// queued while the previous group was in flight, and with a Linger those
+// that arrive within it. It reports false
 // when the queue was closed.
 func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
 	var linger <-chan time.Time // nil: take only what is queued now
@@ -333,18 +335,11 @@ func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
 	return group, true
 }
 
-// failQueued answers every queued publish with err.
+// failQueued answers every queued publish with err. The queue is closed
+// first (stopTaking), so it ends.
 func (b *Batcher) failQueued(err error) {
-	for {
-		select {
-		case p, ok := <-b.queue:
-			if !ok {
-				return
-			}
-			b.answer(p, outcome{err: err})
-		default:
-			return
-		}
+	for p := range b.queue {
+		b.answer(p, outcome{err: err})
 	}
 }
 
@@ -368,7 +363,7 @@ func (b *Batcher) commitGroup(group []*pending) {
 		return
 	}
 	if len(group) < b.cfg.MinMessages {
-		b.publishSingles(group)
+		b.publishEach(group)
 		return
 	}
 	first, err := b.publishBatch(group)
@@ -378,8 +373,8 @@ func (b *Batcher) commitGroup(group []*pending) {
 		}
 		return
 	}
-	var pe *PublishError
-	refused := errors.As(err, &pe)
+	var refusal *jetstream.APIError
+	refused := errors.As(err, &refusal)
 	if !refused && !errors.Is(err, nats.ErrNoResponders) {
 		// No answer, or not one we can read: the batch may be stored.
 		for _, p := range group {
@@ -389,7 +384,7 @@ func (b *Batcher) commitGroup(group []*pending) {
 	}
 	// The server refused the batch, or nothing listens on the commit's
 	// subject: either way it stored none of it.
-	if refused && pe.ErrCode == ErrCodeBatchDuplicate && len(group) > 4 {
+	if refused && refusal.ErrorCode == jetstreamext.JSErrCodeBatchPublishDuplicateMsgID && len(group) > 4 {
 		// Usually one id is already stored: halves keep most of the group
 		// in batches while narrowing down to it.
 		half := len(group) / 2
@@ -398,23 +393,6 @@ func (b *Batcher) commitGroup(group []*pending) {
 		return
 	}
 	b.publishEach(group)
-}
-
-// publishSingles starts a single publish for each message of group and
-// returns without waiting for their PubAcks, except while MinMessages
-// singles are in flight: then the queue fills up and the next group is
-// large enough for a batch.
-func (b *Batcher) publishSingles(group []*pending) {
-	for _, p := range group {
-		b.singles <- struct{}{}
-		b.flight.Add(1)
-		go func() {
-			defer b.flight.Done()
-			r, err := b.publishOne(p.msg)
-			<-b.singles
-			b.answer(p, outcome{r: r, err: err})
-		}()
-	}
 }
 
 // publishEach publishes each message of group on its own, concurrently, so
@@ -432,56 +410,40 @@ func (b *Batcher) publishEach(group []*pending) {
 	wg.Wait()
 }
 
-// publishOne publishes m and waits for its PubAck.
+// publishOne publishes m and waits for its PubAck. A subject nothing
+// serves is not retried: the answer would only come later.
 func (b *Batcher) publishOne(m *nats.Msg) (PubResult, error) {
-	out := b.prepare(m)
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	resp, err := b.nc.RequestMsgWithContext(ctx, out)
+	ack, err := b.js.PublishMsg(ctx, b.prepare(m), jetstream.WithRetryAttempts(0))
 	if err != nil {
 		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, unsent(err))
 	}
-	ack, err := decodeAck(resp)
-	if err != nil {
-		return PubResult{}, fmt.Errorf("publish %s: %w", m.Subject, unsent(err))
-	}
-	return PubResult{Seq: ack.Seq, Duplicate: ack.Duplicate}, nil
+	return PubResult{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
 
 // publishBatch publishes group as one atomic batch and returns the stream
 // sequence of its first message: a committed batch is stored contiguously,
-// and the commit's PubAck carries the last sequence and the count.
+// and the commit's PubAck carries the last sequence and the count (which
+// jetstreamext checks against the batch it sent). Only the commit is
+// acknowledged: waiting for the first message's acknowledgement too would
+// add a round trip to every batch.
 func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
-	id := uuid.NewString()
-	n := len(group)
-	for k, p := range group[:n-1] {
-		m := b.prepare(p.msg)
-		m.Header.Set(HeaderBatchID, id)
-		m.Header.Set(HeaderBatchSeq, strconv.Itoa(k+1))
-		// No reply subject: the server answers only the commit (a staged
-		// message with a reply would get an empty acknowledgement).
-		if err := b.nc.PublishMsg(m); err != nil {
-			return 0, fmt.Errorf("batch publish: %w", err)
-		}
+	msgs := make([]*nats.Msg, len(group))
+	for k, p := range group {
+		msgs[k] = b.prepare(p.msg)
 	}
-	last := b.prepare(group[n-1].msg)
-	last.Header.Set(HeaderBatchID, id)
-	last.Header.Set(HeaderBatchSeq, strconv.Itoa(n))
-	last.Header.Set(HeaderBatchCommit, "1")
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	resp, err := b.nc.RequestMsgWithContext(ctx, last)
+	ack, err := jetstreamext.PublishMsgBatch(ctx, b.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {
 		return 0, fmt.Errorf("batch commit: %w", unsent(err))
 	}
-	ack, err := decodeAck(resp)
-	if err != nil {
-		return 0, fmt.Errorf("batch commit: %w", unsent(err))
+	n := uint64(len(group))
+	if ack.Sequence < n {
+		return 0, fmt.Errorf("batch commit: %w: answer for %d messages at %d", ErrOutcomeUnknown, ack.BatchSize, ack.Sequence)
 	}
-	if ack.Batch != id || ack.Count != n || ack.Seq < uint64(n) {
-		return 0, fmt.Errorf("batch commit: %w: answer for batch %q of %d at %d, want %q of %d", ErrOutcomeUnknown, ack.Batch, ack.Count, ack.Seq, id, n)
-	}
-	return ack.Seq - uint64(n) + 1, nil
+	return ack.Sequence - n + 1, nil
 }
 
 // unsent returns err as it is when it proves the message was not stored:
@@ -490,10 +452,11 @@ func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
 // answer in time, a broken connection, an answer that cannot be read)
 // wraps ErrOutcomeUnknown.
 func unsent(err error) error {
-	var pe *PublishError
+	var refusal *jetstream.APIError
 	switch {
-	case errors.As(err, &pe),
+	case errors.As(err, &refusal),
 		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrMaxPayload),
 		errors.Is(err, nats.ErrBadSubject),
@@ -507,27 +470,9 @@ func unsent(err error) error {
 func (b *Batcher) prepare(m *nats.Msg) *nats.Msg {
 	out := copyMsg(m)
 	if b.cfg.Stream != "" {
-		out.Header.Set(headerExpectedStream, b.cfg.Stream)
+		out.Header.Set(jetstream.ExpectedStreamHeader, b.cfg.Stream)
 	}
 	return out
-}
-
-// decodeAck reads a PubAck; a JetStream error comes back as *PublishError.
-func decodeAck(resp *nats.Msg) (pubAck, error) {
-	var ack pubAck
-	if len(resp.Data) == 0 {
-		return ack, errors.New("empty acknowledgement")
-	}
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return ack, fmt.Errorf("acknowledgement: %w", err)
-	}
-	if ack.Error != nil {
-		return ack, ack.Error
-	}
-	if ack.Stream == "" || ack.Seq == 0 {
-		return ack, fmt.Errorf("acknowledgement without stream or sequence: %q", resp.Data)
-	}
-	return ack, nil
 }
 
 // copyMsg copies subject, headers and data (the data slice is shared: it

@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/natstest"
 )
@@ -30,7 +35,7 @@ func BenchmarkPublishRequest(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					defer bt.Close()
+					defer runBatcher(b, bt)()
 					opts = append(opts, natsbus.WithBatcher(bt))
 				}
 				bus, err := natsbus.Open(c, js, opts...)
@@ -47,6 +52,77 @@ func BenchmarkPublishRequest(b *testing.B) {
 						}
 					}
 				})
+			})
+		}
+	}
+}
+
+// BenchmarkGroupPublish measures what one group of n messages costs per
+// message on a stream that syncs before every acknowledgement, by the
+// three ways a group can be stored: n single publishes in flight together
+// (one sync each), one atomic batch (one sync, plus the staging of the
+// batch), and one fast-ingest batch (ADR-50's allow_batched, nats-server
+// 2.14+). It is the measurement behind MinMessages.
+func BenchmarkGroupPublish(b *testing.B) {
+	for _, mode := range []string{"singles", "atomic", "fast"} {
+		for _, n := range []int{1, 8, 32, 100} {
+			if mode != "singles" && n == 1 {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/n=%d", mode, n), func(b *testing.B) {
+				srv := natstest.Start(b)
+				_, js := srv.Connect(b)
+				c := testCtxB(b)
+				if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "GROUPS", Subjects: []string{"groups.>"},
+					Storage: jetstream.FileStorage, AllowAtomicPublish: true, AllowBatchPublish: true}); err != nil {
+					b.Fatal(err)
+				}
+				group := func() []*nats.Msg {
+					msgs := make([]*nats.Msg, n)
+					for i := range msgs {
+						msgs[i] = nats.NewMsg("groups.x")
+						msgs[i].Data = make([]byte, 300)
+						msgs[i].Header.Set(natsbus.HeaderMsgID, uuid.NewString())
+					}
+					return msgs
+				}
+				b.ResetTimer()
+				for sent := 0; sent < b.N; sent += n {
+					msgs := group()
+					var err error
+					switch mode {
+					case "singles":
+						futures := make([]jetstream.PubAckFuture, n)
+						for i, m := range msgs {
+							if futures[i], err = js.PublishMsgAsync(m); err != nil {
+								b.Fatal(err)
+							}
+						}
+						for _, f := range futures {
+							select {
+							case <-f.Ok():
+							case err := <-f.Err():
+								b.Fatal(err)
+							}
+						}
+					case "atomic":
+						_, err = jetstreamext.PublishMsgBatch(c, js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+					case "fast":
+						var fp jetstreamext.FastPublisher
+						if fp, err = jetstreamext.NewFastPublisher(js); err != nil {
+							b.Fatal(err)
+						}
+						for _, m := range msgs[:n-1] {
+							if _, err = fp.AddMsg(m); err != nil {
+								b.Fatal(err)
+							}
+						}
+						_, err = fp.CommitMsg(c, msgs[n-1])
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
 			})
 		}
 	}

@@ -24,8 +24,25 @@ func batcherSetup(t *testing.T, cfg natsbus.BatcherConfig) (*natstest.Server, *n
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.Close)
+	t.Cleanup(runBatcher(t, b))
 	return srv, nc, js, b
+}
+
+// runBatcher runs b until the returned stop is called; stop is the soft
+// stop and waits for Run to return. It may be called more than once.
+func runBatcher(t testing.TB, b *natsbus.Batcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var once sync.Once
+	return func() {
+		cancel()
+		once.Do(func() {
+			if err := <-done; err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				t.Errorf("batcher: %v", err)
+			}
+		})
+	}
 }
 
 // requestMsgs returns n request messages with distinct ids.
@@ -166,7 +183,7 @@ func TestBatcherBatchWithStoredIDStoresTheRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer single.Close()
+	defer runBatcher(t, single)()
 	first, err := single.Publish(ctx, msgs[7])
 	if err != nil || first.Duplicate {
 		t.Fatalf("first publish: %+v %v", first, err)
@@ -232,16 +249,16 @@ func TestBatcherRefusedMessagesAreErrors(t *testing.T) {
 	if got[3].err == nil {
 		t.Fatalf("stray subject: stored as %+v", got[3].r)
 	}
-	if !errors.Is(got[3].err, nats.ErrNoResponders) {
-		t.Errorf("stray subject: %v, want no responders", got[3].err)
+	if !errors.Is(got[3].err, jetstream.ErrNoStreamResponse) {
+		t.Errorf("stray subject: %v, want no stream response", got[3].err)
 	}
 	checkStoredOnce(t, js, msgs, got[:3])
 
 	more := requestMsgs(t, 3)
 	got = publishAll(testCtx(t), b, append(more, wrong))
-	var pe *natsbus.PublishError
-	if !errors.As(got[3].err, &pe) {
-		t.Fatalf("wrong expected stream: %+v %v, want a PublishError", got[3].r, got[3].err)
+	var refusal *jetstream.APIError
+	if !errors.As(got[3].err, &refusal) {
+		t.Fatalf("wrong expected stream: %+v %v, want a JetStream API error", got[3].r, got[3].err)
 	}
 	for i := range 3 {
 		if got[i].err != nil || got[i].r.Duplicate {
@@ -284,14 +301,21 @@ func TestBatcherOutageIsAnError(t *testing.T) {
 	}
 }
 
-func TestBatcherCloseDrains(t *testing.T) {
+func TestBatcherStopDrains(t *testing.T) {
 	t.Parallel()
-	_, _, js, b := batcherSetup(t, natsbus.BatcherConfig{MaxMessages: 1000, Linger: time.Hour})
+	srv := natstest.Start(t)
+	nc, js := srv.Setup(t, natsbus.Config{Partitions: 4})
+	b, err := natsbus.NewBatcher(nc, natsbus.BatcherConfig{MaxMessages: 1000, Linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runBatcher(t, b)
+	t.Cleanup(stop)
 	msgs := requestMsgs(t, 30)
 	done := make(chan []published)
 	go func() { done <- publishAll(testCtx(t), b, msgs) }()
 	// Wait until every publish is queued; the batcher then lingers for
-	// more, up to an hour, and only Close can cut that short.
+	// more, up to an hour, and only the stop can cut that short.
 	deadline := time.Now().Add(20 * time.Second)
 	for b.Waiting() != len(msgs) {
 		if time.Now().After(deadline) {
@@ -299,13 +323,15 @@ func TestBatcherCloseDrains(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	b.Close()
+	stop()
 	got := <-done
 	checkStoredOnce(t, js, msgs, got)
 	if _, err := b.Publish(testCtx(t), requestMsgs(t, 1)[0]); !errors.Is(err, natsbus.ErrBatcherClosed) {
-		t.Errorf("publish after close: %v, want ErrBatcherClosed", err)
+		t.Errorf("publish after stop: %v, want ErrBatcherClosed", err)
 	}
-	b.Close() // twice is fine
+	if err := b.Run(testCtx(t)); err == nil {
+		t.Error("a second Run was accepted")
+	}
 }
 
 func TestBatcherEndsWithItsConnection(t *testing.T) {
@@ -317,8 +343,12 @@ func TestBatcherEndsWithItsConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(testCtx(t)) }()
 	nc.Close()
-	b.Close() // returns: the batcher stopped with the connection
+	if err := <-done; !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Errorf("run on a closed connection: %v, want ErrConnectionClosed", err)
+	}
 	if _, err := b.Publish(testCtx(t), requestMsgs(t, 1)[0]); err == nil {
 		t.Error("publish on a closed connection succeeded")
 	}

@@ -28,7 +28,8 @@ type Option func(*Bus)
 
 // WithBatcher makes PublishRequest go through b: concurrent requests are
 // stored in atomic batches, one disk sync per batch instead of one per
-// request. The caller keeps b and closes it after the last publish.
+// request. The caller keeps b and runs it (Batcher.Run) for as long as it
+// publishes.
 func WithBatcher(b *Batcher) Option {
 	return func(bus *Bus) { bus.batcher = b }
 }

@@ -22,3 +22,15 @@ var (
 // while waiting): the message may be stored. A caller must not report it as
 // not stored; retrying with the same Nats-Msg-Id is safe.
 var ErrOutcomeUnknown = errors.New("natsbus: publish outcome unknown, the message may be stored")
+
+// Errors of the Consumer.
+var (
+	// ErrConsumerRunning: Run was called twice.
+	ErrConsumerRunning = errors.New("natsbus: consumer already running")
+	// ErrAbandoned: the consumer stopped without finishing the batches in
+	// hand (the stop timeout passed or the connection closed); they stay
+	// unacked and are delivered again.
+	ErrAbandoned = errors.New("natsbus: stopped with batches in hand abandoned unacked")
+	// errAborted: the hard stop ended a batch in hand.
+	errAborted = errors.New("natsbus: aborted")
+)

@@ -338,7 +338,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 		)
 		for i, t := range fresh {
 			var err error
-			if metadata[i], err = metadataJSON(t.Metadata); err != nil {
+			if metadata[i], err = requestMetadataJSON(t.Metadata); err != nil {
 				return err
 			}
 			references[i] = nullString(t.Reference)
@@ -473,7 +473,7 @@ var errDecisionChanged = errors.New("stored decision changed during the batch")
 // decisions, by t. The WHERE clause refuses anything but that rejection.
 func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) error {
 	fp := t.Fingerprint
-	metadata, err := metadataJSON(t.Metadata)
+	metadata, err := requestMetadataJSON(t.Metadata)
 	if err != nil {
 		return err
 	}
@@ -498,7 +498,7 @@ func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) error {
 // again within this batch.
 func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) error {
 	fp := t.Fingerprint
-	metadata, err := metadataJSON(t.Metadata)
+	metadata, err := requestMetadataJSON(t.Metadata)
 	if err != nil {
 		return err
 	}
@@ -513,9 +513,10 @@ func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) error {
 	return nil
 }
 
-// metadataJSON is the text of a request's metadata for its jsonb column,
-// or nil (SQL NULL) when it has none.
-func metadataJSON(m map[string]string) (*string, error) {
+// requestMetadataJSON is the text of a request's metadata for its jsonb
+// column, or nil (SQL NULL) when it has none: the many requests without
+// metadata store nothing.
+func requestMetadataJSON(m map[string]string) (*string, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}

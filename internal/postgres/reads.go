@@ -35,6 +35,8 @@ type Account struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Metadata is the client's, set at creation and by PatchAccountMetadata.
+	Metadata map[string]string
 }
 
 // Currencies lists the supported currencies by code.
@@ -91,14 +93,14 @@ func (s *Store) precisionsFor(ctx context.Context, reqs []transfer.Request) (map
 	return p, nil
 }
 
-const accountColumns = `id, currency, balance::text, (balance - held)::text, version, created_at, updated_at`
+const accountColumns = `id, currency, balance::text, (balance - held)::text, version, created_at, updated_at, metadata`
 
 const selectAccount = `SELECT ` + accountColumns + ` FROM accounts`
 
 func scanAccount(row pgx.Row) (Account, error) {
 	var a Account
 	var balance, available string
-	if err := row.Scan(&a.ID, &a.Currency, &balance, &available, &a.Version, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.Currency, &balance, &available, &a.Version, &a.CreatedAt, &a.UpdatedAt, &a.Metadata); err != nil {
 		return Account{}, err
 	}
 	var err error
@@ -116,27 +118,7 @@ func scanAccount(row pgx.Row) (Account, error) {
 // id: when the account exists with the same currency it is returned with
 // created false; with another currency the error is ErrAccountConflict.
 func (s *Store) CreateAccount(ctx context.Context, id uuid.UUID, currency string) (Account, bool, error) {
-	currency = transfer.NormalizeCurrency(currency)
-	row := s.pool.QueryRow(ctx, `INSERT INTO accounts (id, currency) VALUES ($1, $2)
-		ON CONFLICT (id) DO NOTHING
-		RETURNING `+accountColumns, id, currency)
-	a, err := scanAccount(row)
-	switch {
-	case err == nil:
-		return a, true, nil
-	case isCode(err, codeForeignKeyViolation):
-		return Account{}, false, ErrCurrencyNotSupported
-	case !errors.Is(err, pgx.ErrNoRows):
-		return Account{}, false, fmt.Errorf("create account: %w", err)
-	}
-	existing, err := s.GetAccount(ctx, id)
-	if err != nil {
-		return Account{}, false, fmt.Errorf("create account: %w", err)
-	}
-	if existing.Currency != currency {
-		return existing, false, ErrAccountConflict
-	}
-	return existing, false, nil
+	return s.CreateAccountWithMetadata(ctx, id, currency, nil)
 }
 
 // GetAccount reads one account.
@@ -155,31 +137,7 @@ func (s *Store) GetAccount(ctx context.Context, id uuid.UUID) (Account, error) {
 // first page or the next cursor of the previous page; the returned next
 // cursor is "" after the last page.
 func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]Account, string, error) {
-	var rows pgx.Rows
-	var err error
-	if cursor == "" {
-		rows, err = s.pool.Query(ctx, selectAccount+` ORDER BY created_at, id LIMIT $1`, limit+1)
-	} else {
-		at, id, cerr := decodeAccountCursor(cursor)
-		if cerr != nil {
-			return nil, "", cerr
-		}
-		rows, err = s.pool.Query(ctx, selectAccount+` WHERE (created_at, id) > ($1, $2)
-			ORDER BY created_at, id LIMIT $3`, at, id, limit+1)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("list accounts: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
-	if err != nil {
-		return nil, "", fmt.Errorf("list accounts: %w", err)
-	}
-	if len(list) <= limit {
-		return list, "", nil
-	}
-	list = list[:limit]
-	last := list[limit-1]
-	return list, encodeAccountCursor(last.CreatedAt, last.ID), nil
+	return s.SearchAccounts(ctx, nil, cursor, limit)
 }
 
 // ListAccountsRecent lists up to limit accounts, most recently updated first,
@@ -288,54 +246,12 @@ func decodeAccountCursor(c string) (time.Time, uuid.UUID, error) {
 // "" for the first page or the previous page's next cursor (an entry
 // version); next is "" after the last page.
 func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error) {
-	before := int64(1<<63 - 1)
-	if cursor != "" {
-		v, err := strconv.ParseInt(cursor, 10, 64)
-		if err != nil || v < 1 {
-			return nil, "", ErrBadCursor
-		}
-		before = v
-	}
-	rows, err := s.pool.Query(ctx, `SELECT account_id, version, transfer_id, kind, direction, amount::text,
-			balance_after::text, counterparty, currency, created_at
-		FROM entries WHERE account_id = $1 AND version < $2
-		ORDER BY version DESC LIMIT $3`, accountID, before, limit+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("list entries: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Entry, error) {
-		var e transfer.Entry
-		var kind, dir, amount, after string
-		var counterparty *uuid.UUID
-		if err := r.Scan(&e.AccountID, &e.Version, &e.TransferID, &kind, &dir, &amount, &after,
-			&counterparty, &e.Currency, &e.CreatedAt); err != nil {
-			return e, err
-		}
-		e.Kind, e.Direction = transfer.Kind(kind), transfer.Direction(dir)
-		if counterparty != nil {
-			e.Counterparty = *counterparty
-		}
-		e.CreatedAt = e.CreatedAt.UTC()
-		var err error
-		if e.Amount, err = decimal.NewFromString(amount); err != nil {
-			return e, err
-		}
-		e.BalanceAfter, err = decimal.NewFromString(after)
-		return e, err
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list entries: %w", err)
-	}
-	if len(list) <= limit {
-		return list, "", nil
-	}
-	list = list[:limit]
-	return list, strconv.FormatInt(list[limit-1].Version, 10), nil
+	return s.SearchEntries(ctx, accountID, EntryFilter{}, cursor, limit)
 }
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
 	amount::text, currency, fingerprint, submitted_at, processed_at, attempt, decisions, superseded,
-	hold_id, reverses, reversed_amount::text, metadata::text, coalesce(reference, '') FROM transfers`
+	hold_id, reverses, reversed_amount::text, metadata::text AS metadata, coalesce(reference, '') AS reference FROM transfers`
 
 func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer

@@ -74,8 +74,6 @@ const (
 
 // Codes added with metadata and references.
 const (
-	// CodeInvalidMetadata: the metadata breaks a limit of CheckMetadata.
-	CodeInvalidMetadata Code = "invalid_metadata"
 	// CodeInvalidReference: the reference is empty, too long or not
 	// printable (CheckReference).
 	CodeInvalidReference Code = "invalid_reference"

@@ -1,62 +1,32 @@
 package transfer
 
 import (
+	"errors"
 	"sort"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
 
-// Limits of a request's metadata and reference. They keep a row small and
-// every key usable as a query parameter (metadata.<key>=<value>).
-const (
-	MaxMetadataKeys     = 16
-	MaxMetadataKeyLen   = 64
-	MaxMetadataValueLen = 512     // bytes of UTF-8
-	MaxMetadataSize     = 4 << 10 // bytes of all keys and values together
-	MaxReferenceLen     = 128     // characters
-)
+// MaxReferenceLen bounds a reference, in characters.
+const MaxReferenceLen = 128
 
-// CheckMetadata checks a request's metadata: at most MaxMetadataKeys keys
-// of 1 to MaxMetadataKeyLen characters of [a-z0-9_.-], each value valid
-// UTF-8 of at most MaxMetadataValueLen bytes, all keys and values together
-// at most MaxMetadataSize bytes. nil and empty are no metadata. The error's
-// detail names the first key at fault, in key order.
+// CheckMetadata is ValidateMetadata with the domain's error type, for a
+// request's rules. The error's detail names the first key at fault, in key
+// order.
 func CheckMetadata(m map[string]string) *Error {
 	if len(m) == 0 {
 		return nil
 	}
-	if len(m) > MaxMetadataKeys {
-		return errorf(CodeInvalidMetadata, "metadata has "+strconv.Itoa(len(m))+" keys, at most "+strconv.Itoa(MaxMetadataKeys))
+	err := ValidateMetadata(m)
+	if err == nil {
+		return nil
 	}
-	size := 0
-	for _, k := range metadataKeys(m) {
-		v := m[k]
-		if !validMetadataKey(k) {
-			return errorf(CodeInvalidMetadata, "metadata key "+strconv.Quote(clipDetail(k))+" must be 1 to 64 characters of a-z, 0-9, '_', '.' and '-'")
-		}
-		if len(v) > MaxMetadataValueLen || !utf8.ValidString(v) {
-			return errorf(CodeInvalidMetadata, "metadata value of "+strconv.Quote(k)+" must be valid UTF-8 of at most 512 bytes")
-		}
-		size += len(k) + len(v)
+	var e *Error
+	if errors.As(err, &e) {
+		return e
 	}
-	if size > MaxMetadataSize {
-		return errorf(CodeInvalidMetadata, "metadata has "+strconv.Itoa(size)+" bytes of keys and values, at most "+strconv.Itoa(MaxMetadataSize))
-	}
-	return nil
-}
-
-func validMetadataKey(k string) bool {
-	if len(k) == 0 || len(k) > MaxMetadataKeyLen {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '.' && c != '-' {
-			return false
-		}
-	}
-	return true
+	return errorf(CodeInvalidMetadata, err.Error())
 }
 
 // CheckReference checks a request's reference: "" is none, else 1 to
@@ -87,14 +57,6 @@ func metadataKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// clipDetail keeps a hostile key short in an error's detail.
-func clipDetail(s string) string {
-	if len(s) <= MaxMetadataKeyLen {
-		return s
-	}
-	return s[:MaxMetadataKeyLen] + "..."
 }
 
 // appendLabels writes metadata and reference into a fingerprint's input,

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
-	"github.com/wallet/wallet/internal/worker"
 )
 
 // TestDuplicatesAppliedOnce publishes one deposit many times: inside the
@@ -18,7 +17,7 @@ import (
 // a server restart. It is applied once and has one outcome.
 func TestDuplicatesAppliedOnce(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, func(c *worker.Config) { c.Streams.Duplicates = 300 * time.Millisecond })
+	e := setupWith(t, func(c *config) { c.Streams.Duplicates = 300 * time.Millisecond })
 	w := e.startWorker(e.cfg, nil)
 	a := e.account("USD")
 	d := deposit(a, "10", "USD")
@@ -114,7 +113,7 @@ func TestConflictingResubmission(t *testing.T) {
 // batches are small, so order must hold across batches and merged writes.
 func TestPerAccountOrder(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, func(c *worker.Config) { c.BatchSize = 7; c.MaxMerge = 20 })
+	e := setupWith(t, func(c *config) { c.BatchSize = 7; c.MaxMerge = 20 })
 	e.startWorker(e.cfg, nil)
 	const accounts, pairs = 6, 40
 	var ids []uuid.UUID

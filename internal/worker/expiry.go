@@ -8,6 +8,9 @@ import (
 	"go.uber.org/zap"
 )
 
+// sweepTimeout bounds one round of the sweep.
+const sweepTimeout = 7 * time.Second
+
 // expiryMetrics are the sweep's series; docs/messaging.md lists them.
 type expiryMetrics struct {
 	expired prometheus.Counter
@@ -39,34 +42,33 @@ func newExpiryMetrics(reg prometheus.Registerer) (*expiryMetrics, error) {
 // sweeps and posts under the sender's lock, so a hold is expired once and
 // never after a post that won. The time is this process's wall clock, the
 // same clock ApplyBatch decides posts with.
-func (w *Worker) expiryLoop() {
-	defer w.loopWG.Done()
+//
+// It ends when ctx does, or consumed closes (the worker stopped).
+func (w *Worker) expiryLoop(ctx context.Context, consumed <-chan struct{}) {
 	t := time.NewTicker(w.cfg.ExpireInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-w.loopStop:
+		case <-ctx.Done():
+			return
+		case <-consumed:
 			return
 		case <-t.C:
 		}
-		w.sweep()
+		w.sweep(ctx)
 	}
 }
 
 // sweep expires due holds in rounds of ExpireBatch until a round finds
-// fewer, or the worker stops.
-func (w *Worker) sweep() {
-	for {
-		select {
-		case <-w.loopStop:
-			return
-		default:
-		}
-		ctx, cancel := context.WithTimeout(w.hardCtx, w.cfg.opTimeout()+5*time.Second)
-		n, err := w.store.ExpireHolds(ctx, time.Now(), w.cfg.ExpireBatch)
+// fewer, or ctx ends. A round under way when ctx ends finishes, within
+// its own timeout.
+func (w *Worker) sweep(ctx context.Context) {
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sweepTimeout)
+		n, err := w.store.ExpireHolds(rctx, time.Now(), w.cfg.ExpireBatch)
 		cancel()
 		if err != nil {
-			if w.hardCtx.Err() == nil {
+			if ctx.Err() == nil {
 				w.expiry.errors.Inc()
 				w.log.Warn("expire holds", zap.Error(err))
 			}

@@ -29,7 +29,12 @@ func TestHoldsThroughTheStream(t *testing.T) {
 	rev := transfer.Request{ID: uuid.New(), Kind: transfer.KindReversal, Reverses: post.ID, Amount: dec("5"), Partition: b}
 	// Filed under the receiver: refused, since it could overtake the hold.
 	wrong := transfer.Request{ID: uuid.New(), Kind: transfer.KindVoid, HoldID: h1.ID, Partition: b}
-	e.publish(h1, h2, post, void, wrong, rev)
+	e.publish(h1, h2, post, void, wrong)
+	// The reversal is filed under the receiver's partition, which keeps no
+	// order with the sender's: it is sent once the post is decided, as a
+	// client would, or it may be decided first (transfer_not_found).
+	e.waitResult(post.ID)
+	e.publish(rev)
 
 	for _, c := range []struct {
 		req    transfer.Request

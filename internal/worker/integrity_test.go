@@ -8,7 +8,6 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
-	"github.com/wallet/wallet/internal/worker"
 )
 
 // TestForeignOutcomeIsReported publishes a forged outcome under a request's
@@ -18,7 +17,7 @@ import (
 // the worker's own outcome after the dedupe window is not reported.
 func TestForeignOutcomeIsReported(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, func(c *worker.Config) { c.Streams.Duplicates = 300 * time.Millisecond })
+	e := setupWith(t, func(c *config) { c.Streams.Duplicates = 300 * time.Millisecond })
 	w := e.startWorker(e.cfg, nil)
 	a := e.account("USD")
 

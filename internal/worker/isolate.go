@@ -5,6 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wallet/wallet/internal/natsbus"
+	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -15,15 +17,12 @@ import (
 // others are applied. It returns the applied items and their outcomes, in
 // order. Halves are applied one after the other, so each partition's
 // requests keep their order.
-func (w *Worker) isolate(ctx context.Context, items []*held, err error) ([]*held, []transfer.Outcome, error) {
+func (w *Worker) isolate(ctx context.Context, items []*natsbus.Delivery, err error) ([]*natsbus.Delivery, []transfer.Outcome, error) {
 	if len(items) == 1 {
-		it := items[0]
-		meta, merr := it.msg.Metadata()
-		if merr != nil {
-			return nil, nil, merr
-		}
-		w.isolated(w.log, isolatedStoreRefused, it.msg, meta, it.requestID, err, zap.Stringer("id", it.req.ID))
-		if derr := w.deadLetter(w.log, it.msg, meta, ReasonStoreRefused, err.Error()); derr != nil {
+		if derr := w.consumer.Refuse(ctx, items[0], err); derr != nil {
+			if ctx.Err() != nil {
+				return nil, nil, errAborted
+			}
 			return nil, nil, derr
 		}
 		return nil, nil, nil
@@ -31,16 +30,16 @@ func (w *Worker) isolate(ctx context.Context, items []*held, err error) ([]*held
 	w.log.Warn("the database refuses a batch, bisecting it to find the request at fault",
 		zap.Int("requests", len(items)), zap.Error(err))
 	mid := len(items) / 2
-	var applied []*held
+	var applied []*natsbus.Delivery
 	var outcomes []transfer.Outcome
-	for _, half := range [][]*held{items[:mid], items[mid:]} {
+	for _, half := range [][]*natsbus.Delivery{items[:mid], items[mid:]} {
 		reqs := make([]transfer.Request, len(half))
 		for i, it := range half {
-			reqs[i] = it.req
+			reqs[i] = it.Request
 		}
 		got, err := w.apply(ctx, reqs)
-		if permanentStore(err) {
-			var sub []*held
+		if postgres.IsPermanent(err) {
+			var sub []*natsbus.Delivery
 			sub, got, err = w.isolate(ctx, half, err)
 			half = sub
 		}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
-	"github.com/wallet/wallet/internal/worker"
 )
 
 // TestStoreRefusalIsolatesOneRequest makes PostgreSQL refuse one request
@@ -17,7 +16,7 @@ import (
 // batch, before and after it in the same partition, is applied in order.
 func TestStoreRefusalIsolatesOneRequest(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, func(c *worker.Config) { c.Linger = 200 * time.Millisecond })
+	e := setupWith(t, func(c *config) { c.Linger = 200 * time.Millisecond })
 	if _, err := e.store.Pool().Exec(ctx(t), `
 CREATE FUNCTION refuse_13_13() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

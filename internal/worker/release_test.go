@@ -11,7 +11,6 @@ import (
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
-	"github.com/wallet/wallet/internal/worker"
 )
 
 // pausingStore is the real store with a gate: once armed, ApplyBatch
@@ -44,7 +43,7 @@ func (s *pausingStore) ApplyBatch(ctx context.Context, reqs []transfer.Request) 
 // applied first, it would be rejected for insufficient funds, for good.
 func TestTakeoverReleaseKeepsOrder(t *testing.T) {
 	t.Parallel()
-	e := setupWith(t, func(c *worker.Config) {
+	e := setupWith(t, func(c *config) {
 		// The pause outlasts the member TTL but not the ack wait: the old
 		// owner still holds its message when it comes back.
 		c.AckWait = 3 * time.Second
@@ -61,7 +60,7 @@ func TestTakeoverReleaseKeepsOrder(t *testing.T) {
 	})
 	cfgA, cfgB := e.cfg, e.cfg
 	cfgA.ID, cfgB.ID = "a-worker", "b-worker"
-	a := e.startWorkerAt(cfgA, ps, proxy.URL(), nil)
+	a := e.startWorkerAt(cfgA, ps, proxy.URL())
 
 	acct := e.accountsIn(1, func(p int) bool { return p == 0 })[0]
 	deposit1 := deposit(acct, "100", "USD")
@@ -69,31 +68,30 @@ func TestTakeoverReleaseKeepsOrder(t *testing.T) {
 	released := make(chan struct{})
 	var bPin string // b's pin on partition 0 when the withdrawal reached it
 	var hookOnce sync.Once
-	b := e.startWorkerAt(cfgB, nil, e.srv.URL(), func(w *worker.Worker) {
-		worker.SetBeforeFinish(w, func(p int) {
-			if p != 0 {
+	cfgB.BeforeFinish = func(p int) {
+		if p != 0 {
+			return
+		}
+		hookOnce.Do(func() {
+			defer close(released)
+			// The withdrawal arrives while b still holds the pin: it
+			// is delivered to b's draining pull, with the deposit
+			// still in a's hands.
+			// (This runs on b's partition goroutine: errors, not Fatal.)
+			if _, err := e.bus.PublishRequest(context.Background(), withdraw, ""); err != nil {
+				t.Errorf("publish withdrawal: %v", err)
 				return
 			}
-			hookOnce.Do(func() {
-				defer close(released)
-				// The withdrawal arrives while b still holds the pin: it
-				// is delivered to b's draining pull, with the deposit
-				// still in a's hands.
-				// (This runs on b's partition goroutine: errors, not Fatal.)
-				if _, err := e.bus.PublishRequest(context.Background(), withdraw, ""); err != nil {
-					t.Errorf("publish withdrawal: %v", err)
+			for deadline := time.Now().Add(10 * time.Second); e.ackPending(0) != 2 || e.pinOf(0) == ""; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Errorf("the withdrawal was not delivered to b")
 					return
 				}
-				for deadline := time.Now().Add(10 * time.Second); e.ackPending(0) != 2 || e.pinOf(0) == ""; time.Sleep(10 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Errorf("the withdrawal was not delivered to b")
-						return
-					}
-				}
-				bPin = e.pinOf(0)
-			})
+			}
+			bPin = e.pinOf(0)
 		})
-	})
+	}
+	b := e.startWorkerAt(cfgB, nil, e.srv.URL())
 	eventually(t, "partitions spread", func() bool {
 		return slices.Equal(a.Owned(), []int{0, 2}) && slices.Equal(b.Owned(), []int{1, 3})
 	})
@@ -109,7 +107,7 @@ func TestTakeoverReleaseKeepsOrder(t *testing.T) {
 	eventually(t, "b takes partition 0 over", func() bool { return slices.Contains(b.Owned(), 0) })
 	// a's heartbeat returns; a itself is still frozen, so only b pulls
 	// while it releases the partition.
-	kv, err := e.js.KeyValue(ctx(t), worker.DefaultMembersBucket)
+	kv, err := e.js.KeyValue(ctx(t), natsbus.MembersBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,14 +31,20 @@ type env struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	bus   *natsbus.Bus
-	cfg   worker.Config
+	cfg   config
 	// workerOpts are added to the options of every worker's connection.
 	workerOpts []nats.Option
 }
 
+// config is a worker's and its consumer's settings.
+type config struct {
+	natsbus.ConsumerSettings
+	worker.Config
+}
+
 // testConfig keeps every timer short so failovers take a second or two.
-func testConfig() worker.Config {
-	return worker.Config{
+func testConfig() config {
+	return config{ConsumerSettings: natsbus.ConsumerSettings{
 		Streams:       natsbus.Config{Partitions: 4},
 		BatchSize:     50,
 		Linger:        2 * time.Millisecond,
@@ -47,16 +53,17 @@ func testConfig() worker.Config {
 		Heartbeat:     100 * time.Millisecond,
 		MemberTTL:     700 * time.Millisecond,
 		PurgeInterval: 200 * time.Millisecond,
-	}
+		StopTimeout:   20 * time.Second,
+	}}
 }
 
 func setup(t testing.TB) *env {
 	t.Helper()
-	return setupWith(t, func(*worker.Config) {})
+	return setupWith(t, func(*config) {})
 }
 
 // setupWith lets a test change the configuration before the streams exist.
-func setupWith(t testing.TB, modify func(*worker.Config)) *env {
+func setupWith(t testing.TB, modify func(*config)) *env {
 	t.Helper()
 	e := &env{t: t, srv: natstest.Start(t), store: dbtest.NewStore(t), cfg: testConfig()}
 	modify(&e.cfg)
@@ -74,24 +81,25 @@ func ctx(t testing.TB) context.Context {
 	return c
 }
 
-// running is a started worker with its own connection, so a test can cut
+// running is a running worker with its own connection, so a test can cut
 // it off like a crashed process.
 type running struct {
 	*worker.Worker
 	nc       *nats.Conn
 	reg      *prometheus.Registry
+	cancel   context.CancelFunc
+	done     chan error
 	stopOnce sync.Once
 }
 
-func (e *env) startWorker(cfg worker.Config, store worker.Store) *running {
+func (e *env) startWorker(cfg config, store worker.Store) *running {
 	e.t.Helper()
-	return e.startWorkerAt(cfg, store, e.srv.URL(), nil)
+	return e.startWorkerAt(cfg, store, e.srv.URL())
 }
 
-// startWorkerAt starts a worker that connects to url (the server, or a
-// proxy in front of it); prepare, when not nil, sees the worker before it
-// starts.
-func (e *env) startWorkerAt(cfg worker.Config, store worker.Store, url string, prepare func(*worker.Worker)) *running {
+// startWorkerAt runs a worker that connects to url (the server, or a proxy
+// in front of it) and returns once it pulls.
+func (e *env) startWorkerAt(cfg config, store worker.Store, url string) *running {
 	e.t.Helper()
 	if store == nil {
 		store = e.store
@@ -103,17 +111,24 @@ func (e *env) startWorkerAt(cfg worker.Config, store worker.Store, url string, p
 	}
 	reg := prometheus.NewRegistry()
 	log := zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel))
-	w, err := worker.New(nc, store, cfg, log, reg)
+	c, err := natsbus.NewConsumer(nc, cfg.ConsumerSettings, log, reg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if prepare != nil {
-		prepare(w)
-	}
-	if err := w.Start(ctx(e.t)); err != nil {
+	w, err := worker.New(c, store, cfg.Config, log, reg)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := &running{Worker: w, nc: nc, reg: reg}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r := &running{Worker: w, nc: nc, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(runCtx) }()
+	select {
+	case <-w.Started():
+	case err := <-r.done:
+		cancel()
+		nc.Close()
+		e.t.Fatal(err)
+	}
 	e.t.Cleanup(func() { r.stop(e.t) })
 	return r
 }
@@ -121,9 +136,8 @@ func (e *env) startWorkerAt(cfg worker.Config, store worker.Store, url string, p
 // stop stops the worker gracefully and closes its connection.
 func (r *running) stop(t testing.TB) {
 	r.stopOnce.Do(func() {
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := r.Stop(c); err != nil {
+		r.cancel()
+		if err := <-r.done; err != nil {
 			t.Errorf("stop worker %s: %v", r.ID(), err)
 		}
 		r.nc.Close()
@@ -136,9 +150,8 @@ func (r *running) stop(t testing.TB) {
 func (r *running) crash() {
 	r.stopOnce.Do(func() {
 		r.nc.Close()
-		c, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = r.Stop(c)
+		r.cancel()
+		<-r.done
 	})
 }
 

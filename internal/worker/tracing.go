@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -28,7 +27,7 @@ const tracerName = "github.com/wallet/wallet/internal/worker"
 type batchTrace struct {
 	tracer trace.Tracer
 	span   trace.Span
-	reqs   map[*held]*requestTrace
+	reqs   map[*natsbus.Delivery]*requestTrace
 }
 
 type requestTrace struct {
@@ -40,9 +39,9 @@ type requestTrace struct {
 
 // startBatch starts the spans of committing items. The context it returns
 // carries the batch span; ApplyBatch runs in it.
-func (w *Worker) startBatch(items []*held) (context.Context, *batchTrace) {
+func (w *Worker) startBatch(ctx context.Context, items []*natsbus.Delivery) (context.Context, *batchTrace) {
 	if w.tracer == nil {
-		return w.hardCtx, nil
+		return ctx, nil
 	}
 	parents := make([]trace.SpanContext, len(items))
 	// The SDK keeps the first 128 links of a span by default
@@ -50,13 +49,13 @@ func (w *Worker) startBatch(items []*held) (context.Context, *batchTrace) {
 	// to the batch in any case.
 	links := make([]trace.Link, 0, len(items))
 	for i, it := range items {
-		sc := trace.SpanContextFromContext(natsbus.ExtractTrace(context.Background(), it.msg.Headers()))
+		sc := it.TraceParent()
 		if sc.IsValid() {
 			parents[i] = sc
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	ctx, span := w.tracer.Start(w.hardCtx, "process batch",
+	ctx, span := w.tracer.Start(ctx, "process batch",
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(links...),
@@ -65,9 +64,9 @@ func (w *Worker) startBatch(items []*held) (context.Context, *batchTrace) {
 			semconv.MessagingOperationTypeProcess,
 			semconv.MessagingDestinationName(requestsDestination),
 			semconv.MessagingBatchMessageCount(len(items)),
-			attribute.String("wallet.worker", w.cfg.ID),
+			attribute.String("wallet.worker", w.consumer.ID()),
 		))
-	bt := &batchTrace{tracer: w.tracer, span: span, reqs: make(map[*held]*requestTrace, len(links))}
+	bt := &batchTrace{tracer: w.tracer, span: span, reqs: make(map[*natsbus.Delivery]*requestTrace, len(links))}
 	batchLink := trace.Link{SpanContext: span.SpanContext()}
 	for i, it := range items {
 		if !parents[i].IsValid() {
@@ -76,12 +75,12 @@ func (w *Worker) startBatch(items []*held) (context.Context, *batchTrace) {
 		attrs := []attribute.KeyValue{
 			natsbus.MessagingNATS,
 			semconv.MessagingOperationTypeProcess,
-			semconv.MessagingDestinationName(it.msg.Subject()),
-			semconv.MessagingMessageID(it.req.ID.String()),
-			attribute.Int64("wallet.stream.sequence", int64(it.seq)),
+			semconv.MessagingDestinationName(it.Subject),
+			semconv.MessagingMessageID(it.Request.ID.String()),
+			attribute.Int64("wallet.stream.sequence", int64(it.Seq)), //nolint:gosec // stream sequences stay far below 2^63
 		}
-		if it.requestID != "" {
-			attrs = append(attrs, attribute.String("wallet.request_id", it.requestID))
+		if it.TraceID != "" {
+			attrs = append(attrs, attribute.String("wallet.request_id", it.TraceID))
 		}
 		_, rs := w.tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), parents[i]),
 			"process "+requestsDestination,
@@ -101,7 +100,7 @@ var (
 )
 
 // decided records each applied item's outcome on its span.
-func (bt *batchTrace) decided(items []*held, outcomes []transfer.Outcome) {
+func (bt *batchTrace) decided(items []*natsbus.Delivery, outcomes []transfer.Outcome) {
 	if bt == nil {
 		return
 	}
@@ -114,7 +113,7 @@ func (bt *batchTrace) decided(items []*held, outcomes []transfer.Outcome) {
 		o := outcomes[i]
 		rt.decided = true
 		rt.span.SetAttributes(
-			attribute.String("wallet.transfer.id", it.req.ID.String()),
+			attribute.String("wallet.transfer.id", it.Request.ID.String()),
 			attribute.String("wallet.status", string(o.Status())),
 			attribute.Bool("wallet.replayed", o.Replayed),
 			attribute.Bool("wallet.conflict", o.Conflict),
@@ -125,35 +124,35 @@ func (bt *batchTrace) decided(items []*held, outcomes []transfer.Outcome) {
 	}
 }
 
-// startSend starts the span of publishing it's outcome m and sets m's
-// trace headers to it.
-func (bt *batchTrace) startSend(it *held, m *nats.Msg) {
+// Sending starts the span of publishing it's outcome on subject; the
+// outcome message carries the context it returns.
+func (bt *batchTrace) Sending(it *natsbus.Delivery, subject string) context.Context {
 	rt := bt.request(it)
 	if rt == nil {
-		return
+		return nil
 	}
 	ctx, send := bt.tracer.Start(trace.ContextWithSpan(context.Background(), rt.span), "send "+resultsDestination,
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			natsbus.MessagingNATS,
 			semconv.MessagingOperationTypeSend,
-			semconv.MessagingDestinationName(m.Subject),
+			semconv.MessagingDestinationName(subject),
 		))
-	natsbus.InjectTrace(ctx, m.Header)
 	rt.send = send
+	return ctx
 }
 
-// sent ends the span of publishing it's outcome, which is stored.
-func (bt *batchTrace) sent(it *held) {
+// Sent ends the span of publishing it's outcome, which is stored.
+func (bt *batchTrace) Sent(it *natsbus.Delivery) {
 	if rt := bt.request(it); rt != nil && rt.send != nil && !rt.sent {
 		rt.sent = true
 		rt.send.End()
 	}
 }
 
-// refused ends the span of publishing it's outcome, which the stream
+// Refused ends the span of publishing it's outcome, which the stream
 // refused for good.
-func (bt *batchTrace) refused(it *held, err error) {
+func (bt *batchTrace) Refused(it *natsbus.Delivery, err error) {
 	if rt := bt.request(it); rt != nil && rt.send != nil && !rt.sent {
 		rt.sent = true
 		rt.send.RecordError(err)
@@ -162,7 +161,7 @@ func (bt *batchTrace) refused(it *held, err error) {
 	}
 }
 
-func (bt *batchTrace) request(it *held) *requestTrace {
+func (bt *batchTrace) request(it *natsbus.Delivery) *requestTrace {
 	if bt == nil {
 		return nil
 	}

@@ -36,11 +36,11 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 
 func benchThroughput(b *testing.B, batch, merge int) {
 	const accounts = 1000
-	e := setupWith(b, func(c *worker.Config) {
+	e := setupWith(b, func(c *config) {
 		c.Streams.Partitions = natsbus.DefaultPartitions
 		c.BatchSize, c.MaxMerge = batch, merge
-		c.Linger = worker.DefaultLinger
-		c.AckWait, c.PinnedTTL = worker.DefaultAckWait, worker.DefaultPinnedTTL
+		c.Linger = natsbus.DefaultConsumerLinger
+		c.AckWait, c.PinnedTTL = natsbus.DefaultAckWait, natsbus.DefaultPinnedTTL
 		c.PurgeInterval = time.Second
 	})
 	ids := make([]uuid.UUID, accounts)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs walletd, built from this tree with the README's defaults on a fresh
+# JetStream store, and walletbench beside the synchronous baseline through
+# HTTP (128 connections) and through NATS, then prints both ratios.
+# Arguments go to both walletbench runs (say --requests 30000).
+# PORT and NATS_PORT move walletd and walletbench off 8080 and 4223.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+port=${PORT:-8080}
+nats_port=${NATS_PORT:-4223}
+dir=$(mktemp -d)
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+CGO_ENABLED=0 go build -trimpath -o "$dir/" ./cmd/walletd ./cmd/walletbench
+# A fresh store, so no backlog of an earlier run is replayed during this one.
+"$dir/walletd" --port "$port" --nats-listen "127.0.0.1:$nats_port" --nats-store-dir "$dir/jetstream" >"$dir/walletd.log" 2>&1 &
+pid=$!
+until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do
+	if ! kill -0 "$pid" 2>/dev/null; then
+		cat "$dir/walletd.log" >&2
+		echo "walletd did not start" >&2
+		pid=
+		exit 2
+	fi
+	sleep 0.2
+done
+
+bench() {
+	"$dir/walletbench" --gateway "http://127.0.0.1:$port" --nats "nats://127.0.0.1:$nats_port" \
+		--cpu "walletd=$pid,postgres=postgres" --quiet --baseline sync "$@"
+}
+bench --via http --concurrency 128 "$@" | tee "$dir/http.txt"
+bench --via nats "$@" | tee "$dir/nats.txt"
+
+echo
+for via in http nats; do
+	label="NATS vs sync:"
+	[ "$via" = http ] && label="HTTP (128 connections) vs sync:"
+	grep -h -e '^ratio:' -e '^cpu ratio:' "$dir/$via.txt" | sed "s/^/$label /"
+done
