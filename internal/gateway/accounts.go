@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -55,9 +54,9 @@ func (g *Gateway) postAccount(c *fiber.Ctx) error {
 	}
 	a, created, err := g.store.CreateAccountWithMetadata(ctx, id, currency, metadata)
 	switch {
-	case errors.Is(err, postgres.ErrAccountConflict):
+	case errors.Is(err, transfer.ErrAccountConflict):
 		return fieldProblem(CodeAccountConflict, "id", "Account "+id.String()+" exists with currency "+a.Currency+".")
-	case errors.Is(err, postgres.ErrCurrencyNotSupported):
+	case errors.Is(err, transfer.ErrCurrencyNotSupported):
 		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(currency)+" is not supported.")
 	case err != nil:
 		return g.storeProblem(c, "create account", err)
@@ -80,7 +79,7 @@ func (g *Gateway) getAccount(c *fiber.Ctx) error {
 	defer cancel()
 	a, err := g.store.GetAccount(ctx, id)
 	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, transfer.ErrNotFound):
 		return problem(CodeNotFound, "No account has this id.")
 	case err != nil:
 		return g.storeProblem(c, "get account", err)
@@ -106,7 +105,7 @@ func (g *Gateway) listAccounts(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.SearchAccounts(ctx, metadata, cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "list accounts", err)
@@ -144,7 +143,7 @@ func (g *Gateway) listEntries(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	var f postgres.EntryFilter
+	var f transfer.EntryFilter
 	if f.After, p = timeQuery(c, "created_after"); p != nil {
 		return p
 	}
@@ -155,7 +154,7 @@ func (g *Gateway) listEntries(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.SearchEntries(ctx, id, f, cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "list entries", err)

@@ -2,103 +2,59 @@ package gateway
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/shopspring/decimal"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// missReloadInterval limits reloads caused by unknown codes: a client
-// sending made-up currencies must not turn each request into a query.
-const missReloadInterval = time.Second
-
-// currencyCache holds the currencies table, which changes rarely. It is
-// reloaded when older than its TTL, and on a miss at most once a second, so
-// a currency added at runtime is seen quickly. When the database is down a
-// stale table is still used.
-type currencyCache struct {
+// currencyView reads the currencies table for checks and views. The store
+// caches the table and decides when to read it again; a code the cached
+// table lacks makes it look again, so a currency added at runtime is seen
+// quickly.
+type currencyView struct {
 	store Store
-	ttl   time.Duration
-	mu    sync.Mutex // serialises reloads
-	table atomic.Pointer[currencyTable]
 }
 
-type currencyTable struct {
-	precision map[string]int32
-	list      []postgres.Currency
-	loaded    time.Time
+// table returns the currencies table, looking again when it lacks one of
+// codes. err is set only when the table was never read and cannot be.
+func (v currencyView) table(ctx context.Context, codes ...string) (transfer.Currencies, error) {
+	ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
+	defer cancel()
+	return v.store.Currencies(ctx, codes...)
 }
 
-func newCurrencyCache(store Store, ttl time.Duration) *currencyCache {
-	return &currencyCache{store: store, ttl: ttl}
-}
-
-// precision returns the precision of code (already normalised). err is set
-// only when the table was never loaded and cannot be.
-func (c *currencyCache) precision(ctx context.Context, code string) (int32, bool, error) {
-	t := c.table.Load()
-	if t != nil {
-		age := time.Since(t.loaded)
-		p, ok := t.precision[code]
-		if (ok && age < c.ttl) || (!ok && age < missReloadInterval) {
-			return p, ok, nil
-		}
-	}
-	t, err := c.reload(ctx, t)
+// precision returns the precision of code (already normalised).
+func (v currencyView) precision(ctx context.Context, code string) (int32, bool, error) {
+	cs, err := v.table(ctx, code)
 	if err != nil {
 		return 0, false, err
 	}
-	p, ok := t.precision[code]
+	p, ok := cs[code]
 	return p, ok, nil
 }
 
-// reload reads the table unless another goroutine replaced seen meanwhile.
-// On failure it falls back to the table it has, if any.
-func (c *currencyCache) reload(ctx context.Context, seen *currencyTable) (*currencyTable, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cur := c.table.Load(); cur != seen {
-		return cur, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, dependencyTimeout)
-	defer cancel()
-	list, err := c.store.Currencies(ctx)
+// list returns the whole table, sorted by code.
+func (v currencyView) list(ctx context.Context) ([]transfer.Currency, error) {
+	cs, err := v.table(ctx)
 	if err != nil {
-		if seen != nil {
-			return seen, nil
-		}
 		return nil, err
 	}
-	t := &currencyTable{precision: make(map[string]int32, len(list)), list: list, loaded: time.Now()}
-	for _, cur := range list {
-		t.precision[cur.Code] = cur.Precision
-	}
-	c.table.Store(t)
-	return t, nil
+	return cs.List(), nil
 }
 
-// list returns the whole table, reloading it when stale.
-func (c *currencyCache) list(ctx context.Context) ([]postgres.Currency, error) {
-	t := c.table.Load()
-	if t == nil || time.Since(t.loaded) >= c.ttl {
-		var err error
-		if t, err = c.reload(ctx, t); err != nil {
-			return nil, err
-		}
+// format writes an amount for a response. The HTTP API shows amounts as
+// the ledger holds them, at their currency's precision, so an amount not
+// stored yet (a pending request's) is rounded as it will be stored; stored
+// amounts are rounded already. An amount in a currency the table does not
+// know (a rejected request's) is written as stored.
+func (v currencyView) format(ctx context.Context, d decimal.Decimal, currency string) string {
+	cs, err := v.table(ctx, currency)
+	if err != nil {
+		return d.String()
 	}
-	return t.list, nil
-}
-
-// format writes an amount with its currency's precision. An amount in a
-// currency the table does not know (a rejected request's) is written as
-// stored.
-func (c *currencyCache) format(ctx context.Context, d decimal.Decimal, currency string) string {
-	if p, ok, err := c.precision(ctx, currency); err == nil && ok {
-		return transfer.FormatAmount(transfer.RoundAmount(d, p), p)
+	if p, ok := cs[currency]; ok {
+		d = transfer.RoundAmount(d, p)
 	}
-	return d.String()
+	return cs.Format(d, currency)
 }

@@ -7,31 +7,32 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
 // Store is what the gateway reads from the database. *postgres.Store
-// implements it; its errors (postgres.ErrNotFound, ErrAccountConflict,
+// implements it; its errors (transfer.ErrNotFound, ErrAccountConflict,
 // ErrCurrencyNotSupported, ErrBadCursor, ErrBadFilter) are part of the
 // contract.
 type Store interface {
-	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (postgres.Account, bool, error)
-	CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (postgres.Account, bool, error)
-	PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (postgres.Account, error)
-	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]postgres.Account, string, error)
-	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (postgres.Balance, error)
-	SearchEntries(ctx context.Context, accountID uuid.UUID, f postgres.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
-	SearchTransfers(ctx context.Context, f postgres.TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error)
-	GetAccount(ctx context.Context, id uuid.UUID) (postgres.Account, error)
-	ListAccounts(ctx context.Context, cursor string, limit int) ([]postgres.Account, string, error)
-	ListAccountsRecent(ctx context.Context, limit int) ([]postgres.Account, error)
+	CreateAccount(ctx context.Context, id uuid.UUID, currency string) (transfer.Account, bool, error)
+	CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (transfer.Account, bool, error)
+	PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (transfer.Account, error)
+	SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]transfer.Account, string, error)
+	BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (transfer.Balance, error)
+	SearchEntries(ctx context.Context, accountID uuid.UUID, f transfer.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error)
+	SearchTransfers(ctx context.Context, f transfer.Filter, cursor string, limit int) ([]transfer.Transfer, string, error)
+	GetAccount(ctx context.Context, id uuid.UUID) (transfer.Account, error)
+	ListAccounts(ctx context.Context, cursor string, limit int) ([]transfer.Account, string, error)
+	ListAccountsRecent(ctx context.Context, limit int) ([]transfer.Account, error)
 	ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error)
 	GetTransfer(ctx context.Context, id uuid.UUID) (transfer.Transfer, error)
 	GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error)
 	ListHolds(ctx context.Context, account uuid.UUID, state transfer.HoldState, cursor string, limit int) ([]transfer.Hold, string, error)
 	ListReversals(ctx context.Context, transferID uuid.UUID, cursor string, limit int) ([]transfer.Transfer, string, error)
-	Currencies(ctx context.Context) ([]postgres.Currency, error)
+	// Currencies returns the currencies table, cached by the store; one of
+	// codes missing from the cached table makes it look again.
+	Currencies(ctx context.Context, codes ...string) (transfer.Currencies, error)
 	Ping(ctx context.Context) error
 }
 
@@ -49,7 +50,7 @@ type Queue interface {
 	// window by a message that is not a valid request.
 	Resubmit(ctx context.Context, req transfer.Request, traceID string) (duplicate bool, err error)
 	// LookupPending finds an accepted request by id, with its acceptance
-	// time in SubmittedAt. found is false when the queue does not hold it.
+	// time in AcceptedAt. found is false when the queue does not hold it.
 	LookupPending(ctx context.Context, id uuid.UUID) (req transfer.Request, found bool, err error)
 	// WatchOutcome starts listening for outcomes published for id
 	// (results and conflict notices alike): decided receives when one

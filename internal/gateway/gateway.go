@@ -27,9 +27,6 @@ type Config struct {
 	PublishTimeout time.Duration
 	// BodyLimit is the largest accepted request body in bytes. Default 64 KiB.
 	BodyLimit int
-	// CurrencyTTL is how long the cached currencies table is trusted before
-	// it is read again. Default 1 minute.
-	CurrencyTTL time.Duration
 	// ReadTimeout bounds reading one request, headers and body, so slow
 	// clients cannot hold connections open. Default 10s.
 	ReadTimeout time.Duration
@@ -56,7 +53,6 @@ const (
 	defaultMaxWait        = 30 * time.Second
 	defaultPublishTimeout = 5 * time.Second
 	defaultBodyLimit      = 64 << 10
-	defaultCurrencyTTL    = time.Minute
 	defaultReadTimeout    = 10 * time.Second
 	defaultIdleTimeout    = 2 * time.Minute
 	// dependencyTimeout bounds every database read and pending lookup a request
@@ -76,9 +72,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BodyLimit <= 0 {
 		c.BodyLimit = defaultBodyLimit
-	}
-	if c.CurrencyTTL <= 0 {
-		c.CurrencyTTL = defaultCurrencyTTL
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = defaultReadTimeout
@@ -102,7 +95,7 @@ type Gateway struct {
 	opsState   *opsState // the overview's last reading and rate samples
 	log        *zap.Logger
 	metrics    *metrics
-	currencies *currencyCache
+	currencies currencyView
 	known      *decidedIDs // ids seen decided, so new ids skip the database
 	app        *fiber.App
 	paths      map[string]bool // registered route patterns, for metric labels
@@ -136,7 +129,7 @@ func New(cfg Config, store Store, queue Queue, logger *zap.Logger, reg prometheu
 		opsState:   &opsState{},
 		log:        logger,
 		metrics:    m,
-		currencies: newCurrencyCache(store, cfg.CurrencyTTL),
+		currencies: currencyView{store: store},
 		known:      newDecidedIDs(defaultDecidedIDs),
 		paths:      make(map[string]bool),
 		waiters:    make(chan struct{}, cfg.MaxWaiters),

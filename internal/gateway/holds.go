@@ -10,7 +10,6 @@ import (
 	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 	"github.com/wallet/wallet/internal/transfer/wire"
 )
@@ -282,7 +281,7 @@ func (g *Gateway) findHold(ctx context.Context, id uuid.UUID) (transfer.Hold, bo
 			return transfer.Hold{}, false, nil
 		}
 		return transfer.Hold{ID: r.ID, From: r.From, To: r.To, Amount: r.Amount, Currency: transfer.NormalizeCurrency(r.Currency),
-			State: transfer.HoldStatePending, CreatedAt: r.SubmittedAt, UpdatedAt: r.SubmittedAt,
+			State: transfer.HoldStatePending, CreatedAt: r.AcceptedAt, UpdatedAt: r.AcceptedAt,
 			Metadata: r.Metadata, Reference: r.Reference}, true, nil
 	}
 	return get()
@@ -406,9 +405,9 @@ func (g *Gateway) listHolds(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.ListHolds(ctx, id, transfer.HoldState(c.Query("state")), cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadFilter):
+	case errors.Is(err, transfer.ErrBadFilter):
 		return fieldProblem(CodeInvalidField, "state", "state must be held, posted, voided or expired.")
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "list holds", err)
@@ -441,7 +440,7 @@ func (g *Gateway) listReversals(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.ListReversals(ctx, id, cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "list reversals", err)

@@ -126,7 +126,7 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 		}
 		defer stop()
 	}
-	r.SubmittedAt = time.Now().UTC()
+	r.AcceptedAt = time.Now().UTC()
 	_, perr := g.publish(ctx, r, rid)
 	stored := perr == nil
 	switch {

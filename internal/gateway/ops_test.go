@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/dbtest"
@@ -63,7 +64,12 @@ func TestNATSDown(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{PublishTimeout: 300 * time.Millisecond})
 	a, b := h.account("USD", "10"), h.account("USD", "")
+	// Wait until the client has seen the server go, as it has in a real
+	// outage: a publish sent before that is unanswered, and its outcome
+	// is unknown (504), not unavailable.
+	down := h.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
 	h.nats.Shutdown()
+	<-down
 
 	r := h.do("POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"))
 	expect(t, r, 503, CodeServiceUnavailable)

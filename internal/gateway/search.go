@@ -9,7 +9,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -57,7 +56,7 @@ func (g *Gateway) searchTransfers(c *fiber.Ctx) error {
 	if limit > maxSearchLimit {
 		return fieldProblem(CodeInvalidField, "limit", "limit must be an integer from 1 to 500.")
 	}
-	var f postgres.TransferFilter
+	var f transfer.Filter
 	if s := c.Query("account_id"); s != "" {
 		id, ok := transfer.ParseID(s)
 		if !ok {
@@ -107,7 +106,7 @@ func (g *Gateway) searchTransfers(c *fiber.Ctx) error {
 	defer cancel()
 	list, next, err := g.store.SearchTransfers(ctx, f, cursor, limit)
 	switch {
-	case errors.Is(err, postgres.ErrBadCursor):
+	case errors.Is(err, transfer.ErrBadCursor):
 		return fieldProblem(CodeBadCursor, "cursor", "The cursor is not one this service issued.")
 	case err != nil:
 		return g.storeProblem(c, "search transfers", err)
@@ -200,7 +199,7 @@ func (g *Gateway) getBalance(c *fiber.Ctx) error {
 	defer cancel()
 	b, err := g.store.BalanceAt(ctx, id, at)
 	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, transfer.ErrNotFound):
 		return problem(CodeNotFound, "No account has this id.")
 	case err != nil:
 		return g.storeProblem(c, "balance", err)
@@ -240,7 +239,7 @@ func (g *Gateway) patchAccount(c *fiber.Ctx) error {
 	a, err := g.store.PatchAccountMetadata(ctx, id, req.Metadata)
 	var domain *transfer.Error
 	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, transfer.ErrNotFound):
 		return problem(CodeNotFound, "No account has this id.")
 	case errors.As(err, &domain):
 		return metadataProblem(err)

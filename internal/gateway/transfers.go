@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -74,7 +73,7 @@ func found[T any](v T, err error) (T, bool, error) {
 	switch {
 	case err == nil:
 		return v, true, nil
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, transfer.ErrNotFound):
 		return v, false, nil
 	}
 	return v, false, err
@@ -94,7 +93,7 @@ func (g *Gateway) lookup(ctx context.Context, id uuid.UUID) (state, error) {
 		return state{}, err
 	}
 	if found {
-		return state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}, nil
+		return state{pending: true, p: Pending{Request: r, AcceptedAt: r.AcceptedAt}}, nil
 	}
 	t, ok, err := g.decided(ctx, id)
 	return state{decided: ok, t: t}, err
@@ -189,7 +188,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		}
 		defer stop()
 	}
-	r.SubmittedAt = time.Now().UTC()
+	r.AcceptedAt = time.Now().UTC()
 	dup, err := g.publish(ctx, r, rid)
 	if errors.Is(err, natsbus.ErrOutcomeUnknown) {
 		dup, err = g.settle(ctx, r.ID, err)
@@ -197,7 +196,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
 	}
-	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.SubmittedAt}}, overCap: overCap}
+	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.AcceptedAt}}, overCap: overCap}
 	if dup {
 		// The stream already held this id: answer for what it holds, or
 		// for its decision if it was decided in the meantime.
@@ -245,7 +244,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		// resubmission's (one the gateway did not know of, replayed by
 		// the workers), not this one's.
 		s.state = state{decided: true, t: t}
-		s.earlier = t.ProcessedAt.Before(r.SubmittedAt)
+		s.earlier = t.ProcessedAt.Before(r.AcceptedAt)
 	}
 	return s, nil
 }

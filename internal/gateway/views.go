@@ -10,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -80,7 +79,7 @@ func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status st
 
 func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transferBody {
 	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
-		HoldID: t.HoldID, Reverses: t.Reverses, Metadata: t.Metadata, Reference: t.Reference}, string(t.Status), t.SubmittedAt)
+		HoldID: t.HoldID, Reverses: t.Reverses, Metadata: t.Metadata, Reference: t.Reference}, string(t.Status), t.AcceptedAt)
 	b.Reason = t.Reason
 	g.reversedAmount(ctx, b, t)
 	processed := t.ProcessedAt.UTC()
@@ -100,12 +99,12 @@ type accountBody struct {
 	Metadata map[string]string `json:"metadata"`
 }
 
-func (g *Gateway) accountBody(ctx context.Context, a postgres.Account) accountBody {
+func (g *Gateway) accountBody(ctx context.Context, a transfer.Account) accountBody {
 	b := accountBody{
 		ID:        a.ID.String(),
 		Currency:  a.Currency,
 		Balance:   g.currencies.format(ctx, a.Balance, a.Currency),
-		Available: g.currencies.format(ctx, a.Available, a.Currency),
+		Available: g.currencies.format(ctx, a.Available(), a.Currency),
 		CreatedAt: a.CreatedAt.UTC(),
 		UpdatedAt: a.UpdatedAt.UTC(),
 		Metadata:  a.Metadata,

@@ -116,7 +116,10 @@ func StartWorker(ctx context.Context, log *zap.Logger, cfg *config.Config, store
 		return nil, fmt.Errorf("start worker: %w", err)
 	case <-ctx.Done():
 		stop()
-		<-r.done
+		// Start-up was abandoned: Run's own error says only that it stopped.
+		if err := <-r.done; err != nil {
+			log.Debug("worker stopped during start-up", zap.Error(err))
+		}
 		return nil, fmt.Errorf("start worker: %w", ctx.Err())
 	}
 }

@@ -5,66 +5,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/config"
 	"github.com/wallet/wallet/internal/postgres"
 )
-
-// PostgreSQL error codes CreateDatabase and OpenStore tell apart.
-const (
-	codeDuplicateDatabase = "42P04"
-	codeInvalidCatalog    = "3D000"
-	codeInvalidPassword   = "28P01"
-	codeInvalidAuth       = "28000"
-)
-
-// CreateDatabase creates the database named in url when it does not exist,
-// connecting to the same server's maintenance database (postgres, else
-// template1) with the same credentials. It reports whether it created it.
-// Two processes doing this at once is fine: the loser sees the database.
-func CreateDatabase(ctx context.Context, url string) (bool, error) {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return false, fmt.Errorf("create database: parse url: %w", err)
-	}
-	name := cfg.Database
-	var conn *pgx.Conn
-	for _, maintenance := range []string{"postgres", "template1"} {
-		c := cfg.Copy()
-		c.Database = maintenance
-		conn, err = pgx.ConnectConfig(ctx, c)
-		if err == nil || !isCode(err, codeInvalidCatalog) {
-			break
-		}
-	}
-	if err != nil {
-		return false, fmt.Errorf("create database %q: %w", name, err)
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }() // a one-statement admin connection
-
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return false, fmt.Errorf("create database %q: %w", name, err)
-	}
-	if exists {
-		return false, nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		if isCode(err, codeDuplicateDatabase) {
-			return false, nil
-		}
-		return false, fmt.Errorf("create database %q (create it yourself, or grant CREATEDB): %w", name, err)
-	}
-	return true, nil
-}
-
-func isCode(err error, code string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code
-}
 
 // OpenStore connects to PostgreSQL with cfg's retries, first creating the
 // database when cfg.CreateDB is set.
@@ -73,7 +18,7 @@ func OpenStore(ctx context.Context, log *zap.Logger, cfg *config.Config) (*postg
 	log.Info("connecting to postgres", zap.String("db", target), zap.Int("attempts", cfg.DBRetryCount))
 	store, err := Retry(ctx, log, "postgres", cfg.DBRetryCount, cfg.DBRetryTimeout, func(ctx context.Context) (*postgres.Store, error) {
 		if cfg.CreateDB {
-			created, err := CreateDatabase(ctx, cfg.DB)
+			created, err := postgres.CreateDatabase(ctx, cfg.DB)
 			if err != nil {
 				return nil, hopeless(err)
 			}
@@ -97,9 +42,9 @@ func hopeless(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case isCode(err, codeInvalidCatalog):
+	case errors.Is(err, postgres.ErrNoDatabase):
 		return Permanent(fmt.Errorf("%w (create the database, or start with --create-db)", err))
-	case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
+	case errors.Is(err, postgres.ErrAuth):
 		return Permanent(err)
 	}
 	return err
@@ -110,8 +55,8 @@ func hopeless(err error) error {
 // planned for the tables as they are), but the accounts table, updated on
 // every transfer, keeps its dead row versions until someone runs VACUUM.
 func warnAutovacuumOff(ctx context.Context, log *zap.Logger, store *postgres.Store) {
-	var on string
-	if err := store.Pool().QueryRow(ctx, "SHOW autovacuum").Scan(&on); err != nil || on == "on" {
+	on, err := store.Autovacuum(ctx)
+	if err != nil || on == "on" {
 		return
 	}
 	log.Warn("autovacuum is off on this PostgreSQL server: run VACUUM ANALYZE on the wallet tables regularly, or turn autovacuum on",

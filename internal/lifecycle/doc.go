@@ -4,6 +4,7 @@
 // into a bounded graceful stop, and the small HTTP server that exposes
 // health, readiness, metrics and pprof.
 //
-// It holds no business logic; each cmd/* main wires the service's packages
-// together with it.
+// It holds no business logic and speaks to PostgreSQL only through the
+// postgres package's functions, which own every statement and error code;
+// each cmd/* main wires the service's packages together with it.
 package lifecycle

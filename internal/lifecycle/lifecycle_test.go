@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -240,40 +239,6 @@ func TestOnSignalsWatchdog(t *testing.T) {
 	}
 }
 
-func TestCreateDatabase(t *testing.T) {
-	t.Parallel()
-	u, err := url.Parse(dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "wallet_create_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	u.Path = "/" + name
-	ctx := context.Background()
-	t.Cleanup(func() {
-		admin := *u
-		admin.Path = "/postgres"
-		conn, err := pgx.Connect(ctx, admin.String())
-		if err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
-			_ = conn.Close(ctx)
-		}
-	})
-
-	created, err := CreateDatabase(ctx, u.String())
-	if err != nil || !created {
-		t.Fatalf("first: created=%v err=%v", created, err)
-	}
-	created, err = CreateDatabase(ctx, u.String())
-	if err != nil || created {
-		t.Fatalf("second: created=%v err=%v", created, err)
-	}
-	conn, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		t.Fatalf("connect to the created database: %v", err)
-	}
-	_ = conn.Close(ctx)
-}
-
 func TestNewLogger(t *testing.T) {
 	t.Parallel()
 	for _, f := range []string{"json", "console"} {
@@ -330,8 +295,8 @@ func TestOpenStoreWarnsWhenAutovacuumIsOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var on string
-	if err := store.Pool().QueryRow(context.Background(), "SHOW autovacuum").Scan(&on); err != nil {
+	on, err := store.Autovacuum(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	warned := logs.FilterMessageSnippet("autovacuum is off").Len() == 1

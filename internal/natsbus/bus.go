@@ -143,7 +143,7 @@ func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID,
 const lookupReads = 16
 
 // LookupPending finds request id in the requests stream: the first valid
-// request stored under it, with the stream's timestamp as its SubmittedAt.
+// request stored under it, with the stream's timestamp as its AcceptedAt.
 // The first one is the one the workers apply (a later one under the same
 // id is a conflict), and messages that are not valid requests (a
 // producer's poison, which the workers dead-letter) are skipped. A request
@@ -164,7 +164,7 @@ func (b *Bus) LookupPending(ctx context.Context, id uuid.UUID) (transfer.Request
 		}
 		r, err := DecodeStoredRequest(m.Subject, m.Data)
 		if err == nil {
-			r.SubmittedAt = m.Time.UTC()
+			r.AcceptedAt = m.Time.UTC()
 			return r, true, nil
 		}
 		seq = m.Sequence + 1

@@ -90,8 +90,8 @@ func TestPublishIsFiledUnderPartitionAndFoundPending(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("lookup pending: found=%v err=%v", found, err)
 	}
-	if !p.SubmittedAt.Equal(m.Time) || p.Fingerprint() != r.Fingerprint() {
-		t.Fatalf("found %+v accepted at %v, stored %+v at %v", p, p.SubmittedAt, r, m.Time)
+	if !p.AcceptedAt.Equal(m.Time) || p.Fingerprint() != r.Fingerprint() {
+		t.Fatalf("found %+v accepted at %v, stored %+v at %v", p, p.AcceptedAt, r, m.Time)
 	}
 	if _, found, err := bus.LookupPending(ctx, uuid.New()); err != nil || found {
 		t.Fatalf("lookup of unknown id: found=%v err=%v", found, err)
@@ -298,7 +298,7 @@ func TestLookupPendingSkipsPoisonUnderTheID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.SubmittedAt.Equal(stored.Time) {
-		t.Fatalf("accepted at %v, stored %v", got.SubmittedAt, stored.Time)
+	if !got.AcceptedAt.Equal(stored.Time) {
+		t.Fatalf("accepted at %v, stored %v", got.AcceptedAt, stored.Time)
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 // Delivery is one delivered, decoded request waiting to be applied.
 type Delivery struct {
-	// Request is the decoded request; its SubmittedAt is the stream's
+	// Request is the decoded request; its AcceptedAt is the stream's
 	// acceptance time.
 	Request transfer.Request
 	// TraceID is the producer's trace id when it is valid, else empty.
@@ -100,10 +100,10 @@ func (c *Consumer) Refuse(ctx context.Context, d *Delivery, err error) error {
 // re-publish within the dedupe window a duplicate, and the expected
 // last-subject-sequence of 0 refuses it after the window. A later decision
 // under the id (a retry of a rejection) is published after the first.
-func outcomeMsg(r transfer.Request, o transfer.Outcome, precisions map[string]int32) (*nats.Msg, []jetstream.PublishOpt, error) {
+func outcomeMsg(r transfer.Request, o transfer.Outcome, currencies transfer.Currencies) (*nats.Msg, []jetstream.PublishOpt, error) {
 	if o.Conflict {
 		fp := r.Fingerprint()
-		res := ConflictNotice(r, time.Now(), precisions)
+		res := ConflictNotice(r, time.Now(), currencies)
 		data, err := EncodeResult(res)
 		if err != nil {
 			return nil, nil, err
@@ -112,7 +112,7 @@ func outcomeMsg(r transfer.Request, o transfer.Outcome, precisions map[string]in
 		m.Data = data
 		return m, []jetstream.PublishOpt{jetstream.WithMsgID(r.ID.String() + ".conflict." + hex.EncodeToString(fp[:8]))}, nil
 	}
-	data, err := EncodeResult(ResultFromTransfer(o.Transfer, precisions))
+	data, err := EncodeResult(ResultFromTransfer(o.Transfer, currencies))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -134,8 +134,8 @@ func outcomeMsg(r transfer.Request, o transfer.Outcome, precisions map[string]in
 // ds[i]'s) asynchronously and waits for all PubAcks, retrying the failed
 // ones until they are stored or ctx (the hard stop) ends. An outcome the
 // stream can never store is isolated instead: the request is decided in
-// the database, which readers fall back to. precisions formats amounts.
-func (c *Consumer) PublishOutcomes(ctx context.Context, ds []*Delivery, outcomes []transfer.Outcome, precisions map[string]int32, tr OutcomeTrace) error {
+// the database, which readers fall back to. currencies formats amounts.
+func (c *Consumer) PublishOutcomes(ctx context.Context, ds []*Delivery, outcomes []transfer.Outcome, currencies transfer.Currencies, tr OutcomeTrace) error {
 	type pending struct {
 		msg  *nats.Msg
 		opts []jetstream.PublishOpt
@@ -150,7 +150,7 @@ func (c *Consumer) PublishOutcomes(ctx context.Context, ds []*Delivery, outcomes
 	}
 	todo := make([]pending, 0, len(outcomes))
 	for i, o := range outcomes {
-		m, opts, err := outcomeMsg(ds[i].Request, o, precisions)
+		m, opts, err := outcomeMsg(ds[i].Request, o, currencies)
 		if err != nil {
 			// Encoding our own struct cannot fail; if it did, publishing
 			// nothing is better than blocking the partition.

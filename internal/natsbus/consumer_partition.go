@@ -362,7 +362,7 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 			}
 			continue
 		}
-		req.SubmittedAt = meta.Timestamp
+		req.AcceptedAt = meta.Timestamp
 		d.Request = req
 		b.Requests = append(b.Requests, d)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
 	"github.com/wallet/wallet/internal/transfer/wire"
@@ -85,7 +84,7 @@ const (
 )
 
 // EncodeRequest writes r as a version 1 envelope. The amount is written as
-// r.Amount.String(), which DecodeRequest reads back exactly; SubmittedAt is
+// r.Amount.String(), which DecodeRequest reads back exactly; AcceptedAt is
 // not carried (the stream's timestamp is the acceptance time).
 func EncodeRequest(r transfer.Request) ([]byte, error) {
 	if !r.Kind.Valid() {
@@ -433,13 +432,4 @@ func truncate(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:limit], "") + "..."
-}
-
-// amountString writes an amount for the wire: with the currency's precision
-// when that loses nothing, else exactly as stored.
-func amountString(d decimal.Decimal, precision int32, known bool) string {
-	if known && d.Equal(transfer.RoundAmount(d, precision)) {
-		return transfer.FormatAmount(d, precision)
-	}
-	return d.String()
 }

@@ -185,7 +185,7 @@ func TestResultOfHoldKinds(t *testing.T) {
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	post := transfer.Transfer{ID: uuid.MustParse(tID), Kind: transfer.KindPost, Status: transfer.StatusApplied,
 		From: uuid.MustParse(tFrom), To: uuid.MustParse(tTo), Amount: decimal.RequireFromString("5"), Currency: "USD",
-		HoldID: uuid.MustParse(tHold), SubmittedAt: at, ProcessedAt: at}
+		HoldID: uuid.MustParse(tHold), AcceptedAt: at, ProcessedAt: at}
 	data, err := natsbus.EncodeResult(natsbus.ResultFromTransfer(post, map[string]int32{"USD": 2}))
 	if err != nil || !strings.Contains(string(data), `"kind":"post"`) || !strings.Contains(string(data), `"hold_id":"`+tHold+`"`) ||
 		strings.Contains(string(data), "reverses") || !strings.Contains(string(data), `"amount":"5.00"`) {
@@ -197,7 +197,7 @@ func TestResultOfHoldKinds(t *testing.T) {
 	}
 	rev := transfer.Transfer{ID: uuid.New(), Kind: transfer.KindReversal, Status: transfer.StatusApplied,
 		From: uuid.MustParse(tTo), Amount: decimal.RequireFromString("1"), Currency: "USD", Reverses: uuid.MustParse(tHold),
-		SubmittedAt: at, ProcessedAt: at}
+		AcceptedAt: at, ProcessedAt: at}
 	data, _ = natsbus.EncodeResult(natsbus.ResultFromTransfer(rev, nil))
 	back, err = natsbus.DecodeResult(data)
 	if err != nil || back.Reverses != rev.Reverses || back.FromAccountID != rev.From || back.HoldID != uuid.Nil ||

@@ -99,7 +99,7 @@ func TestResultCarriesLabels(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	tr := transfer.Transfer{ID: uuid.MustParse(tID), Kind: transfer.KindDeposit, Status: transfer.StatusApplied,
-		To: uuid.MustParse(tTo), Amount: decimal.RequireFromString("1"), Currency: "USD", SubmittedAt: at, ProcessedAt: at,
+		To: uuid.MustParse(tTo), Amount: decimal.RequireFromString("1"), Currency: "USD", AcceptedAt: at, ProcessedAt: at,
 		Metadata: map[string]string{"b": "2", "a": "1"}, Reference: "r-1"}
 	data, err := natsbus.EncodeResult(natsbus.ResultFromTransfer(tr, map[string]int32{"USD": 2}))
 	if err != nil || !strings.HasSuffix(string(data), `"metadata":{"a":"1","b":"2"},"reference":"r-1"}`) {

@@ -164,7 +164,7 @@ func TestResultEncoding(t *testing.T) {
 	at := time.Date(2025, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))
 	tr := transfer.Transfer{ID: uuid.MustParse(tID), Kind: transfer.KindTransfer, Status: transfer.StatusApplied,
 		From: uuid.MustParse(tFrom), To: uuid.MustParse(tTo), Amount: decimal.RequireFromString("100.1"), Currency: "USD",
-		SubmittedAt: at, ProcessedAt: at.Add(time.Millisecond)}
+		AcceptedAt: at, ProcessedAt: at.Add(time.Millisecond)}
 	res := natsbus.ResultFromTransfer(tr, map[string]int32{"USD": 2})
 	data, err := natsbus.EncodeResult(res)
 	if err != nil {

@@ -106,7 +106,7 @@ func (p *Producer) Resubmit(ctx context.Context, r transfer.Request, traceID str
 }
 
 // LookupPending is Bus.LookupPending: the request the workers will apply
-// under id, with the stream's timestamp as its SubmittedAt.
+// under id, with the stream's timestamp as its AcceptedAt.
 func (p *Producer) LookupPending(ctx context.Context, id uuid.UUID) (transfer.Request, bool, error) {
 	return p.bus.LookupPending(ctx, id)
 }

@@ -33,7 +33,7 @@ func TestProducer(t *testing.T) {
 		t.Fatalf("second publish: duplicate %v, %v", dup, err)
 	}
 	got, found, err := p.LookupPending(ctx, r.ID)
-	if err != nil || !found || got.ID != r.ID || got.SubmittedAt.IsZero() {
+	if err != nil || !found || got.ID != r.ID || got.AcceptedAt.IsZero() {
 		t.Fatalf("lookup: %+v %v %v", got, found, err)
 	}
 

@@ -62,10 +62,10 @@ type Result struct {
 	Reference string            `json:"reference,omitempty"`
 }
 
-// ResultFromTransfer describes a decided transfer. precisions maps currency
-// codes to their precision; a currency missing from it (a rejected
+// ResultFromTransfer describes a decided transfer. Its amount is written by
+// currencies.Format; a currency missing from the table (a rejected
 // currency_not_supported request) keeps its amount as requested.
-func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result {
+func ResultFromTransfer(t transfer.Transfer, currencies transfer.Currencies) Result {
 	r := Result{
 		V:           Version,
 		ID:          t.ID,
@@ -73,7 +73,7 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 		Status:      t.Status,
 		Reason:      t.Reason,
 		Currency:    t.Currency,
-		AcceptedAt:  t.SubmittedAt.UTC(),
+		AcceptedAt:  t.AcceptedAt.UTC(),
 		ProcessedAt: t.ProcessedAt.UTC(),
 		Attempt:     t.Attempt,
 		HoldID:      t.HoldID,
@@ -82,8 +82,7 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 		Reference:   t.Reference,
 	}
 	r.setAccounts(t.Kind, t.From, t.To)
-	p, known := precisions[t.Currency]
-	r.Amount = amountString(t.Amount, p, known)
+	r.Amount = currencies.Format(t.Amount, t.Currency)
 	return r
 }
 
@@ -91,7 +90,7 @@ func ResultFromTransfer(t transfer.Transfer, precisions map[string]int32) Result
 // rejected with transfer_id_conflict, carrying the conflicting request's
 // own fields. It is published on ConflictSubject(id), never on the outcome
 // subject, whose last message stays the id's real outcome.
-func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[string]int32) Result {
+func ConflictNotice(req transfer.Request, processedAt time.Time, currencies transfer.Currencies) Result {
 	r := Result{
 		V:           Version,
 		ID:          req.ID,
@@ -99,7 +98,7 @@ func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[
 		Status:      transfer.StatusRejected,
 		Reason:      transfer.CodeTransferIDConflict,
 		Currency:    transfer.NormalizeCurrency(req.Currency),
-		AcceptedAt:  req.SubmittedAt.UTC(),
+		AcceptedAt:  req.AcceptedAt.UTC(),
 		ProcessedAt: processedAt.UTC(),
 		HoldID:      req.HoldID,
 		Reverses:    req.Reverses,
@@ -107,8 +106,7 @@ func ConflictNotice(req transfer.Request, processedAt time.Time, precisions map[
 		Reference:   req.Reference,
 	}
 	r.setAccounts(req.Kind, req.From, req.To)
-	p, known := precisions[r.Currency]
-	r.Amount = amountString(req.Amount, p, known)
+	r.Amount = currencies.Format(req.Amount, r.Currency)
 	return r
 }
 

@@ -17,11 +17,11 @@ import (
 // transfer.ValidateMetadata. It is idempotent by id like CreateAccount:
 // an existing account with the same currency is returned as it is, its
 // metadata untouched (PatchAccountMetadata changes it).
-func (s *Store) CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (Account, bool, error) {
+func (s *Store) CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, currency string, metadata map[string]string) (transfer.Account, bool, error) {
 	currency = transfer.NormalizeCurrency(currency)
 	doc, err := metadataJSON(metadata)
 	if err != nil {
-		return Account{}, false, fmt.Errorf("create account: %w", err)
+		return transfer.Account{}, false, fmt.Errorf("create account: %w", err)
 	}
 	row := s.pool.QueryRow(ctx, `INSERT INTO accounts (id, currency, metadata) VALUES ($1, $2, $3::jsonb)
 		ON CONFLICT (id) DO NOTHING
@@ -31,16 +31,16 @@ func (s *Store) CreateAccountWithMetadata(ctx context.Context, id uuid.UUID, cur
 	case err == nil:
 		return a, true, nil
 	case isCode(err, codeForeignKeyViolation):
-		return Account{}, false, ErrCurrencyNotSupported
+		return transfer.Account{}, false, transfer.ErrCurrencyNotSupported
 	case !errors.Is(err, pgx.ErrNoRows):
-		return Account{}, false, fmt.Errorf("create account: %w", err)
+		return transfer.Account{}, false, fmt.Errorf("create account: %w", err)
 	}
 	existing, err := s.GetAccount(ctx, id)
 	if err != nil {
-		return Account{}, false, fmt.Errorf("create account: %w", err)
+		return transfer.Account{}, false, fmt.Errorf("create account: %w", err)
 	}
 	if existing.Currency != currency {
-		return existing, false, ErrAccountConflict
+		return existing, false, transfer.ErrAccountConflict
 	}
 	return existing, false, nil
 }
@@ -59,7 +59,7 @@ func metadataJSON(m map[string]string) (string, error) {
 // of metadata (nil or empty: all accounts), oldest first. cursor is "" for
 // the first page or the previous page's next cursor; next is "" after the
 // last page.
-func (s *Store) SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]Account, string, error) {
+func (s *Store) SearchAccounts(ctx context.Context, metadata map[string]string, cursor string, limit int) ([]transfer.Account, string, error) {
 	query, args, err := searchAccountsQuery(metadata, cursor, limit)
 	if err != nil {
 		return nil, "", err
@@ -68,7 +68,7 @@ func (s *Store) SearchAccounts(ctx context.Context, metadata map[string]string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("list accounts: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Account, error) { return scanAccount(r) })
 	if err != nil {
 		return nil, "", fmt.Errorf("list accounts: %w", err)
 	}
@@ -84,13 +84,13 @@ func (s *Store) SearchAccounts(ctx context.Context, metadata map[string]string, 
 // account's metadata: a key with a value sets it, a key with nil removes
 // it. The result must satisfy transfer.ValidateMetadata; if it does not,
 // the error is that *transfer.Error and nothing changes. An unknown account
-// is ErrNotFound.
+// is transfer.ErrNotFound.
 //
 // The account's row is locked for the read and the write, so concurrent
 // patches apply one after the other. updated_at is left alone: it is the
 // time of the last balance change, which ListAccountsRecent relies on.
-func (s *Store) PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (Account, error) {
-	var out Account
+func (s *Store) PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch map[string]*string) (transfer.Account, error) {
+	var out transfer.Account
 	err := retry(ctx, func() error {
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
@@ -100,7 +100,7 @@ func (s *Store) PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch ma
 		var current map[string]string
 		err = tx.QueryRow(ctx, `SELECT metadata FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&current)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return transfer.ErrNotFound
 		}
 		if err != nil {
 			return err
@@ -135,10 +135,10 @@ func (s *Store) PatchAccountMetadata(ctx context.Context, id uuid.UUID, patch ma
 	})
 	if err != nil {
 		var domain *transfer.Error
-		if errors.Is(err, ErrNotFound) || errors.As(err, &domain) {
-			return Account{}, err
+		if errors.Is(err, transfer.ErrNotFound) || errors.As(err, &domain) {
+			return transfer.Account{}, err
 		}
-		return Account{}, fmt.Errorf("patch account metadata: %w", err)
+		return transfer.Account{}, fmt.Errorf("patch account metadata: %w", err)
 	}
 	return out, nil
 }

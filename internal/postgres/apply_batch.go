@@ -27,7 +27,8 @@ const maxAttempts = 5
 // outcome per request. Ids decided before (in an earlier batch or earlier in
 // this one) are not applied again: their stored outcome comes back as a
 // replay, or as a conflict when the fields differ. When it returns an error
-// nothing was committed and the same batch may be applied again.
+// nothing was committed and the same batch may be applied again; an error
+// matching transfer.ErrRefused will meet the same refusal.
 func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) (_ []transfer.Outcome, err error) {
 	if len(reqs) == 0 {
 		return nil, nil
@@ -46,6 +47,9 @@ func (s *Store) ApplyBatch(ctx context.Context, reqs []transfer.Request) (_ []tr
 		return err
 	})
 	if err != nil {
+		if isPermanent(err) {
+			err = &kindError{kind: transfer.ErrRefused, err: err}
+		}
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
 	return outcomes, nil
@@ -73,7 +77,7 @@ func retry(ctx context.Context, once func() error) error {
 }
 
 func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
-	precisions, err := s.precisionsFor(ctx, reqs)
+	currencies, err := s.currenciesFor(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +91,7 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 	if err != nil {
 		return nil, err
 	}
-	book.Precisions = precisions
+	book.Precisions = currencies
 	// The batch's clock is read once its rows are locked: whatever a
 	// concurrent transaction (another batch, the expiry sweep) committed
 	// before we got the locks happened before now, so a post rejected
@@ -104,10 +108,10 @@ func (s *Store) applyOnce(ctx context.Context, reqs []transfer.Request) ([]trans
 	// return equal to what a later read returns.
 	in := make([]transfer.Request, len(reqs))
 	for i, r := range reqs {
-		if r.SubmittedAt.IsZero() {
-			r.SubmittedAt = now
+		if r.AcceptedAt.IsZero() {
+			r.AcceptedAt = now
 		}
-		r.SubmittedAt = r.SubmittedAt.UTC().Truncate(time.Microsecond)
+		r.AcceptedAt = r.AcceptedAt.UTC().Truncate(time.Microsecond)
 		in[i] = r
 	}
 	outcomes, changes := book.Apply(in, now)
@@ -349,7 +353,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			reasons[i] = nullReason(t.Reason)
 			fp := t.Fingerprint
 			fingerprints[i] = fp[:]
-			submitted[i], processed[i] = t.SubmittedAt, t.ProcessedAt
+			submitted[i], processed[i] = t.AcceptedAt, t.ProcessedAt
 		}
 		// Metadata and references travel in the same statement, as text
 		// cast to jsonb: no extra round trip, and nothing for the many
@@ -483,7 +487,7 @@ func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) error {
 			metadata = $18::text::jsonb, reference = $19
 		WHERE id = $1 AND status = 'rejected' AND decisions = $15`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
-		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
+		t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt,
 		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev, nullUUID(t.HoldID), nullUUID(t.Reverses),
 		metadata, nullString(t.Reference)).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != 1 {
@@ -507,7 +511,7 @@ func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) error {
 			attempt, decisions, superseded, hold_id, reverses, metadata, reference)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::text::jsonb, $18)`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
-		t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt,
+		t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt,
 		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), nullUUID(t.HoldID), nullUUID(t.Reverses),
 		metadata, nullString(t.Reference))
 	return nil

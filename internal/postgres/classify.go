@@ -6,12 +6,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// IsPermanent reports an ApplyBatch error that the same requests would
+// isPermanent reports an ApplyBatch error that the same requests would
 // meet again: PostgreSQL refused the data (class 22, data exception) or a
 // constraint (class 23). A unique violation is the exception: it is how a
 // concurrent batch deciding the same id first shows, and the next attempt
 // replays it. Anything else (an outage, a timeout) is worth retrying.
-func IsPermanent(err error) bool {
+// ApplyBatch marks such errors with transfer.ErrRefused.
+func isPermanent(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
 		return false

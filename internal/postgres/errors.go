@@ -7,19 +7,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Errors returned by the store. Callers match them with errors.Is.
+// Errors of connecting that waiting cannot cure. Open and CreateDatabase
+// return errors that match them with errors.Is, keeping the server's own
+// message.
 var (
-	// ErrNotFound: no row has the given id.
-	ErrNotFound = errors.New("not found")
-	// ErrAccountConflict: an account with this id exists with another currency.
-	ErrAccountConflict = errors.New("account exists with another currency")
-	// ErrCurrencyNotSupported: the currency is not in the currencies table.
-	ErrCurrencyNotSupported = errors.New("currency not supported")
-	// ErrBadCursor: a pagination cursor that this store did not issue.
-	ErrBadCursor = errors.New("bad cursor")
-	// ErrBadFilter: a list filter naming no value the list knows (a hold
-	// state other than held, posted, voided or expired).
-	ErrBadFilter = errors.New("bad filter")
+	// ErrNoDatabase: the database named in the URL does not exist.
+	ErrNoDatabase = errors.New("database does not exist")
+	// ErrAuth: the server refused the credentials.
+	ErrAuth = errors.New("authentication failed")
 )
 
 // Postgres error codes the store reacts to.
@@ -28,7 +23,33 @@ const (
 	codeForeignKeyViolation  = "23503"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
+	codeDuplicateDatabase    = "42P04"
+	codeInvalidCatalog       = "3D000"
+	codeInvalidPassword      = "28P01"
+	codeInvalidAuth          = "28000"
 )
+
+// kindError is a driver error marked with the sentinel error that names
+// its kind (ErrNoDatabase, ErrAuth, transfer.ErrRefused). Its message is
+// the driver's.
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// classifyConnect marks the connection errors that waiting cannot cure.
+func classifyConnect(err error) error {
+	switch {
+	case isCode(err, codeInvalidCatalog):
+		return &kindError{kind: ErrNoDatabase, err: err}
+	case isCode(err, codeInvalidPassword), isCode(err, codeInvalidAuth):
+		return &kindError{kind: ErrAuth, err: err}
+	}
+	return err
+}
 
 // retryable reports whether a failed batch transaction can simply be run
 // again: nothing it did was committed, and another attempt may succeed.

@@ -72,7 +72,7 @@ func scanHold(row pgx.Row, extra ...any) (transfer.Hold, error) {
 // GetHold reads the hold of the hold request id. A rejected hold request
 // has no hold: it comes back in state rejected with the request's reason,
 // accounts, amount and currency. An id not decided, or decided as another
-// kind, is ErrNotFound.
+// kind, is transfer.ErrNotFound.
 func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error) {
 	h, err := scanHoldView(s.pool.QueryRow(ctx, selectHoldView+` WHERE id = $1`, id))
 	if err == nil {
@@ -87,7 +87,7 @@ func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error
 	}
 	if t.Kind != transfer.KindHold || t.Status != transfer.StatusRejected {
 		// An applied hold request always has its hold.
-		return transfer.Hold{}, ErrNotFound
+		return transfer.Hold{}, transfer.ErrNotFound
 	}
 	return transfer.Hold{ID: t.ID, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
 		State: transfer.HoldStateRejected, Reason: t.Reason, CreatedAt: t.ProcessedAt, UpdatedAt: t.ProcessedAt,
@@ -96,7 +96,7 @@ func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error
 
 // ListHolds pages through the holds reserving on account, oldest first,
 // all of them or only those in state (held, posted, voided or expired;
-// another state is ErrBadFilter). cursor is "" for the first page or the
+// another state is transfer.ErrBadFilter). cursor is "" for the first page or the
 // previous page's next cursor; next is "" after the last page.
 func (s *Store) ListHolds(ctx context.Context, account uuid.UUID, state transfer.HoldState, cursor string, limit int) ([]transfer.Hold, string, error) {
 	query, args := selectHoldView+` WHERE from_account = $1`, []any{account}
@@ -107,7 +107,7 @@ func (s *Store) ListHolds(ctx context.Context, account uuid.UUID, state transfer
 		// is seen to match the partial index of live holds.
 		query += ` AND state = '` + string(state) + `'`
 	default:
-		return nil, "", ErrBadFilter
+		return nil, "", transfer.ErrBadFilter
 	}
 	if cursor != "" {
 		at, id, err := decodeAccountCursor(cursor)

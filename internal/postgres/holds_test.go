@@ -57,8 +57,8 @@ func wantAccount(t *testing.T, s *postgres.Store, id uuid.UUID, balance, availab
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.Balance.Equal(dec(balance)) || !a.Available.Equal(dec(available)) {
-		t.Fatalf("account %s: balance %s available %s, want %s / %s", id, a.Balance, a.Available, balance, available)
+	if !a.Balance.Equal(dec(balance)) || !a.Available().Equal(dec(available)) {
+		t.Fatalf("account %s: balance %s available %s, want %s / %s", id, a.Balance, a.Available(), balance, available)
 	}
 }
 
@@ -123,7 +123,7 @@ func TestHoldsThroughStore(t *testing.T) {
 		t.Fatalf("rejected hold %+v", got)
 	}
 	for _, id := range []uuid.UUID{uuid.New(), batch[0].ID} {
-		if _, err := s.GetHold(ctx, id); !errors.Is(err, postgres.ErrNotFound) {
+		if _, err := s.GetHold(ctx, id); !errors.Is(err, transfer.ErrNotFound) {
 			t.Fatalf("get hold %s: %v", id, err)
 		}
 	}
@@ -193,10 +193,10 @@ func TestListHolds(t *testing.T) {
 	if page, _, err := s.ListHolds(ctx, b, "", "", 10); err != nil || len(page) != 0 {
 		t.Fatalf("the receiver's holds: %d, %v", len(page), err)
 	}
-	if _, _, err := s.ListHolds(ctx, a, "pending", "", 2); !errors.Is(err, postgres.ErrBadFilter) {
+	if _, _, err := s.ListHolds(ctx, a, "pending", "", 2); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Fatalf("bad state: %v", err)
 	}
-	if _, _, err := s.ListHolds(ctx, a, "", "nope", 2); !errors.Is(err, postgres.ErrBadCursor) {
+	if _, _, err := s.ListHolds(ctx, a, "", "nope", 2); !errors.Is(err, transfer.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 	// The live holds are listed from the partial index, not by walking

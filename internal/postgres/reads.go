@@ -18,97 +18,22 @@ import (
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// Currency is a supported currency and the number of fraction digits its
-// amounts are rounded to.
-type Currency struct {
-	Code      string
-	Precision int32
-}
-
-// Account is an account as read back.
-type Account struct {
-	ID       uuid.UUID
-	Currency string
-	Balance  decimal.Decimal
-	// Available is Balance less what the account's holds reserve.
-	Available decimal.Decimal
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	// Metadata is the client's, set at creation and by PatchAccountMetadata.
-	Metadata map[string]string
-}
-
-// Currencies lists the supported currencies by code.
-func (s *Store) Currencies(ctx context.Context) ([]Currency, error) {
-	rows, err := s.pool.Query(ctx, `SELECT code, precision FROM currencies ORDER BY code`)
-	if err != nil {
-		return nil, fmt.Errorf("list currencies: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Currency, error) {
-		var c Currency
-		err := r.Scan(&c.Code, &c.Precision)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list currencies: %w", err)
-	}
-	return out, nil
-}
-
-// precisionsFor returns the precision table, reloading it when a request
-// names a currency the cached table lacks (a currency added since start-up).
-func (s *Store) precisionsFor(ctx context.Context, reqs []transfer.Request) (map[string]int32, error) {
-	s.mu.RLock()
-	p := s.precisions
-	s.mu.RUnlock()
-	fresh := p != nil
-	for _, r := range reqs {
-		if !fresh {
-			break
-		}
-		// Posts, voids and reversals carry no currency: theirs is the
-		// hold's or the reversed request's, already in the table.
-		if r.Currency == "" {
-			continue
-		}
-		if _, ok := p[transfer.NormalizeCurrency(r.Currency)]; !ok {
-			fresh = false
-		}
-	}
-	if fresh {
-		return p, nil
-	}
-	list, err := s.Currencies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p = make(map[string]int32, len(list))
-	for _, c := range list {
-		p[c.Code] = c.Precision
-	}
-	s.mu.Lock()
-	s.precisions = p
-	s.mu.Unlock()
-	return p, nil
-}
-
-const accountColumns = `id, currency, balance::text, (balance - held)::text, version, created_at, updated_at, metadata`
+const accountColumns = `id, currency, balance::text, held::text, version, created_at, updated_at, metadata`
 
 const selectAccount = `SELECT ` + accountColumns + ` FROM accounts`
 
-func scanAccount(row pgx.Row) (Account, error) {
-	var a Account
-	var balance, available string
-	if err := row.Scan(&a.ID, &a.Currency, &balance, &available, &a.Version, &a.CreatedAt, &a.UpdatedAt, &a.Metadata); err != nil {
-		return Account{}, err
+func scanAccount(row pgx.Row) (transfer.Account, error) {
+	var a transfer.Account
+	var balance, held string
+	if err := row.Scan(&a.ID, &a.Currency, &balance, &held, &a.Version, &a.CreatedAt, &a.UpdatedAt, &a.Metadata); err != nil {
+		return transfer.Account{}, err
 	}
 	var err error
 	if a.Balance, err = decimal.NewFromString(balance); err != nil {
-		return Account{}, err
+		return transfer.Account{}, err
 	}
-	if a.Available, err = decimal.NewFromString(available); err != nil {
-		return Account{}, err
+	if a.Held, err = decimal.NewFromString(held); err != nil {
+		return transfer.Account{}, err
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return a, nil
@@ -116,19 +41,19 @@ func scanAccount(row pgx.Row) (Account, error) {
 
 // CreateAccount creates an account with a zero balance. It is idempotent by
 // id: when the account exists with the same currency it is returned with
-// created false; with another currency the error is ErrAccountConflict.
-func (s *Store) CreateAccount(ctx context.Context, id uuid.UUID, currency string) (Account, bool, error) {
+// created false; with another currency the error is transfer.ErrAccountConflict.
+func (s *Store) CreateAccount(ctx context.Context, id uuid.UUID, currency string) (transfer.Account, bool, error) {
 	return s.CreateAccountWithMetadata(ctx, id, currency, nil)
 }
 
 // GetAccount reads one account.
-func (s *Store) GetAccount(ctx context.Context, id uuid.UUID) (Account, error) {
+func (s *Store) GetAccount(ctx context.Context, id uuid.UUID) (transfer.Account, error) {
 	a, err := scanAccount(s.pool.QueryRow(ctx, selectAccount+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Account{}, ErrNotFound
+		return transfer.Account{}, transfer.ErrNotFound
 	}
 	if err != nil {
-		return Account{}, fmt.Errorf("get account: %w", err)
+		return transfer.Account{}, fmt.Errorf("get account: %w", err)
 	}
 	return a, nil
 }
@@ -136,7 +61,7 @@ func (s *Store) GetAccount(ctx context.Context, id uuid.UUID) (Account, error) {
 // ListAccounts pages through all accounts oldest first. cursor is "" for the
 // first page or the next cursor of the previous page; the returned next
 // cursor is "" after the last page.
-func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]Account, string, error) {
+func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]transfer.Account, string, error) {
 	return s.SearchAccounts(ctx, nil, cursor, limit)
 }
 
@@ -150,7 +75,7 @@ func (s *Store) ListAccounts(ctx context.Context, cursor string, limit int) ([]A
 // accounts have an entry strictly newer than the oldest of those k: every
 // account ranked above them has such an entry, or was created after it with
 // no entry at all. Otherwise k grows; in the end every account is sorted.
-func (s *Store) ListAccountsRecent(ctx context.Context, limit int) ([]Account, error) {
+func (s *Store) ListAccountsRecent(ctx context.Context, limit int) ([]transfer.Account, error) {
 	for k := 4 * limit; k <= recentEntriesMax; k *= 8 {
 		list, exact, err := s.recentAccounts(ctx, limit, k)
 		if err != nil {
@@ -164,7 +89,7 @@ func (s *Store) ListAccountsRecent(ctx context.Context, limit int) ([]Account, e
 	if err != nil {
 		return nil, fmt.Errorf("list recent accounts: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) { return scanAccount(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Account, error) { return scanAccount(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list recent accounts: %w", err)
 	}
@@ -179,7 +104,7 @@ const recentEntriesMax = 1 << 20
 // recentAccounts lists the limit most recently updated among the accounts
 // of the newest k entries and the limit newest accounts, and reports
 // whether that is exactly the limit most recently updated of all.
-func (s *Store) recentAccounts(ctx context.Context, limit, k int) ([]Account, bool, error) {
+func (s *Store) recentAccounts(ctx context.Context, limit, k int) ([]transfer.Account, bool, error) {
 	rows, err := s.pool.Query(ctx, `
 		WITH recent AS (
 			SELECT account_id, created_at FROM entries ORDER BY created_at DESC LIMIT $2
@@ -202,14 +127,14 @@ func (s *Store) recentAccounts(ctx context.Context, limit, k int) ([]Account, bo
 		return nil, false, err
 	}
 	exact := true
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Account, error) {
-		var a Account
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Account, error) {
+		var a transfer.Account
 		var balance string
 		if err := r.Scan(&a.ID, &a.Currency, &balance, &a.Version, &a.CreatedAt, &a.UpdatedAt, &exact); err != nil {
 			return a, err
 		}
 		if a.Balance, err = decimal.NewFromString(balance); err != nil {
-			return Account{}, err
+			return transfer.Account{}, err
 		}
 		a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 		return a, nil
@@ -225,19 +150,19 @@ func encodeAccountCursor(at time.Time, id uuid.UUID) string {
 func decodeAccountCursor(c string) (time.Time, uuid.UUID, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, uuid.Nil, ErrBadCursor
+		return time.Time{}, uuid.Nil, transfer.ErrBadCursor
 	}
 	nanos, idText, ok := strings.Cut(string(raw), ".")
 	if !ok {
-		return time.Time{}, uuid.Nil, ErrBadCursor
+		return time.Time{}, uuid.Nil, transfer.ErrBadCursor
 	}
 	n, err := strconv.ParseInt(nanos, 10, 64)
 	if err != nil {
-		return time.Time{}, uuid.Nil, ErrBadCursor
+		return time.Time{}, uuid.Nil, transfer.ErrBadCursor
 	}
 	id, err := uuid.Parse(idText)
 	if err != nil {
-		return time.Time{}, uuid.Nil, ErrBadCursor
+		return time.Time{}, uuid.Nil, transfer.ErrBadCursor
 	}
 	return time.Unix(0, n).UTC(), id, nil
 }
@@ -246,7 +171,7 @@ func decodeAccountCursor(c string) (time.Time, uuid.UUID, error) {
 // "" for the first page or the previous page's next cursor (an entry
 // version); next is "" after the last page.
 func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor string, limit int) ([]transfer.Entry, string, error) {
-	return s.SearchEntries(ctx, accountID, EntryFilter{}, cursor, limit)
+	return s.SearchEntries(ctx, accountID, transfer.EntryFilter{}, cursor, limit)
 }
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
@@ -262,7 +187,7 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var fp []byte
 	var metadata *string
 	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
-		&t.SubmittedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed,
+		&t.AcceptedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed,
 		&metadata, &t.Reference); err != nil {
 		return t, err
 	}
@@ -281,7 +206,7 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 		return t, fmt.Errorf("transfer %s: fingerprint has %d bytes", t.ID, len(fp))
 	}
 	copy(t.Fingerprint[:], fp)
-	t.SubmittedAt, t.ProcessedAt = t.SubmittedAt.UTC(), t.ProcessedAt.UTC()
+	t.AcceptedAt, t.ProcessedAt = t.AcceptedAt.UTC(), t.ProcessedAt.UTC()
 	d, err := decimal.NewFromString(amount)
 	if err != nil {
 		return t, fmt.Errorf("transfer %s amount %q: %w", t.ID, amount, err)
@@ -297,7 +222,7 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 func (s *Store) GetTransfer(ctx context.Context, id uuid.UUID) (transfer.Transfer, error) {
 	t, err := scanTransfer(s.pool.QueryRow(ctx, selectTransfer+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return t, ErrNotFound
+		return t, transfer.ErrNotFound
 	}
 	if err != nil {
 		return t, fmt.Errorf("get transfer: %w", err)

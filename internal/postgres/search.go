@@ -16,23 +16,6 @@ import (
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// TransferFilter selects decided requests for SearchTransfers. A zero field
-// does not filter.
-type TransferFilter struct {
-	// Account matches requests naming it on either side.
-	Account uuid.UUID
-	Kind    transfer.Kind
-	Status  transfer.Status
-	// Reference is the client's external id: at most one request has it.
-	Reference string
-	// Metadata matches requests whose metadata holds every pair.
-	Metadata map[string]string
-	// After and Before bound the decision time (processed_at): After <
-	// processed_at <= Before, the window whose entries take an account's
-	// balance from BalanceAt(After) to BalanceAt(Before).
-	After, Before time.Time
-}
-
 // searchKinds and searchStatuses are the values a filter may name. They are
 // written into the statement rather than bound, so that the planner sees
 // the value: status = 'rejected' then matches its partial index.
@@ -48,9 +31,9 @@ var (
 // match f, newest decision first (processed_at, then id, descending).
 // cursor is "" for the first page or the previous page's next cursor; next
 // is "" after the last page. A kind or status the store does not know is
-// ErrBadFilter. Requests accepted but not yet decided are not in the
+// transfer.ErrBadFilter. Requests accepted but not yet decided are not in the
 // database and so not in the results.
-func (s *Store) SearchTransfers(ctx context.Context, f TransferFilter, cursor string, limit int) ([]transfer.Transfer, string, error) {
+func (s *Store) SearchTransfers(ctx context.Context, f transfer.Filter, cursor string, limit int) ([]transfer.Transfer, string, error) {
 	query, args, err := searchTransfersQuery(f, cursor, limit)
 	if err != nil {
 		return nil, "", err
@@ -79,7 +62,7 @@ func (s *Store) SearchTransfers(ctx context.Context, f TransferFilter, cursor st
 // merged and cut to a page again: an OR of the sides would make the planner
 // gather every row of the account and sort them. The receiver side leaves
 // out rows naming the account as sender too, which the first walk found.
-func searchTransfersQuery(f TransferFilter, cursor string, limit int) (string, []any, error) {
+func searchTransfersQuery(f transfer.Filter, cursor string, limit int) (string, []any, error) {
 	var conds []string
 	var args []any
 	bind := func(v any) string {
@@ -88,13 +71,13 @@ func searchTransfersQuery(f TransferFilter, cursor string, limit int) (string, [
 	}
 	if f.Kind != "" {
 		if !searchKinds[f.Kind] {
-			return "", nil, ErrBadFilter
+			return "", nil, transfer.ErrBadFilter
 		}
 		conds = append(conds, "kind = '"+string(f.Kind)+"'")
 	}
 	if f.Status != "" {
 		if !searchStatuses[f.Status] {
-			return "", nil, ErrBadFilter
+			return "", nil, transfer.ErrBadFilter
 		}
 		conds = append(conds, "status = '"+string(f.Status)+"'")
 	}
@@ -145,13 +128,6 @@ func searchTransfersQuery(f TransferFilter, cursor string, limit int) (string, [
 // keeps its meaning: rounding up could take in a row after t.
 func micros(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// EntryFilter bounds an account's statement by entry time: After <
-// created_at <= Before, as TransferFilter bounds decision time. A zero
-// field does not filter.
-type EntryFilter struct {
-	After, Before time.Time
-}
-
 // SearchEntries pages through an account's statement, newest first, within
 // f. cursor is "" for the first page or the previous page's next cursor
 // (an entry version); next is "" after the last page.
@@ -164,7 +140,7 @@ type EntryFilter struct {
 // walks the key backwards for a page, where an opaque bound made it gather
 // the whole window and sort it. The created_at conditions restate the
 // window for the rows the version bounds let through.
-func (s *Store) SearchEntries(ctx context.Context, accountID uuid.UUID, f EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error) {
+func (s *Store) SearchEntries(ctx context.Context, accountID uuid.UUID, f transfer.EntryFilter, cursor string, limit int) ([]transfer.Entry, string, error) {
 	var above, upTo int64
 	if !f.After.IsZero() || !f.Before.IsZero() {
 		var a, b *int64
@@ -214,12 +190,12 @@ func nullTime(t time.Time) *time.Time {
 // searchEntriesQuery builds SearchEntries' statement: with f.After, the
 // versions above above; with f.Before, those up to upTo. It asks for
 // limit+1 rows, so that a full page tells whether another follows.
-func searchEntriesQuery(accountID uuid.UUID, f EntryFilter, above, upTo int64, cursor string, limit int) (string, []any, error) {
+func searchEntriesQuery(accountID uuid.UUID, f transfer.EntryFilter, above, upTo int64, cursor string, limit int) (string, []any, error) {
 	before := int64(1<<63 - 1)
 	if cursor != "" {
 		v, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil || v < 1 {
-			return "", nil, ErrBadCursor
+			return "", nil, transfer.ErrBadCursor
 		}
 		before = v
 	}
@@ -262,22 +238,6 @@ func scanEntry(r pgx.CollectableRow) (transfer.Entry, error) {
 	return e, err
 }
 
-// Balance is an account's balance as of an instant.
-type Balance struct {
-	AccountID uuid.UUID
-	Currency  string
-	// Balance is the balance after the account's last entry at or before
-	// At; zero before its first.
-	Balance decimal.Decimal
-	// Available is Balance less the amounts of the account's holds that
-	// were in state held at At: created at or before it, and not posted,
-	// voided or expired until after it.
-	Available decimal.Decimal
-	// Version is the version of that entry; 0 before the first.
-	Version int64
-	At      time.Time
-}
-
 // balanceAtQuery reads an account's currency, balance, available balance
 // and entry version as of $2.
 const balanceAtQuery = `SELECT a.currency, coalesce(e.balance_after, 0)::text,
@@ -292,14 +252,14 @@ const balanceAtQuery = `SELECT a.currency, coalesce(e.balance_after, 0)::text,
 // BalanceAt reads an account's balance as of at: after its last entry
 // created at or before at. A zero at reads the balance now, from the
 // account itself, with At set to the database's clock. An unknown account
-// is ErrNotFound.
+// is transfer.ErrNotFound.
 //
 // One statement, one snapshot: the entry and the holds are read as of the
 // same moment, so a hold settled by the batch that wrote the entry is seen
 // settled with it. The holds are summed over the account's holds created
 // up to at (holds_from_idx); the accounts row keeps only the present sum.
-func (s *Store) BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (Balance, error) {
-	b := Balance{AccountID: id}
+func (s *Store) BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (transfer.Balance, error) {
+	b := transfer.Balance{AccountID: id}
 	var balance, available string
 	var err error
 	if at.IsZero() {
@@ -310,17 +270,17 @@ func (s *Store) BalanceAt(ctx context.Context, id uuid.UUID, at time.Time) (Bala
 		err = s.pool.QueryRow(ctx, balanceAtQuery, id, b.At).Scan(&b.Currency, &balance, &available, &b.Version)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Balance{}, ErrNotFound
+		return transfer.Balance{}, transfer.ErrNotFound
 	}
 	if err != nil {
-		return Balance{}, fmt.Errorf("balance at: %w", err)
+		return transfer.Balance{}, fmt.Errorf("balance at: %w", err)
 	}
 	b.At = b.At.UTC()
 	if b.Balance, err = decimal.NewFromString(balance); err != nil {
-		return Balance{}, fmt.Errorf("balance at: %w", err)
+		return transfer.Balance{}, fmt.Errorf("balance at: %w", err)
 	}
 	if b.Available, err = decimal.NewFromString(available); err != nil {
-		return Balance{}, fmt.Errorf("balance at: %w", err)
+		return transfer.Balance{}, fmt.Errorf("balance at: %w", err)
 	}
 	return b, nil
 }

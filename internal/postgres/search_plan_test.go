@@ -126,7 +126,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	cursor := ""
 	{
 		// A real cursor, from the middle of the ledger.
-		list, next, err := s.SearchTransfers(context.Background(), postgres.TransferFilter{Before: before}, "", 1)
+		list, next, err := s.SearchTransfers(context.Background(), transfer.Filter{Before: before}, "", 1)
 		if err != nil || len(list) != 1 || next == "" {
 			t.Fatalf("cursor: %v, %d rows, next %q", err, len(list), next)
 		}
@@ -136,7 +136,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	// a common and a rare value in turn.
 	const filters = 8
 	for combo := 0; combo < 1<<filters; combo++ {
-		var f postgres.TransferFilter
+		var f transfer.Filter
 		var names []string
 		c := ""
 		on := func(bit int, name string) bool {
@@ -209,13 +209,13 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	const midVersion, lateVersion = 87, planEntries / planEntryAccounts
 	for _, tc := range []struct {
 		name   string
-		f      postgres.EntryFilter
+		f      transfer.EntryFilter
 		cursor string
 	}{
-		{"all", postgres.EntryFilter{}, ""},
-		{"after", postgres.EntryFilter{After: mid}, ""},
-		{"before", postgres.EntryFilter{Before: late}, "50"},
-		{"window", postgres.EntryFilter{After: mid, Before: late}, ""},
+		{"all", transfer.EntryFilter{}, ""},
+		{"after", transfer.EntryFilter{After: mid}, ""},
+		{"before", transfer.EntryFilter{Before: late}, "50"},
+		{"window", transfer.EntryFilter{After: mid, Before: late}, ""},
 	} {
 		query, args, err := postgres.SearchEntriesQuery(account, tc.f, midVersion, lateVersion, tc.cursor, 50)
 		if err != nil {

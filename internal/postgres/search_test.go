@@ -17,7 +17,7 @@ import (
 
 // searchIDs runs a search to its last page, limit rows a page, and returns
 // the ids in the order they came.
-func searchIDs(t *testing.T, s *postgres.Store, f postgres.TransferFilter, limit int) []uuid.UUID {
+func searchIDs(t *testing.T, s *postgres.Store, f transfer.Filter, limit int) []uuid.UUID {
 	t.Helper()
 	var ids []uuid.UUID
 	cursor := ""
@@ -94,25 +94,25 @@ func TestSearchTransfers(t *testing.T) {
 	after1, at2 := first[0].Transfer.ProcessedAt, second[0].Transfer.ProcessedAt
 	for _, tc := range []struct {
 		name string
-		f    postgres.TransferFilter
+		f    transfer.Filter
 		want []uuid.UUID
 	}{
-		{"all", postgres.TransferFilter{}, all},
-		{"account a", postgres.TransferFilter{Account: a}, newest(all, d1, t1, big, self, h1)},
-		{"account b", postgres.TransferFilter{Account: b}, newest(all, d2, t1, w1, big, h1)},
-		{"kind", postgres.TransferFilter{Kind: transfer.KindTransfer}, newest(all, t1, big, self)},
-		{"status", postgres.TransferFilter{Status: transfer.StatusRejected}, newest(all, big, self)},
-		{"account and status", postgres.TransferFilter{Account: b, Status: transfer.StatusApplied}, newest(all, d2, t1, w1, h1)},
-		{"reference", postgres.TransferFilter{Reference: "ord-1"}, []uuid.UUID{t1.ID}},
-		{"unknown reference", postgres.TransferFilter{Reference: "ord-2"}, nil},
-		{"metadata", postgres.TransferFilter{Metadata: map[string]string{"shop": "x"}}, newest(all, t1, d1)},
-		{"two pairs", postgres.TransferFilter{Metadata: map[string]string{"shop": "x", "order_id": "o1"}}, []uuid.UUID{t1.ID}},
-		{"metadata and account", postgres.TransferFilter{Metadata: map[string]string{"shop": "x"}, Account: b}, []uuid.UUID{t1.ID}},
-		{"created after", postgres.TransferFilter{After: after1}, newest(all, t1, w1, big, self, h1)},
-		{"created before", postgres.TransferFilter{Before: at2}, newest(all, d1, d2, t1, w1, big, self)},
-		{"window", postgres.TransferFilter{After: after1, Before: at2}, newest(all, t1, w1, big, self)},
-		{"window before the first", postgres.TransferFilter{Before: after1.Add(-time.Microsecond)}, nil},
-		{"everything", postgres.TransferFilter{Account: a, Kind: transfer.KindTransfer, Status: transfer.StatusApplied,
+		{"all", transfer.Filter{}, all},
+		{"account a", transfer.Filter{Account: a}, newest(all, d1, t1, big, self, h1)},
+		{"account b", transfer.Filter{Account: b}, newest(all, d2, t1, w1, big, h1)},
+		{"kind", transfer.Filter{Kind: transfer.KindTransfer}, newest(all, t1, big, self)},
+		{"status", transfer.Filter{Status: transfer.StatusRejected}, newest(all, big, self)},
+		{"account and status", transfer.Filter{Account: b, Status: transfer.StatusApplied}, newest(all, d2, t1, w1, h1)},
+		{"reference", transfer.Filter{Reference: "ord-1"}, []uuid.UUID{t1.ID}},
+		{"unknown reference", transfer.Filter{Reference: "ord-2"}, nil},
+		{"metadata", transfer.Filter{Metadata: map[string]string{"shop": "x"}}, newest(all, t1, d1)},
+		{"two pairs", transfer.Filter{Metadata: map[string]string{"shop": "x", "order_id": "o1"}}, []uuid.UUID{t1.ID}},
+		{"metadata and account", transfer.Filter{Metadata: map[string]string{"shop": "x"}, Account: b}, []uuid.UUID{t1.ID}},
+		{"created after", transfer.Filter{After: after1}, newest(all, t1, w1, big, self, h1)},
+		{"created before", transfer.Filter{Before: at2}, newest(all, d1, d2, t1, w1, big, self)},
+		{"window", transfer.Filter{After: after1, Before: at2}, newest(all, t1, w1, big, self)},
+		{"window before the first", transfer.Filter{Before: after1.Add(-time.Microsecond)}, nil},
+		{"everything", transfer.Filter{Account: a, Kind: transfer.KindTransfer, Status: transfer.StatusApplied,
 			Reference: "ord-1", Metadata: map[string]string{"order_id": "o1"}, After: after1, Before: third[0].Transfer.ProcessedAt},
 			[]uuid.UUID{t1.ID}},
 	} {
@@ -123,13 +123,13 @@ func TestSearchTransfers(t *testing.T) {
 		}
 	}
 
-	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{Kind: "payout"}, "", 10); !errors.Is(err, postgres.ErrBadFilter) {
+	if _, _, err := s.SearchTransfers(ctx, transfer.Filter{Kind: "payout"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Errorf("unknown kind: %v, want ErrBadFilter", err)
 	}
-	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{Status: "pending"}, "", 10); !errors.Is(err, postgres.ErrBadFilter) {
+	if _, _, err := s.SearchTransfers(ctx, transfer.Filter{Status: "pending"}, "", 10); !errors.Is(err, transfer.ErrBadFilter) {
 		t.Errorf("unknown status: %v, want ErrBadFilter", err)
 	}
-	if _, _, err := s.SearchTransfers(ctx, postgres.TransferFilter{}, "not-a-cursor", 10); !errors.Is(err, postgres.ErrBadCursor) {
+	if _, _, err := s.SearchTransfers(ctx, transfer.Filter{}, "not-a-cursor", 10); !errors.Is(err, transfer.ErrBadCursor) {
 		t.Errorf("bad cursor: %v, want ErrBadCursor", err)
 	}
 }
@@ -184,14 +184,14 @@ func TestBalanceAtAndEntriesWindow(t *testing.T) {
 	if err != nil || !now.Balance.Equal(dec("66")) || !now.Available.Equal(dec("66")) || now.Version != 4 || now.At.Before(at(4)) {
 		t.Errorf("now: %+v, %v", now, err)
 	}
-	if _, err := s.BalanceAt(ctx, uuid.New(), at(1)); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.BalanceAt(ctx, uuid.New(), at(1)); !errors.Is(err, transfer.ErrNotFound) {
 		t.Errorf("unknown account: %v, want ErrNotFound", err)
 	}
-	if _, err := s.BalanceAt(ctx, uuid.New(), time.Time{}); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.BalanceAt(ctx, uuid.New(), time.Time{}); !errors.Is(err, transfer.ErrNotFound) {
 		t.Errorf("unknown account now: %v, want ErrNotFound", err)
 	}
 
-	versions := func(f postgres.EntryFilter, limit int) []int64 {
+	versions := func(f transfer.EntryFilter, limit int) []int64 {
 		t.Helper()
 		var out []int64
 		cursor := ""
@@ -211,16 +211,16 @@ func TestBalanceAtAndEntriesWindow(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		f    postgres.EntryFilter
+		f    transfer.EntryFilter
 		want []int64
 	}{
-		{"all", postgres.EntryFilter{}, []int64{4, 3, 2, 1}},
-		{"after the first", postgres.EntryFilter{After: at(1)}, []int64{4, 3, 2}},
-		{"after just before the first", postgres.EntryFilter{After: at(1).Add(-us)}, []int64{4, 3, 2, 1}},
-		{"up to the third", postgres.EntryFilter{Before: at(3)}, []int64{3, 2, 1}},
-		{"before the third", postgres.EntryFilter{Before: at(3).Add(-us)}, []int64{2, 1}},
-		{"window", postgres.EntryFilter{After: at(1), Before: at(3)}, []int64{3, 2}},
-		{"empty window", postgres.EntryFilter{After: at(4)}, nil},
+		{"all", transfer.EntryFilter{}, []int64{4, 3, 2, 1}},
+		{"after the first", transfer.EntryFilter{After: at(1)}, []int64{4, 3, 2}},
+		{"after just before the first", transfer.EntryFilter{After: at(1).Add(-us)}, []int64{4, 3, 2, 1}},
+		{"up to the third", transfer.EntryFilter{Before: at(3)}, []int64{3, 2, 1}},
+		{"before the third", transfer.EntryFilter{Before: at(3).Add(-us)}, []int64{2, 1}},
+		{"window", transfer.EntryFilter{After: at(1), Before: at(3)}, []int64{3, 2}},
+		{"empty window", transfer.EntryFilter{After: at(4)}, nil},
 	} {
 		for _, limit := range []int{1, 3} {
 			if got := versions(tc.f, limit); !slices.Equal(got, tc.want) {
@@ -320,7 +320,7 @@ func TestAccountMetadata(t *testing.T) {
 	if a, err := s.GetAccount(ctx, id); err != nil || len(a.Metadata) != 2 || a.Metadata["region"] != "eu" {
 		t.Errorf("after refused patches: %v, %v", a.Metadata, err)
 	}
-	if _, err := s.PatchAccountMetadata(ctx, uuid.New(), map[string]*string{"a": str("b")}); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.PatchAccountMetadata(ctx, uuid.New(), map[string]*string{"a": str("b")}); !errors.Is(err, transfer.ErrNotFound) {
 		t.Errorf("unknown account: %v, want ErrNotFound", err)
 	}
 }

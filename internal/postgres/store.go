@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
@@ -15,8 +14,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	tracer trace.Tracer // nil: tracing is off
 
-	mu         sync.RWMutex
-	precisions map[string]int32 // currency code -> precision; currencies change rarely
+	currencies currencyCache
 }
 
 // New wraps an open pool.
@@ -31,7 +29,8 @@ func New(pool *pgxpool.Pool) *Store {
 const DefaultMaxConns = 16
 
 // Open connects a pool to url and checks that the database answers. A
-// pool_max_conns parameter in url overrides DefaultMaxConns.
+// pool_max_conns parameter in url overrides DefaultMaxConns. Errors that
+// waiting cannot cure match ErrNoDatabase or ErrAuth.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
@@ -64,11 +63,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open pool: %w", err)
+		return nil, fmt.Errorf("open pool: %w", classifyConnect(err))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("ping database: %w", err)
+		return nil, fmt.Errorf("ping database: %w", classifyConnect(err))
 	}
 	s := New(pool)
 	if o.tp != nil {

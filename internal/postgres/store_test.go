@@ -179,16 +179,16 @@ func TestCreateAccountIdempotent(t *testing.T) {
 	if _, created, err = s.CreateAccount(ctx, id, "EUR"); err != nil || created {
 		t.Fatalf("same again: created=%v %v", created, err)
 	}
-	if _, _, err = s.CreateAccount(ctx, id, "USD"); !errors.Is(err, postgres.ErrAccountConflict) {
+	if _, _, err = s.CreateAccount(ctx, id, "USD"); !errors.Is(err, transfer.ErrAccountConflict) {
 		t.Fatalf("other currency: %v", err)
 	}
-	if _, _, err = s.CreateAccount(ctx, uuid.New(), "XXX"); !errors.Is(err, postgres.ErrCurrencyNotSupported) {
+	if _, _, err = s.CreateAccount(ctx, uuid.New(), "XXX"); !errors.Is(err, transfer.ErrCurrencyNotSupported) {
 		t.Fatalf("unknown currency: %v", err)
 	}
-	if _, err = s.GetAccount(ctx, uuid.New()); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err = s.GetAccount(ctx, uuid.New()); !errors.Is(err, transfer.ErrNotFound) {
 		t.Fatalf("missing account: %v", err)
 	}
-	if _, err = s.GetTransfer(ctx, uuid.New()); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err = s.GetTransfer(ctx, uuid.New()); !errors.Is(err, transfer.ErrNotFound) {
 		t.Fatalf("missing transfer: %v", err)
 	}
 }
@@ -223,7 +223,7 @@ func TestPagination(t *testing.T) {
 	if len(seen) != len(want) || pages != 3 {
 		t.Fatalf("listed %d accounts in %d pages, want 7 in 3", len(seen), pages)
 	}
-	if _, _, err := s.ListAccounts(ctx, "not-a-cursor", 3); !errors.Is(err, postgres.ErrBadCursor) {
+	if _, _, err := s.ListAccounts(ctx, "not-a-cursor", 3); !errors.Is(err, transfer.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 

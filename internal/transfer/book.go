@@ -25,7 +25,8 @@ const (
 	DirectionDebit  Direction = "debit"
 )
 
-// Account is the part of an account a batch reads and changes.
+// Account is an account: what a batch reads and changes, and what a view
+// shows.
 type Account struct {
 	ID       uuid.UUID
 	Currency string
@@ -37,6 +38,13 @@ type Account struct {
 	// carries version N, so a statement pages by version. Holds, voids and
 	// expiries write no entries and leave it alone.
 	Version int64
+	// CreatedAt and UpdatedAt are set when the account is read for a view;
+	// a batch neither needs nor changes them.
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Metadata is the client's, set at creation and by a patch; read for a
+	// view, never by a batch.
+	Metadata map[string]string
 }
 
 // Available is what the account can spend: its balance less what its holds
@@ -56,7 +64,9 @@ type Transfer struct {
 	Amount      decimal.Decimal
 	Currency    string
 	Fingerprint [32]byte
-	SubmittedAt time.Time
+	// AcceptedAt is the request's acceptance time (Request.AcceptedAt);
+	// ProcessedAt is when it was decided.
+	AcceptedAt  time.Time
 	ProcessedAt time.Time
 	// Attempt is the attempt (Request.Attempt) that made this decision;
 	// uuid.Nil for a request without one.
@@ -155,7 +165,7 @@ func (o Outcome) Reason() Code {
 // already decided for the batch's ids and for the requests its reversals
 // name, and the holds its posts and voids name (missing ones do not exist).
 type Book struct {
-	Precisions map[string]int32
+	Precisions Currencies
 	Accounts   map[uuid.UUID]*Account
 	Decided    map[uuid.UUID]Transfer
 	Holds      map[uuid.UUID]*Hold
@@ -277,7 +287,7 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Tran
 		Amount:      r.Amount,
 		Currency:    NormalizeCurrency(r.Currency),
 		Fingerprint: fp,
-		SubmittedAt: r.SubmittedAt,
+		AcceptedAt:  r.AcceptedAt,
 		ProcessedAt: now,
 		Attempt:     r.Attempt,
 		Decisions:   1,

@@ -9,6 +9,9 @@
 //
 //   - Request id: the idempotency key of a request of any kind. A hold's id
 //     is also the hold's id, which posts and voids name as HoldID.
+//   - Acceptance time (AcceptedAt): when the requests stream stored the
+//     request, the time its per-account order is kept by. The HTTP and NATS
+//     contracts call it accepted_at; the database column is submitted_at.
 //   - Balance: the money on an account. Held: the part of it reserved by the
 //     account's holds in state held. Available: balance less held; every
 //     debit (transfer, withdrawal, hold, reversal) needs available funds.

@@ -1,5 +1,7 @@
 package transfer
 
+import "errors"
+
 // Code is a stable, snake_case reason carried on the wire and stored with a
 // rejected transfer. Codes never change meaning once published.
 type Code string
@@ -96,3 +98,25 @@ func (e *Error) Error() string {
 }
 
 func errorf(code Code, detail string) *Error { return &Error{Code: code, Detail: detail} }
+
+// Errors the store returns, declared here so that the gateway and the
+// worker match them without knowing the store. Callers match them with
+// errors.Is.
+var (
+	// ErrNotFound: nothing has the given id.
+	ErrNotFound = errors.New("not found")
+	// ErrAccountConflict: an account with this id exists with another
+	// currency.
+	ErrAccountConflict = errors.New("account exists with another currency")
+	// ErrCurrencyNotSupported: the currency is not a supported one.
+	ErrCurrencyNotSupported = errors.New("currency not supported")
+	// ErrBadCursor: a pagination cursor that the store did not issue.
+	ErrBadCursor = errors.New("bad cursor")
+	// ErrBadFilter: a list filter naming no value the list knows (a hold
+	// state other than held, posted, voided or expired).
+	ErrBadFilter = errors.New("bad filter")
+	// ErrRefused: the store refuses a batch for a reason the same requests
+	// would meet again (a value or a constraint the database rejects), so
+	// applying the batch again as it is cannot succeed.
+	ErrRefused = errors.New("the store refuses the batch")
+)

@@ -92,8 +92,10 @@ type Request struct {
 	// it, counted from when it was applied; zero keeps it until it is
 	// posted or voided. At most MaxHoldTimeout.
 	Timeout time.Duration
-	// SubmittedAt is when the service accepted the request.
-	SubmittedAt time.Time
+	// AcceptedAt is when the service accepted the request: the requests
+	// stream's timestamp of its message (the HTTP API's and the outcome
+	// message's accepted_at). The store keeps it in submitted_at.
+	AcceptedAt time.Time
 	// Attempt makes the request positive-idempotent, as the 2020 API is:
 	// only a success is remembered. It names this attempt (a fresh id per
 	// attempt, not per delivery). When the ID's stored decision is a

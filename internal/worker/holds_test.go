@@ -59,8 +59,8 @@ func TestHoldsThroughTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 100 - 25 posted + 5 reversed; 10 still held.
-	if !acc.Balance.Equal(dec("80")) || !acc.Available.Equal(dec("70")) || !e.balance(b).Equal(dec("20")) {
-		t.Fatalf("a: %s/%s, b: %s", acc.Balance, acc.Available, e.balance(b))
+	if !acc.Balance.Equal(dec("80")) || !acc.Available().Equal(dec("70")) || !e.balance(b).Equal(dec("20")) {
+		t.Fatalf("a: %s/%s, b: %s", acc.Balance, acc.Available(), e.balance(b))
 	}
 }
 
@@ -106,8 +106,8 @@ func TestExpiryWhileIdle(t *testing.T) {
 		t.Fatalf("expired counter %v, want 5", n)
 	}
 	acc, _ := e.store.GetAccount(ctx(t), a)
-	if !acc.Balance.Equal(dec("100")) || !acc.Available.Equal(dec("99")) {
-		t.Fatalf("after expiry: balance %s available %s", acc.Balance, acc.Available)
+	if !acc.Balance.Equal(dec("100")) || !acc.Available().Equal(dec("99")) {
+		t.Fatalf("after expiry: balance %s available %s", acc.Balance, acc.Available())
 	}
 	late := transfer.Request{ID: uuid.New(), Kind: transfer.KindPost, HoldID: holds[0].ID, Partition: a}
 	e.publish(late)
@@ -155,7 +155,7 @@ func TestSweepsOfSeveralWorkers(t *testing.T) {
 	ws := []*running{e.startWorker(cfg, nil), e.startWorker(cfg, nil), e.startWorker(cfg, nil)}
 	eventually(t, "every hold expired", func() bool {
 		acc, err := e.store.GetAccount(ctx(t), a)
-		return err == nil && acc.Available.Equal(dec("1000"))
+		return err == nil && acc.Available().Equal(dec("1000"))
 	})
 	total := 0.0
 	for _, w := range ws {

@@ -2,11 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -38,7 +38,7 @@ func (w *Worker) isolate(ctx context.Context, items []*natsbus.Delivery, err err
 			reqs[i] = it.Request
 		}
 		got, err := w.apply(ctx, reqs)
-		if postgres.IsPermanent(err) {
+		if errors.Is(err, transfer.ErrRefused) {
 			var sub []*natsbus.Delivery
 			sub, got, err = w.isolate(ctx, half, err)
 			half = sub

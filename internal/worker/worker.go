@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -21,9 +20,10 @@ type Store interface {
 	// ApplyBatch applies requests in order in one transaction. On error
 	// nothing was committed and the same batch may be retried.
 	ApplyBatch(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error)
-	// Currencies lists the currencies and their precisions, used to format
-	// the amounts of outcomes.
-	Currencies(ctx context.Context) ([]postgres.Currency, error)
+	// Currencies returns the currencies table, used to format the amounts
+	// of outcomes; one of codes missing from a cached table makes the
+	// store look again.
+	Currencies(ctx context.Context, codes ...string) (transfer.Currencies, error)
 	// ExpireHolds expires up to limit holds due at now and returns how
 	// many it expired; safe to call from several workers at once.
 	ExpireHolds(ctx context.Context, now time.Time, limit int) (int, error)
@@ -46,7 +46,7 @@ type Consumer interface {
 	// PublishOutcomes publishes the outcomes of ds and waits until they
 	// are stored (or isolated).
 	PublishOutcomes(ctx context.Context, ds []*natsbus.Delivery, outcomes []transfer.Outcome,
-		precisions map[string]int32, tr natsbus.OutcomeTrace) error
+		currencies transfer.Currencies, tr natsbus.OutcomeTrace) error
 	// Refuse dead-letters a request the store refuses for good.
 	Refuse(ctx context.Context, d *natsbus.Delivery, err error) error
 }
@@ -65,9 +65,8 @@ type Worker struct {
 	// tracer is nil when tracing is off.
 	tracer trace.Tracer
 
-	precisions atomic.Pointer[map[string]int32]
-	jobs       chan *job
-	running    atomic.Bool
+	jobs    chan *job
+	running atomic.Bool
 }
 
 // New checks cfg and builds a worker on a consumer and a store. It does no
@@ -174,31 +173,28 @@ func (w *Worker) handle(ctx context.Context, b *natsbus.Batch) error {
 }
 
 func (w *Worker) loadPrecisions(ctx context.Context) error {
-	cs, err := w.store.Currencies(ctx)
-	if err != nil {
+	if _, err := w.store.Currencies(ctx); err != nil {
 		return fmt.Errorf("worker: load currencies: %w", err)
 	}
-	m := make(map[string]int32, len(cs))
-	for _, c := range cs {
-		m[c.Code] = c.Precision
-	}
-	w.precisions.Store(&m)
 	return nil
 }
 
-// precisionsFor returns the precision table, reloading it once when an
-// applied outcome names a currency it lacks (added since start-up).
-func (w *Worker) precisionsFor(ctx context.Context, outcomes []transfer.Outcome) map[string]int32 {
-	m := *w.precisions.Load()
+// precisionsFor returns the currencies table to format outcomes with. The
+// store caches it and looks again when an applied outcome names a currency
+// the cached table lacks (added since it was read); if it cannot, amounts
+// are written as stored.
+func (w *Worker) precisionsFor(ctx context.Context, outcomes []transfer.Outcome) transfer.Currencies {
+	var codes []string
 	for _, o := range outcomes {
-		if _, ok := m[o.Transfer.Currency]; !ok && o.Transfer.Status == transfer.StatusApplied {
-			if err := w.loadPrecisions(ctx); err != nil {
-				w.log.Warn("reload currencies", zap.Error(err))
-			}
-			return *w.precisions.Load()
+		if o.Transfer.Status == transfer.StatusApplied {
+			codes = append(codes, o.Transfer.Currency)
 		}
 	}
-	return m
+	cs, err := w.store.Currencies(ctx, codes...)
+	if err != nil {
+		w.log.Warn("reload currencies", zap.Error(err))
+	}
+	return cs
 }
 
 // backoff is a capped exponential wait.

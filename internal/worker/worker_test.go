@@ -51,8 +51,8 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !stored.SubmittedAt.Equal(r1.AcceptedAt) || !stored.ProcessedAt.Equal(r1.ProcessedAt) {
-		t.Fatalf("result times %v/%v, stored %v/%v", r1.AcceptedAt, r1.ProcessedAt, stored.SubmittedAt, stored.ProcessedAt)
+	if !stored.AcceptedAt.Equal(r1.AcceptedAt) || !stored.ProcessedAt.Equal(r1.ProcessedAt) {
+		t.Fatalf("result times %v/%v, stored %v/%v", r1.AcceptedAt, r1.ProcessedAt, stored.AcceptedAt, stored.ProcessedAt)
 	}
 	// Applied requests leave the requests stream (purged behind the ack floor).
 	eventually(t, "purge of applied requests", func() bool {

@@ -2,12 +2,12 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/natsbus"
-	"github.com/wallet/wallet/internal/postgres"
 	"github.com/wallet/wallet/internal/transfer"
 )
 
@@ -67,7 +67,7 @@ func (w *Worker) commit(jobs []*job) (err error) {
 	defer func() { tr.end(err) }()
 
 	outcomes, err := w.apply(ctx, reqs)
-	if postgres.IsPermanent(err) {
+	if errors.Is(err, transfer.ErrRefused) {
 		items, outcomes, err = w.isolate(ctx, items, err)
 	}
 	if err != nil {
@@ -104,7 +104,7 @@ func (w *Worker) commit(jobs []*job) (err error) {
 }
 
 // apply calls ApplyBatch until it succeeds, fails for a reason that no
-// retry cures (postgres.IsPermanent), or ctx (the hard stop, carrying the
+// retry cures (transfer.ErrRefused), or ctx (the hard stop, carrying the
 // batch's span) ends.
 func (w *Worker) apply(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
@@ -123,7 +123,7 @@ func (w *Worker) apply(ctx context.Context, reqs []transfer.Request) ([]transfer
 			return nil, errAborted
 		}
 		w.m.applyErrors.Inc()
-		if postgres.IsPermanent(err) {
+		if errors.Is(err, transfer.ErrRefused) {
 			return nil, err
 		}
 		w.log.Warn("apply batch failed, retrying the same batch", zap.Int("requests", len(reqs)),

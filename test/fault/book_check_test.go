@@ -45,7 +45,7 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 		for j, o := range batch {
 			rec.sent(o)
 			reqs[j] = transfer.Request{ID: o.ID, Kind: o.Kind, From: o.From, To: o.To, Currency: o.Currency,
-				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, SubmittedAt: time.Now(),
+				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, AcceptedAt: time.Now(),
 				Metadata: o.Metadata, Reference: o.Reference}
 			if o.Kind.NamesNoAccount() {
 				// Posts, voids and reversals name no account.

@@ -189,7 +189,7 @@ type storedTransfer struct {
 	From, To    uuid.UUID
 	Amount      decimal.Decimal
 	Currency    string
-	SubmittedAt time.Time
+	AcceptedAt  time.Time
 	ProcessedAt time.Time
 	// HoldID is the hold a post or void settles, Reverses the request a
 	// reversal reverses; ReversedAmount the sum of a request's applied
@@ -303,7 +303,7 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		var from, to, holdID, reverses pgtype.UUID
 		var amount, kind, status, reason, reversed string
 		var metadata *string
-		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.SubmittedAt, &t.ProcessedAt,
+		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.AcceptedAt, &t.ProcessedAt,
 			&t.Decisions, &holdID, &reverses, &reversed, &metadata, &t.Reference); err != nil {
 			return nil, err
 		}
@@ -857,7 +857,7 @@ func checkTwins(v *violations, rep *bookReport, records []record, byID map[uuid.
 // noticeOf reports whether n is the conflict notice of request o: o's
 // fields, rejected with transfer_id_conflict. The amount is o's as sent: a
 // notice shows an amount with more digits than the currency keeps as
-// requested, like every result (natsbus's amountString), and others at the
+// requested, like every result (transfer.Currencies.Format), and others at the
 // currency's precision.
 func noticeOf(n streamResult, o *op, precisions map[string]int32) bool {
 	currency := transfer.NormalizeCurrency(o.Currency)
@@ -990,9 +990,9 @@ func checkOrderOf(v *violations, account uuid.UUID, es []storedEntry, transfers 
 		}
 		t := transfers[e.TransferID]
 		n++
-		if t.SubmittedAt.Before(prevAt) {
+		if t.AcceptedAt.Before(prevAt) {
 			v.add(checkOrder, "account %s: debit %d (%s, accepted %s) applied after %s (accepted %s)",
-				account, e.Version, t.ID, t.SubmittedAt.Format(time.RFC3339Nano), prevID, prevAt.Format(time.RFC3339Nano))
+				account, e.Version, t.ID, t.AcceptedAt.Format(time.RFC3339Nano), prevID, prevAt.Format(time.RFC3339Nano))
 		}
 		// A sequence is only trusted when the producer never had to retry:
 		// after a server restart a retry may store the id anew.
@@ -1002,7 +1002,7 @@ func checkOrderOf(v *violations, account uuid.UUID, es []storedEntry, transfers 
 			}
 			prevSeq = r.Seq
 		}
-		prevAt, prevID = t.SubmittedAt, t.ID
+		prevAt, prevID = t.AcceptedAt, t.ID
 	}
 	return n
 }

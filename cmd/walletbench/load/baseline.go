@@ -99,7 +99,7 @@ func (s *syncStore) apply(ctx context.Context, r transfer.Request) (transfer.Out
 
 func (s *syncStore) applyOnce(ctx context.Context, r transfer.Request) (transfer.Outcome, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	r.SubmittedAt = now
+	r.AcceptedAt = now
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return transfer.Outcome{}, err
@@ -155,7 +155,7 @@ func (s *syncStore) applyOnce(ctx context.Context, r transfer.Request) (transfer
 			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			[16]byte(t.ID), string(t.Kind), string(t.Status), reason, nullable(t.From), nullable(t.To),
-			t.Amount.String(), t.Currency, fp[:], t.SubmittedAt, t.ProcessedAt)
+			t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt)
 	}
 	for _, e := range ch.Entries {
 		batch.Queue(`INSERT INTO entries
