@@ -188,7 +188,7 @@ func (g *Gateway) postSettle(kind transfer.Kind) fiber.Handler {
 		ctx := c.UserContext()
 		sender, found, err := g.holdSender(ctx, holdID)
 		if err != nil {
-			g.log.Warn("hold lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+			g.log.Warn("hold lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 			return unavailable("The hold cannot be looked up right now; retry with the same id.")
 		}
 		if !found {
@@ -219,7 +219,7 @@ func (g *Gateway) postReversal(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	account, known, err := g.reversalAccount(ctx, origID)
 	if err != nil {
-		g.log.Warn("transfer lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("transfer lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The transfer cannot be looked up right now; retry with the same id.")
 	}
 	if !known {
@@ -381,7 +381,7 @@ func (g *Gateway) getHold(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	h, found, err := g.findHold(ctx, id)
 	if err != nil {
-		g.log.Warn("hold lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("hold lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The hold cannot be looked up right now.")
 	}
 	if !found {

@@ -27,7 +27,7 @@ func init() {
 // TestResponsesMatchOpenAPI sends requests to every route, successes and
 // failures, through a gateway with tokens and a worker, and validates each
 // real response (status, headers, body) against openapi.json: a status the
-// document does not list, a missing required header (X-Request-Id on every
+// document does not list, a missing required header (X-Trace-Id on every
 // response, WWW-Authenticate on a 401) or a body its schema rejects fails
 // the test.
 func TestResponsesMatchOpenAPI(t *testing.T) {
@@ -266,7 +266,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	}
 }
 
-// TestOpenAPIDocumentsHeaders: every response documents X-Request-Id, and
+// TestOpenAPIDocumentsHeaders: every response documents X-Trace-Id, and
 // every 401 documents the WWW-Authenticate challenge.
 func TestOpenAPIDocumentsHeaders(t *testing.T) {
 	t.Parallel()
@@ -278,8 +278,8 @@ func TestOpenAPIDocumentsHeaders(t *testing.T) {
 		for method, op := range item.Operations() {
 			for code, resp := range op.Responses.Map() {
 				where := method + " " + path + " " + code
-				if resp.Value.Headers["X-Request-Id"] == nil {
-					t.Errorf("%s: X-Request-Id is not documented", where)
+				if resp.Value.Headers["X-Trace-Id"] == nil {
+					t.Errorf("%s: X-Trace-Id is not documented", where)
 				}
 				if code == "401" && resp.Value.Headers["WWW-Authenticate"] == nil {
 					t.Errorf("%s: WWW-Authenticate is not documented", where)
@@ -287,10 +287,10 @@ func TestOpenAPIDocumentsHeaders(t *testing.T) {
 			}
 			found := false
 			for _, p := range op.Parameters {
-				found = found || (p.Value.In == "header" && http.CanonicalHeaderKey(p.Value.Name) == "X-Request-Id")
+				found = found || (p.Value.In == "header" && http.CanonicalHeaderKey(p.Value.Name) == "X-Trace-Id")
 			}
 			if !found {
-				t.Errorf("%s %s: the X-Request-Id request header is not documented", method, path)
+				t.Errorf("%s %s: the X-Trace-Id request header is not documented", method, path)
 			}
 		}
 	}

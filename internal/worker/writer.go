@@ -95,7 +95,7 @@ func (w *Worker) commit(jobs []*job) (err error) {
 			w.m.outcomes.WithLabelValues(string(o.Transfer.Status), string(o.Transfer.Reason)).Inc()
 		}
 		if ce := w.log.Check(zap.DebugLevel, "request decided"); ce != nil {
-			ce.Write(zap.Stringer("id", it.Request.ID), zap.String("request_id", it.TraceID),
+			ce.Write(zap.Stringer("id", it.Request.ID), zap.String("trace_id", it.TraceID),
 				zap.String("status", string(o.Status())), zap.String("reason", string(o.Reason())),
 				zap.Bool("replayed", o.Replayed))
 		}
