@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Workload.ZipfS, "zipf-s", load.DefaultZipfS, "Zipf exponent of --hot (greater than 1)")
 	fs.Int64Var(&cfg.Workload.Funding, "funding", 1000, "each account's opening deposit, in whole currency units")
 	fs.Uint64Var(&cfg.Workload.Seed, "seed", 1, "workload seed: the same seed gives the same requests")
+	fs.BoolVar(&cfg.Workload.Labels, "labels", false, "every measured request carries two metadata pairs and a unique reference (the baseline ignores them)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 16, "HTTP connections, NATS publishing lanes or baseline connections")
 	fs.IntVar(&cfg.BaselineConcurrency, "baseline-concurrency", 0, "connections of the baseline (default --concurrency, at most 16: the baseline's best here)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop at this many requests per second; 0 runs closed loop")

@@ -75,7 +75,7 @@ export async function submit(nc, req, { timeoutMs = 30000, traceId, attempts = 5
     await nc.flush(); // the subscriptions are on the server before the publish
     const h = natsHeaders();
     if (traceId) {
-      h.set("Wallet-Request-Id", traceId);
+      h.set("Wallet-Trace-Id", traceId);
     }
     const js = nc.jetstream();
     let ack;

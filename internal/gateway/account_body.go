@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // accountRequest is the body of POST /v1/accounts or PATCH
@@ -69,7 +70,7 @@ func decodeAccountRequest(body []byte, fields ...string) (accountRequest, *Probl
 		switch key {
 		case "id":
 			if s != "" {
-				id, ok := parseID(s)
+				id, ok := transfer.ParseID(s)
 				if !ok {
 					return out, fieldProblem(CodeInvalidField, key,
 						"Field \"id\" must be a UUID such as \"3f1c9d2e-8b4a-4c1e-9f2a-6d5b7e8c9a0b\".")
@@ -152,16 +153,16 @@ func stringOrNull(dec *json.Decoder, field string) (string, *Problem) {
 	case nil:
 		return "", nil
 	case json.Number:
-		return "", typeProblem(field, kindNumber)
+		return "", typeProblem(field, wire.Number)
 	case bool:
-		return "", typeProblem(field, kindBool)
+		return "", typeProblem(field, wire.Bool)
 	case json.Delim:
 		if v == '[' {
-			return "", typeProblem(field, kindArray)
+			return "", typeProblem(field, wire.Array)
 		}
-		return "", typeProblem(field, kindObject)
+		return "", typeProblem(field, wire.Object)
 	}
-	return "", typeProblem(field, kindObject)
+	return "", typeProblem(field, wire.Object)
 }
 
 func malformed(err error) *Problem {

@@ -13,9 +13,9 @@ import (
 )
 
 // storeProblem answers a store failure that is not the request's fault:
-// logged with the request id, answered 503 without the cause.
+// logged with the trace id, answered 503 without the cause.
 func (g *Gateway) storeProblem(c *fiber.Ctx, what string, err error) *Problem {
-	g.log.Warn(what+" failed", zap.String("request_id", requestID(c)), zap.Error(err))
+	g.log.Warn(what+" failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 	return unavailable("The database cannot be reached right now; retry shortly.")
 }
 

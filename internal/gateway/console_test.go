@@ -64,7 +64,7 @@ func TestConsoleFiles(t *testing.T) {
 		if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 			t.Errorf("GET %s: CSP %q", path, csp)
 		}
-		if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Request-Id") == "" {
+		if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Trace-Id") == "" {
 			t.Errorf("GET %s: headers %v", path, r.header)
 		}
 	}

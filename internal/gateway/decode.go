@@ -9,24 +9,31 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // The decoders turn a request body into a transfer.Request, checking syntax
-// only: JSON shape, UUIDs, amounts. Rules that need no database but are the
-// domain's (ids present, accounts different, amount positive) are left to
-// transfer.Request.Validate, so the gateway and the workers judge a request
-// by the same code.
+// only: JSON shape, UUIDs, amounts, and the metadata's and reference's
+// limits (a body with bad ones is refused whole, as the requests stream
+// dead-letters it). Rules that need no database but are the domain's (ids
+// present, accounts different, amount positive) are left to
+// transfer.Request.Check, so the gateway and the workers judge a request by
+// the same code.
 
 var (
-	transferFields = []string{"id", "from_account_id", "to_account_id", "amount", "currency"}
-	movementFields = []string{"id", "account_id", "amount", "currency"}
+	transferFields = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "metadata", "reference"}
+	movementFields = []string{"id", "account_id", "amount", "currency", "metadata", "reference"}
 	legacyFields   = []string{"id", "sender_account_id", "receiver_account_id", "amount", "currency_code"}
+
+	transferReader = wire.Reader{Names: transferFields}
+	movementReader = wire.Reader{Names: movementFields}
+	legacyReader   = wire.Reader{Names: legacyFields}
 )
 
 // decodeTransfer reads POST /v1/transfers.
 func decodeTransfer(body []byte) (transfer.Request, *Problem) {
-	var v [5]jsonValue
-	if p := readObject(body, transferFields, v[:]); p != nil {
+	var v [7]wire.Value
+	if p := readObject(body, &transferReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: transfer.KindTransfer}
@@ -43,15 +50,17 @@ func decodeTransfer(body []byte) (transfer.Request, *Problem) {
 	if r.Amount, p = amount(v[3], false); p != nil {
 		return r, p
 	}
-	r.Currency, p = stringField(transferFields[4], v[4])
-	return r, p
+	if r.Currency, p = stringField(transferFields[4], v[4]); p != nil {
+		return r, p
+	}
+	return r, labels(&r, v[5], v[6])
 }
 
 // decodeMovement reads POST /v1/deposits and POST /v1/withdrawals: one
 // account, credited by a deposit and debited by a withdrawal.
 func decodeMovement(kind transfer.Kind, body []byte) (transfer.Request, *Problem) {
-	var v [4]jsonValue
-	if p := readObject(body, movementFields, v[:]); p != nil {
+	var v [6]wire.Value
+	if p := readObject(body, &movementReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: kind}
@@ -71,8 +80,10 @@ func decodeMovement(kind transfer.Kind, body []byte) (transfer.Request, *Problem
 	if r.Amount, p = amount(v[2], false); p != nil {
 		return r, p
 	}
-	r.Currency, p = stringField(movementFields[3], v[3])
-	return r, p
+	if r.Currency, p = stringField(movementFields[3], v[3]); p != nil {
+		return r, p
+	}
+	return r, labels(&r, v[4], v[5])
 }
 
 // decodeLegacyTransfer reads the original API's POST /transfers/. Its
@@ -80,8 +91,8 @@ func decodeMovement(kind transfer.Kind, body []byte) (transfer.Request, *Problem
 // read from its text, exactly, never through a float. A missing amount is
 // zero, which the domain rejects as not positive, as the original did.
 func decodeLegacyTransfer(body []byte) (transfer.Request, *Problem) {
-	var v [5]jsonValue
-	if p := readObject(body, legacyFields, v[:]); p != nil {
+	var v [5]wire.Value
+	if p := readObject(body, &legacyReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: transfer.KindTransfer}
@@ -103,30 +114,30 @@ func decodeLegacyTransfer(body []byte) (transfer.Request, *Problem) {
 }
 
 // stringField returns a string value; absent and null are "".
-func stringField(field string, v jsonValue) (string, *Problem) {
-	switch v.kind {
-	case kindString:
-		return string(v.text), nil
-	case kindAbsent, kindNull:
+func stringField(field string, v wire.Value) (string, *Problem) {
+	switch v.Kind {
+	case wire.String:
+		return string(v.Text), nil
+	case wire.Absent, wire.Null:
 		return "", nil
 	}
-	return "", typeProblem(field, v.kind)
+	return "", typeProblem(field, v.Kind)
 }
 
 // stringID reads a UUID field. Absent, null and "" are uuid.Nil, which the
 // domain reports with its *_is_empty codes.
-func stringID(field string, v jsonValue) (uuid.UUID, *Problem) {
-	switch v.kind {
-	case kindString:
-	case kindAbsent, kindNull:
+func stringID(field string, v wire.Value) (uuid.UUID, *Problem) {
+	switch v.Kind {
+	case wire.String:
+	case wire.Absent, wire.Null:
 		return uuid.Nil, nil
 	default:
-		return uuid.Nil, typeProblem(field, v.kind)
+		return uuid.Nil, typeProblem(field, v.Kind)
 	}
-	if len(v.text) == 0 {
+	if len(v.Text) == 0 {
 		return uuid.Nil, nil
 	}
-	id, ok := parseIDBytes(v.text)
+	id, ok := transfer.ParseID(v.Text)
 	if !ok {
 		return uuid.Nil, fieldProblem(CodeInvalidField, field,
 			"Field "+strconv.Quote(field)+" must be a UUID such as \"3f1c9d2e-8b4a-4c1e-9f2a-6d5b7e8c9a0b\".")
@@ -134,44 +145,34 @@ func stringID(field string, v jsonValue) (uuid.UUID, *Problem) {
 	return id, nil
 }
 
-// parseID accepts only the canonical 36-character form, in any case, so an
-// id that reaches a subject or a query is exactly 32 hex digits and four
-// dashes (uuid.Parse alone also takes braces, "urn:uuid:" and bare hex).
-func parseID(s string) (uuid.UUID, bool) {
-	if len(s) != 36 {
-		return uuid.Nil, false
+// labels reads the optional metadata and reference into r and checks their
+// limits. Absent and null are none.
+func labels(r *transfer.Request, meta, ref wire.Value) *Problem {
+	var err *wire.LabelError
+	if r.Metadata, r.Reference, err = wire.Labels(meta, ref); err != nil {
+		return fieldProblem(err.Code, err.Field, sentence(err.Err))
 	}
-	id, err := uuid.Parse(s)
-	return id, err == nil
-}
-
-// parseIDBytes is parseID on a body's bytes, without copying them.
-func parseIDBytes(b []byte) (uuid.UUID, bool) {
-	if len(b) != 36 {
-		return uuid.Nil, false
-	}
-	id, err := uuid.ParseBytes(b)
-	return id, err == nil
+	return nil
 }
 
 // amount reads an amount: a decimal string, or for the original API also a
 // JSON number. Syntax errors are invalid_amount; the sign and rounding are
 // the domain's to judge.
-func amount(v jsonValue, numberAllowed bool) (decimal.Decimal, *Problem) {
+func amount(v wire.Value, numberAllowed bool) (decimal.Decimal, *Problem) {
 	switch {
-	case v.kind == kindString, v.kind == kindNumber && numberAllowed:
-		d, err := transfer.ParseAmount(string(v.text))
+	case v.Kind == wire.String, v.Kind == wire.Number && numberAllowed:
+		d, err := transfer.ParseAmount(string(v.Text))
 		if err != nil {
 			return decimal.Decimal{}, fieldProblem(transfer.CodeInvalidAmount, "amount", sentence(err))
 		}
 		return d, nil
-	case numberAllowed && (v.kind == kindAbsent || v.kind == kindNull):
+	case numberAllowed && (v.Kind == wire.Absent || v.Kind == wire.Null):
 		return decimal.Zero, nil
-	case v.kind == kindAbsent || v.kind == kindNull:
+	case v.Kind == wire.Absent || v.Kind == wire.Null:
 		return decimal.Decimal{}, fieldProblem(transfer.CodeInvalidAmount, "amount",
 			"Field \"amount\" is required: a decimal string such as \"100.25\".")
 	}
-	return decimal.Decimal{}, typeProblem("amount", v.kind)
+	return decimal.Decimal{}, typeProblem("amount", v.Kind)
 }
 
 // sentence renders a domain error's detail as a sentence for a problem.

@@ -63,3 +63,17 @@ func BenchmarkDecodeRejected(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeTransferLabels measures a transfer with two metadata pairs
+// and a reference: what labels add to the fast path.
+func BenchmarkDecodeTransferLabels(b *testing.B) {
+	body := []byte(`{"id":"` + idA + `","from_account_id":"` + idB + `","to_account_id":"` + idC +
+		`","amount":"100.11","currency":"USD","metadata":{"order_id":"A-1001","customer":"c_77"},"reference":"order-1001"}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, p := decodeTransfer(body); p != nil {
+			b.Fatal(p)
+		}
+	}
+}

@@ -159,25 +159,3 @@ func TestDecodeCases(t *testing.T) {
 		})
 	}
 }
-
-func TestScannerStrings(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		`"plain"`:           "plain",
-		`"a\"b\\c\/d"`:      `a"b\c/d`,
-		`"\n\t\r\b\f"`:      "\n\t\r\b\f",
-		`"\u00e9t\u00E9"`:   "été",
-		`"\ud83d\ude00"`:    "😀",
-		`"\ud83d"`:          "\uFFFD",
-		`"\ud83d\u0041"`:    "\uFFFDA",
-		`"\ude00"`:          "\uFFFD",
-		"\"caf\xc3\xa9\"":   "café",
-		"\"bad \xff byte\"": "bad \uFFFD byte",
-	} {
-		s := scanner{b: []byte(in)}
-		got, ok := s.str()
-		if !ok || string(got) != want || s.i != len(in) {
-			t.Errorf("%s: got %q ok=%v at %d; want %q", in, got, ok, s.i, want)
-		}
-	}
-}

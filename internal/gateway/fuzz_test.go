@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // FuzzDecoders runs every request decoder on arbitrary bodies. None may
@@ -35,10 +36,10 @@ func FuzzDecoders(f *testing.F) {
 		_, _ = decodeAccountRequest(body, "id", "currency", "metadata")
 
 		names := legacyFields
-		vals := make([]jsonValue, len(names))
-		p := readObject(body, names, vals)
+		vals := make([]wire.Value, len(names))
+		p := readObject(body, &legacyReader, vals)
 		for _, v := range vals {
-			if v.kind == kindObject || v.kind == kindArray {
+			if v.Kind == wire.Object || v.Kind == wire.Array {
 				return // the reader stops at such a value; the rest is unread
 			}
 		}
@@ -61,16 +62,16 @@ func FuzzDecoders(f *testing.F) {
 			}
 			for i, name := range names {
 				got, want := vals[i], m[name]
-				switch got.kind {
-				case kindString:
-					if s, ok := want.(string); !ok || s != string(got.text) {
-						t.Fatalf("%s: got %q, encoding/json %#v", name, got.text, want)
+				switch got.Kind {
+				case wire.String:
+					if s, ok := want.(string); !ok || s != string(got.Text) {
+						t.Fatalf("%s: got %q, encoding/json %#v", name, got.Text, want)
 					}
-				case kindNumber:
-					if n, ok := want.(json.Number); !ok || string(n) != string(got.text) {
-						t.Fatalf("%s: got number %q, encoding/json %#v", name, got.text, want)
+				case wire.Number:
+					if n, ok := want.(json.Number); !ok || string(n) != string(got.Text) {
+						t.Fatalf("%s: got number %q, encoding/json %#v", name, got.Text, want)
 					}
-				case kindAbsent:
+				case wire.Absent:
 					if _, ok := m[name]; ok {
 						t.Fatalf("%s: missed, encoding/json has %#v", name, want)
 					}

@@ -137,7 +137,7 @@ func checkProblem(r reply, status int, code transfer.Code) error {
 		return fmt.Errorf("code %q, want %q: %s", got, code, r.raw)
 	}
 	if r.str("type") != problemTypePrefix+string(code) || r.str("title") == "" || r.str("detail") == "" ||
-		r.body["status"] != float64(status) || r.str("request_id") == "" {
+		r.body["status"] != float64(status) || r.str("trace_id") == "" {
 		return fmt.Errorf("incomplete problem: %s", r.raw)
 	}
 	return nil

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // Holds, their posts and voids, and reversals. A post, void or reversal
@@ -34,21 +34,22 @@ func (g *Gateway) holdRoutes(read, write fiber.Handler) {
 }
 
 var (
-	holdFields     = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "timeout_seconds"}
-	postFields     = []string{"id", "amount"}
-	voidFields     = []string{"id"}
-	reversalFields = []string{"id", "amount"}
-)
+	holdFields     = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "timeout_seconds", "metadata", "reference"}
+	postFields     = []string{"id", "amount", "metadata", "reference"}
+	voidFields     = []string{"id", "metadata", "reference"}
+	reversalFields = []string{"id", "amount", "metadata", "reference"}
 
-// maxTimeoutDigits bounds timeout_seconds so any accepted value fits a
-// time.Duration; its range (up to 30 days) is the domain's rule.
-const maxTimeoutDigits = 9
+	holdReader     = wire.Reader{Names: holdFields}
+	postReader     = wire.Reader{Names: postFields}
+	voidReader     = wire.Reader{Names: voidFields}
+	reversalReader = wire.Reader{Names: reversalFields}
+)
 
 // decodeHold reads POST /v1/holds: a transfer's fields and an optional
 // timeout_seconds, a JSON integer.
 func decodeHold(body []byte) (transfer.Request, *Problem) {
-	var v [6]jsonValue
-	if p := readObject(body, holdFields, v[:]); p != nil {
+	var v [8]wire.Value
+	if p := readObject(body, &holdReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: transfer.KindHold}
@@ -68,58 +69,60 @@ func decodeHold(body []byte) (transfer.Request, *Problem) {
 	if r.Currency, p = stringField(holdFields[4], v[4]); p != nil {
 		return r, p
 	}
-	r.Timeout, p = timeoutSeconds(v[5])
-	return r, p
+	if r.Timeout, p = timeoutSeconds(v[5]); p != nil {
+		return r, p
+	}
+	return r, labels(&r, v[6], v[7])
 }
 
-func timeoutSeconds(v jsonValue) (time.Duration, *Problem) {
-	switch v.kind {
-	case kindAbsent, kindNull:
+func timeoutSeconds(v wire.Value) (time.Duration, *Problem) {
+	switch v.Kind {
+	case wire.Absent, wire.Null:
 		return 0, nil
-	case kindNumber:
+	case wire.Number:
 	default:
-		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, not "+v.kind.String()+".")
+		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, not "+v.Kind.String()+".")
 	}
-	text := string(v.text)
-	digits := text
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	if err != nil || len(digits) > maxTimeoutDigits {
+	d, ok := wire.Seconds(v.Text)
+	if !ok {
 		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, at most 2592000 (30 days).")
 	}
-	return time.Duration(n) * time.Second, nil
+	return d, nil
 }
 
 // decodeSettle reads the body of a post or void: the request id and, for a
 // post, an optional amount. An explicit "0" is refused: zero would read as
 // "not given", the whole hold.
 func decodeSettle(kind transfer.Kind, holdID uuid.UUID, body []byte) (transfer.Request, *Problem) {
-	fields := postFields
+	r := transfer.Request{Kind: kind, HoldID: holdID}
+	var v [4]wire.Value
+	var p *Problem
 	if kind == transfer.KindVoid {
-		fields = voidFields
+		if p := readObject(body, &voidReader, v[:3]); p != nil {
+			return transfer.Request{}, p
+		}
+		if r.ID, p = stringID("id", v[0]); p != nil {
+			return r, p
+		}
+		return r, labels(&r, v[1], v[2])
 	}
-	var v [2]jsonValue
-	if p := readObject(body, fields, v[:len(fields)]); p != nil {
+	if p := readObject(body, &postReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
-	r := transfer.Request{Kind: kind, HoldID: holdID}
-	var p *Problem
 	if r.ID, p = stringID("id", v[0]); p != nil {
 		return r, p
 	}
-	if kind == transfer.KindPost {
-		r.Amount, p = optionalAmount(v[1], "the whole hold")
+	if r.Amount, p = optionalAmount(v[1], "the whole hold"); p != nil {
+		return r, p
 	}
-	return r, p
+	return r, labels(&r, v[2], v[3])
 }
 
 // decodeReversal reads the body of a reversal: the request id and an
 // optional amount (default: what is left to reverse).
 func decodeReversal(transferID uuid.UUID, body []byte) (transfer.Request, *Problem) {
-	var v [2]jsonValue
-	if p := readObject(body, reversalFields, v[:]); p != nil {
+	var v [4]wire.Value
+	if p := readObject(body, &reversalReader, v[:]); p != nil {
 		return transfer.Request{}, p
 	}
 	r := transfer.Request{Kind: transfer.KindReversal, Reverses: transferID}
@@ -127,12 +130,14 @@ func decodeReversal(transferID uuid.UUID, body []byte) (transfer.Request, *Probl
 	if r.ID, p = stringID("id", v[0]); p != nil {
 		return r, p
 	}
-	r.Amount, p = optionalAmount(v[1], "what is left to reverse")
-	return r, p
+	if r.Amount, p = optionalAmount(v[1], "what is left to reverse"); p != nil {
+		return r, p
+	}
+	return r, labels(&r, v[2], v[3])
 }
 
-func optionalAmount(v jsonValue, whole string) (amt decimal.Decimal, p *Problem) {
-	if v.kind == kindAbsent || v.kind == kindNull {
+func optionalAmount(v wire.Value, whole string) (amt decimal.Decimal, p *Problem) {
+	if v.Kind == wire.Absent || v.Kind == wire.Null {
 		return amt, nil
 	}
 	if amt, p = amount(v, false); p != nil {
@@ -177,13 +182,13 @@ func (g *Gateway) postSettle(kind transfer.Kind) fiber.Handler {
 		if p != nil {
 			return p
 		}
-		if e := r.Validate(); e != nil {
-			return domainProblem(e)
+		if p := g.check(c.UserContext(), &r); p != nil {
+			return p
 		}
 		ctx := c.UserContext()
 		sender, found, err := g.holdSender(ctx, holdID)
 		if err != nil {
-			g.log.Warn("hold lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+			g.log.Warn("hold lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 			return unavailable("The hold cannot be looked up right now; retry with the same id.")
 		}
 		if !found {
@@ -208,13 +213,13 @@ func (g *Gateway) postReversal(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	if e := r.Validate(); e != nil {
-		return domainProblem(e)
+	if p := g.check(c.UserContext(), &r); p != nil {
+		return p
 	}
 	ctx := c.UserContext()
 	account, known, err := g.reversalAccount(ctx, origID)
 	if err != nil {
-		g.log.Warn("transfer lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("transfer lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The transfer cannot be looked up right now; retry with the same id.")
 	}
 	if !known {
@@ -276,7 +281,8 @@ func (g *Gateway) findHold(ctx context.Context, id uuid.UUID) (transfer.Hold, bo
 			return transfer.Hold{}, false, nil
 		}
 		return transfer.Hold{ID: r.ID, From: r.From, To: r.To, Amount: r.Amount, Currency: transfer.NormalizeCurrency(r.Currency),
-			State: transfer.HoldStatePending, CreatedAt: r.AcceptedAt, UpdatedAt: r.AcceptedAt}, true, nil
+			State: transfer.HoldStatePending, CreatedAt: r.AcceptedAt, UpdatedAt: r.AcceptedAt,
+			Metadata: r.Metadata, Reference: r.Reference}, true, nil
 	}
 	return get()
 }
@@ -334,6 +340,10 @@ type holdBody struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
+	// Metadata and Reference are the hold request's; absent when it had
+	// none.
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Reference string            `json:"reference,omitempty"`
 }
 
 func (g *Gateway) holdBody(ctx context.Context, h transfer.Hold) holdBody {
@@ -346,6 +356,8 @@ func (g *Gateway) holdBody(ctx context.Context, h transfer.Hold) holdBody {
 		Currency:     h.Currency,
 		CreatedAt:    h.CreatedAt.UTC(),
 		UpdatedAt:    h.UpdatedAt.UTC(),
+		Metadata:     h.Metadata,
+		Reference:    h.Reference,
 	}
 	if h.From != uuid.Nil {
 		b.FromAccountID = h.From.String()
@@ -369,7 +381,7 @@ func (g *Gateway) getHold(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	h, found, err := g.findHold(ctx, id)
 	if err != nil {
-		g.log.Warn("hold lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("hold lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The hold cannot be looked up right now.")
 	}
 	if !found {

@@ -32,8 +32,8 @@ func TestHostileInputs(t *testing.T) {
 		base[field] = value
 		parts := []string{}
 		for _, k := range transferFields {
-			if base[k] != "<absent>" {
-				parts = append(parts, `"`+k+`":`+base[k])
+			if v, ok := base[k]; ok && v != "<absent>" {
+				parts = append(parts, `"`+k+`":`+v)
 			}
 		}
 		return "{" + strings.Join(parts, ",") + "}"

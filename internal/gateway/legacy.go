@@ -80,9 +80,9 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	if p := g.check(ctx, &r); p != nil {
 		return legacyFail(c, p)
 	}
-	t, decided, err := g.submitAttempt(ctx, r, requestID(c))
+	t, decided, err := g.submitAttempt(ctx, r, traceID(c))
 	if err != nil {
-		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("submit failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return legacyFail(c, submitProblem(err))
 	}
 	switch {
@@ -107,7 +107,7 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 // ran out first, or MaxWaiters requests were already waiting. The error
 // wraps errUnavailable when nothing was stored, errOutcomeUnknown when the
 // attempt may have been.
-func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid string) (t transfer.Transfer, decided bool, err error) {
+func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, tid string) (t transfer.Transfer, decided bool, err error) {
 	t, ok, err := g.knownDecided(ctx, r.ID)
 	if err != nil {
 		return t, false, errors.Join(errUnavailable, err)
@@ -127,7 +127,7 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 		defer stop()
 	}
 	r.AcceptedAt = time.Now().UTC()
-	_, perr := g.publish(ctx, r, rid)
+	_, perr := g.publish(ctx, r, tid)
 	stored := perr == nil
 	switch {
 	case errors.Is(perr, natsbus.ErrOutcomeUnknown):
@@ -158,7 +158,7 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, rid str
 		// look catches a notification that was missed.
 		t, ok, err := g.decided(ctx, r.ID)
 		if err != nil {
-			g.log.Warn("reading outcome after wait", zap.String("request_id", rid), zap.Error(err))
+			g.log.Warn("reading outcome after wait", zap.String("trace_id", tid), zap.Error(err))
 			continue
 		}
 		if ok && (t.Status == transfer.StatusApplied || t.DecidedAttempt(r.Attempt)) {

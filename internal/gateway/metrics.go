@@ -96,18 +96,25 @@ func gathererOf(reg prometheus.Registerer) prometheus.Gatherer {
 	return prometheus.DefaultGatherer
 }
 
-// localRequestID is the Locals key of the request id.
-const localRequestID = "wallet.request_id"
+// localTraceID is the Locals key of the request's trace id.
+const localTraceID = "wallet.trace_id"
 
-func requestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(localRequestID).(string)
+// The trace id's HTTP header. Clients written before the rename send
+// X-Request-Id; it is still read, and echoed to those who sent it.
+const (
+	headerTraceID       = "X-Trace-Id"
+	headerLegacyTraceID = fiber.HeaderXRequestID
+)
+
+func traceID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localTraceID).(string)
 	return id
 }
 
-// newRequestID makes an id for a request that brought none: 22 base-62
+// newTraceID makes a trace id for a request that brought none: 22 base-62
 // digits from the runtime's per-thread random source, which is seeded from
 // the system's and needs no lock.
-func newRequestID() string {
+func newTraceID() string {
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	var b [22]byte
 	hi, lo := rand.Uint64(), rand.Uint64() //nolint:gosec // an id for logs and headers, not a secret
@@ -122,9 +129,9 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-// validRequestID accepts a client's X-Request-Id only when it is short and
+// validTraceID accepts a client's trace id only when it is short and
 // plain, so it can go into logs and message headers as it is.
-func validRequestID(id string) bool {
+func validTraceID(id string) bool {
 	if id == "" || len(id) > 128 {
 		return false
 	}
@@ -149,7 +156,7 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// observe wraps every request: it assigns the request id, turns a panic into
+// observe wraps every request: it assigns the trace id, turns a panic into
 // a problem, writes errors through the error handler (so the status is final
 // before it is counted), records the metrics and logs one line. Successful
 // requests log at debug level, client errors at info and server errors at
@@ -158,12 +165,21 @@ func (g *Gateway) observe(c *fiber.Ctx) error {
 	start := time.Now()
 	// Fiber's header strings point into reused buffers; the id outlives
 	// the request in message headers, so it is copied.
-	rid := strings.Clone(c.Get(fiber.HeaderXRequestID))
-	if !validRequestID(rid) {
-		rid = newRequestID()
+	tid := c.Get(headerTraceID)
+	legacy := false
+	if tid == "" {
+		tid = c.Get(headerLegacyTraceID)
+		legacy = tid != ""
 	}
-	c.Locals(localRequestID, rid)
-	c.Set(fiber.HeaderXRequestID, rid)
+	tid = strings.Clone(tid)
+	if !validTraceID(tid) {
+		tid = newTraceID()
+	}
+	c.Locals(localTraceID, tid)
+	c.Set(headerTraceID, tid)
+	if legacy {
+		c.Set(headerLegacyTraceID, tid)
+	}
 
 	if err := g.next(c); err != nil {
 		if err := g.errorHandler(c, err); err != nil {
@@ -188,7 +204,7 @@ func (g *Gateway) observe(c *fiber.Ctx) error {
 		level = zapcore.InfoLevel
 	}
 	if ce := g.log.Check(level, "http request"); ce != nil {
-		ce.Write(zap.String("request_id", rid), zap.String("method", method), zap.String("route", route),
+		ce.Write(zap.String("trace_id", tid), zap.String("method", method), zap.String("route", route),
 			zap.String("path", clip(c.Path())), zap.Int("status", status), zap.Duration("latency", elapsed))
 	}
 	return nil
@@ -198,7 +214,7 @@ func (g *Gateway) observe(c *fiber.Ctx) error {
 func (g *Gateway) next(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			g.log.Error("panic in handler", zap.String("request_id", requestID(c)),
+			g.log.Error("panic in handler", zap.String("trace_id", traceID(c)),
 				zap.Any("panic", r), zap.Stack("stack"))
 			err = problem(CodeInternal, "The server could not process the request.")
 		}

@@ -27,7 +27,7 @@ func init() {
 // TestResponsesMatchOpenAPI sends requests to every route, successes and
 // failures, through a gateway with tokens and a worker, and validates each
 // real response (status, headers, body) against openapi.json: a status the
-// document does not list, a missing required header (X-Request-Id on every
+// document does not list, a missing required header (X-Trace-Id on every
 // response, WWW-Authenticate on a 401) or a body its schema rejects fails
 // the test.
 func TestResponsesMatchOpenAPI(t *testing.T) {
@@ -57,6 +57,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	eur := h.account("EUR", "")
 	tr := uuid.New()
 	hold, post := uuid.New(), uuid.New()
+	labelled, labelledHold := uuid.New(), uuid.New()
 
 	type call struct {
 		method, path, body string
@@ -129,6 +130,17 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"GET", "/v1/transfers", "", nil, 401},
 		{"GET", "/v1/currencies", "", []string{"Authorization", rd}, 200},
 		{"GET", "/v1/currencies", "", []string{"Authorization", "Bearer wrong"}, 401},
+
+		// Metadata and references: stored, shown, refused when broken.
+		{"POST", "/v1/transfers", withLabels(transferJSON(labelled, a, b, "0.25", "USD"), "ref-"+labelled.String()), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"POST", "/v1/transfers", withLabels(transferJSON(labelled, a, b, "0.25", "USD"), "ref-"+labelled.String()), []string{"Authorization", wr}, 200},
+		{"POST", "/v1/transfers", withLabels(transferJSON(uuid.New(), a, b, "0.25", "USD"), "ref-"+labelled.String()), []string{"Authorization", wr, "Prefer", "wait=20"}, 422},
+		{"POST", "/v1/transfers", withLabels(transferJSON(labelled, a, b, "0.25", "USD"), "other"), []string{"Authorization", wr}, 409},
+		{"POST", "/v1/transfers", strings.TrimSuffix(transferJSON(uuid.New(), a, b, "1", "USD"), "}") + `,"metadata":{"Bad Key":"x"}}`, []string{"Authorization", wr}, 400},
+		{"POST", "/v1/transfers", strings.TrimSuffix(transferJSON(uuid.New(), a, b, "1", "USD"), "}") + `,"reference":""}`, []string{"Authorization", wr}, 400},
+		{"GET", "/v1/transfers/" + labelled.String(), "", []string{"Authorization", rd}, 200},
+		{"POST", "/v1/holds", withLabels(holdJSON(labelledHold, a, b, "0.5", ""), "hold-"+labelledHold.String()), []string{"Authorization", wr, "Prefer", "wait=20"}, 201},
+		{"GET", "/v1/holds/" + labelledHold.String(), "", []string{"Authorization", rd}, 200},
 
 		// The console and its views.
 		{"GET", "/v1/ops/overview", "", []string{"Authorization", rd}, 200},
@@ -254,7 +266,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	}
 }
 
-// TestOpenAPIDocumentsHeaders: every response documents X-Request-Id, and
+// TestOpenAPIDocumentsHeaders: every response documents X-Trace-Id, and
 // every 401 documents the WWW-Authenticate challenge.
 func TestOpenAPIDocumentsHeaders(t *testing.T) {
 	t.Parallel()
@@ -266,8 +278,8 @@ func TestOpenAPIDocumentsHeaders(t *testing.T) {
 		for method, op := range item.Operations() {
 			for code, resp := range op.Responses.Map() {
 				where := method + " " + path + " " + code
-				if resp.Value.Headers["X-Request-Id"] == nil {
-					t.Errorf("%s: X-Request-Id is not documented", where)
+				if resp.Value.Headers["X-Trace-Id"] == nil {
+					t.Errorf("%s: X-Trace-Id is not documented", where)
 				}
 				if code == "401" && resp.Value.Headers["WWW-Authenticate"] == nil {
 					t.Errorf("%s: WWW-Authenticate is not documented", where)
@@ -275,11 +287,16 @@ func TestOpenAPIDocumentsHeaders(t *testing.T) {
 			}
 			found := false
 			for _, p := range op.Parameters {
-				found = found || (p.Value.In == "header" && http.CanonicalHeaderKey(p.Value.Name) == "X-Request-Id")
+				found = found || (p.Value.In == "header" && http.CanonicalHeaderKey(p.Value.Name) == "X-Trace-Id")
 			}
 			if !found {
-				t.Errorf("%s %s: the X-Request-Id request header is not documented", method, path)
+				t.Errorf("%s %s: the X-Trace-Id request header is not documented", method, path)
 			}
 		}
 	}
+}
+
+// withLabels adds metadata and a reference to a JSON request body.
+func withLabels(body, reference string) string {
+	return strings.TrimSuffix(body, "}") + `,"metadata":{"order_id":"A-1001","note":"caf\u00e9 <b>"},"reference":"` + reference + `"}`
 }

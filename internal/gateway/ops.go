@@ -157,7 +157,7 @@ func (g *Gateway) getOverview(c *fiber.Ctx) error {
 	defer cancel()
 	p, samples, err := g.opsState.pipeline(ctx, g.ops)
 	if err != nil {
-		g.log.Warn("read pipeline failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("read pipeline failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The pipeline's state cannot be read right now.")
 	}
 	b := overviewBody{
@@ -218,7 +218,7 @@ type deadLetterBody struct {
 	OriginalSubject string     `json:"original_subject"`
 	OriginalSeq     uint64     `json:"original_seq"`
 	OriginalMsgID   *string    `json:"original_msg_id"`
-	RequestID       *string    `json:"request_id"`
+	TraceID         *string    `json:"trace_id"`
 	AcceptedAt      *time.Time `json:"accepted_at"`
 	OriginalSize    int        `json:"original_size"`
 	OriginalSHA256  string     `json:"original_sha256"`
@@ -239,7 +239,7 @@ func newDeadLetterBody(d natsbus.DeadLetter, withBody bool) deadLetterBody {
 	b := deadLetterBody{
 		Seq: d.Seq, StoredAt: d.StoredAt.UTC(), Reason: string(d.Reason), Detail: d.Detail,
 		OriginalSubject: d.OriginalSubject, OriginalSeq: d.OriginalSeq,
-		OriginalMsgID: optString(d.OriginalMsgID), RequestID: optString(d.RequestID),
+		OriginalMsgID: optString(d.OriginalMsgID), TraceID: optString(d.TraceID),
 		AcceptedAt: optTime(d.AcceptedAt), OriginalSize: d.OriginalSize, OriginalSHA256: d.OriginalSHA256,
 		Truncated: d.Truncated,
 	}
@@ -279,7 +279,7 @@ func (g *Gateway) listDeadLetters(c *fiber.Ctx) error {
 	defer cancel()
 	dls, next, err := g.ops.DeadLetters(ctx, before, min(limit, natsbus.MaxDeadLetterPage))
 	if err != nil {
-		g.log.Warn("list dead letters failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("list dead letters failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The dead letters cannot be read right now.")
 	}
 	data := make([]deadLetterBody, len(dls))
@@ -309,7 +309,7 @@ func (g *Gateway) getDeadLetter(c *fiber.Ctx) error {
 		return problem(CodeNotFound, "The dead-letter stream holds no message with this sequence.")
 	}
 	if err != nil {
-		g.log.Warn("read dead letter failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("read dead letter failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The dead letter cannot be read right now.")
 	}
 	return c.JSON(newDeadLetterBody(d, true))

@@ -160,19 +160,29 @@ func (h *harness) metricsText() string {
 	return string(r.raw)
 }
 
-func TestMetricsAndRequestID(t *testing.T) {
+func TestMetricsAndTraceID(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{})
 	a, b := h.account("USD", "10"), h.account("USD", "")
 	r := h.do("POST", "/v1/transfers", transferJSON(uuid.New(), a, b, "1", "USD"))
 	expect(t, r, 202, "")
-	if id := r.header.Get("X-Request-Id"); id == "" {
-		t.Fatal("no request id generated")
+	if id := r.header.Get("X-Trace-Id"); id == "" || r.header.Get("X-Request-Id") != "" {
+		t.Fatalf("trace id generated: %q, old header %q", id, r.header.Get("X-Request-Id"))
 	}
-	// A request id that could smuggle text into logs is replaced.
-	bad := h.do("GET", "/v1/accounts/"+a.String(), "", "X-Request-Id", "two words")
-	if got := bad.header.Get("X-Request-Id"); got == "" || got == "two words" {
-		t.Fatalf("request id %q", got)
+	// A trace id that could smuggle text into logs is replaced.
+	bad := h.do("GET", "/v1/accounts/"+a.String(), "", "X-Trace-Id", "two words")
+	if got := bad.header.Get("X-Trace-Id"); got == "" || got == "two words" {
+		t.Fatalf("trace id %q", got)
+	}
+	// The header's old name is still read, and answered under both names.
+	old := h.do("GET", "/v1/accounts/"+a.String(), "", "X-Request-Id", "trace-old")
+	if old.header.Get("X-Trace-Id") != "trace-old" || old.header.Get("X-Request-Id") != "trace-old" {
+		t.Fatalf("old header: %q / %q", old.header.Get("X-Trace-Id"), old.header.Get("X-Request-Id"))
+	}
+	// The new name wins over the old one.
+	both := h.do("GET", "/v1/accounts/"+a.String(), "", "X-Trace-Id", "trace-new", "X-Request-Id", "trace-old")
+	if both.header.Get("X-Trace-Id") != "trace-new" {
+		t.Fatalf("both headers: %q", both.header.Get("X-Trace-Id"))
 	}
 	expect(t, h.do("GET", "/v1/accounts/nope", ""), 400, CodeInvalidField)
 	expect(t, h.do("GET", "/no/such/route", ""), 404, CodeNotFound)

@@ -51,13 +51,13 @@ const problemContentType = "application/problem+json"
 // Problem is an RFC 9457 problem document. Handlers return it as an error;
 // the app's error handler writes it.
 type Problem struct {
-	Type      string        `json:"type"`
-	Title     string        `json:"title"`
-	Status    int           `json:"status"`
-	Detail    string        `json:"detail"`
-	Code      transfer.Code `json:"code"`
-	Field     string        `json:"field,omitempty"`
-	RequestID string        `json:"request_id,omitempty"`
+	Type    string        `json:"type"`
+	Title   string        `json:"title"`
+	Status  int           `json:"status"`
+	Detail  string        `json:"detail"`
+	Code    transfer.Code `json:"code"`
+	Field   string        `json:"field,omitempty"`
+	TraceID string        `json:"trace_id,omitempty"`
 	// Transfer is the decided transfer a rejection or conflict is about.
 	Transfer *transferBody `json:"transfer,omitempty"`
 
@@ -104,7 +104,7 @@ func domainProblem(e *transfer.Error) *Problem {
 func statusOf(code transfer.Code) int {
 	switch code {
 	case CodeBadRequest, CodeMalformedJSON, CodeUnknownField, CodeDuplicateField, CodeInvalidField, CodeBadCursor,
-		transfer.CodeInvalidAmount, transfer.CodeInvalidMetadata:
+		transfer.CodeInvalidAmount, transfer.CodeInvalidMetadata, transfer.CodeInvalidReference:
 		return fiber.StatusBadRequest
 	case CodeUnauthorized:
 		return fiber.StatusUnauthorized
@@ -149,6 +149,10 @@ func fieldOf(code transfer.Code) string {
 		return "amount"
 	case transfer.CodeCurrencyNotSupported:
 		return "currency"
+	case transfer.CodeInvalidMetadata:
+		return "metadata"
+	case transfer.CodeInvalidReference, transfer.CodeReferenceAlreadyUsed:
+		return "reference"
 	}
 	return ""
 }
@@ -165,7 +169,7 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	case errors.As(err, &fe):
 		p = fiberProblem(fe)
 	default:
-		g.log.Error("unhandled error", zap.String("request_id", requestID(c)),
+		g.log.Error("unhandled error", zap.String("trace_id", traceID(c)),
 			zap.String("method", c.Method()), zap.String("path", c.Path()), zap.Error(err))
 		p = problem(CodeInternal, "The server could not process the request.")
 	}
@@ -193,8 +197,8 @@ func fiberProblem(fe *fiber.Error) *Problem {
 }
 
 func writeProblem(c *fiber.Ctx, p *Problem) error {
-	if p.RequestID == "" {
-		p.RequestID = requestID(c)
+	if p.TraceID == "" {
+		p.TraceID = traceID(c)
 	}
 	if p.retryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.retryAfter))

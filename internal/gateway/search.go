@@ -58,7 +58,7 @@ func (g *Gateway) searchTransfers(c *fiber.Ctx) error {
 	}
 	var f transfer.Filter
 	if s := c.Query("account_id"); s != "" {
-		id, ok := parseID(s)
+		id, ok := transfer.ParseID(s)
 		if !ok {
 			return fieldProblem(CodeInvalidField, "account_id", "account_id must be a UUID.")
 		}

@@ -56,7 +56,7 @@ func (g *Gateway) traceRequests(tp trace.TracerProvider) fiber.Handler {
 		span.SetAttributes(
 			semconv.HTTPRoute(route),
 			semconv.HTTPResponseStatusCode(status),
-			attribute.String("wallet.request_id", requestID(c)),
+			attribute.String("wallet.trace_id", traceID(c)),
 		)
 		if err != nil {
 			span.RecordError(err)

@@ -167,8 +167,8 @@ func TestTraceOfOneTransfer(t *testing.T) {
 	if v, _ := attr(root, "http.route"); v.AsString() != "/v1/transfers" {
 		t.Errorf("HTTP span route %q", v.AsString())
 	}
-	if v, _ := attr(root, "wallet.request_id"); v.AsString() != r.header.Get("X-Request-Id") {
-		t.Errorf("HTTP span request id %q, response's %q", v.AsString(), r.header.Get("X-Request-Id"))
+	if v, _ := attr(root, "wallet.trace_id"); v.AsString() != r.header.Get("X-Trace-Id") {
+		t.Errorf("HTTP span request id %q, response's %q", v.AsString(), r.header.Get("X-Trace-Id"))
 	}
 
 	publish := spans.one(t, "send wallet.requests", tid)

@@ -14,26 +14,23 @@ import (
 	"github.com/wallet/wallet/internal/transfer"
 )
 
-// check applies every rule that needs no account: the domain's validation,
-// then the currency's existence and the rounding of the amount to it, in
+// check applies every rule that needs no account with transfer's Check, in
 // the order the workers apply them, so a request refused here would have
 // been rejected there with the same code.
 func (g *Gateway) check(ctx context.Context, r *transfer.Request) *Problem {
-	if e := r.Validate(); e != nil {
-		return domainProblem(e)
-	}
 	r.Currency = transfer.NormalizeCurrency(r.Currency)
-	precision, ok, err := g.currencies.precision(ctx, r.Currency)
-	if err != nil {
-		g.log.Warn("currencies unavailable", zap.Error(err))
+	var lookupErr error
+	e := r.Check(func(code string) (int32, bool) {
+		p, ok, err := g.currencies.precision(ctx, code)
+		lookupErr = err
+		return p, ok
+	})
+	if lookupErr != nil {
+		g.log.Warn("currencies unavailable", zap.Error(lookupErr))
 		return unavailable("The currencies table cannot be read; retry shortly.")
 	}
-	if !ok {
-		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(r.Currency)+" is not supported.")
-	}
-	if !transfer.RoundAmount(r.Amount, precision).IsPositive() {
-		return fieldProblem(transfer.CodeTransferAmountMustBePositive, "amount",
-			"The amount rounds to zero at "+r.Currency+"'s "+strconv.Itoa(int(precision))+" fraction digits.")
+	if e != nil {
+		return domainProblem(e)
 	}
 	return nil
 }
@@ -170,7 +167,7 @@ func (g *Gateway) settle(ctx context.Context, id uuid.UUID, err error) (dup bool
 // so the outcome cannot slip past. When the stream already holds a
 // different request under this id, the answer is about that request, at
 // once.
-func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wait time.Duration) (submission, error) {
+func (g *Gateway) submit(ctx context.Context, r transfer.Request, tid string, wait time.Duration) (submission, error) {
 	t, ok, err := g.knownDecided(ctx, r.ID)
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
@@ -192,7 +189,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		defer stop()
 	}
 	r.AcceptedAt = time.Now().UTC()
-	dup, err := g.publish(ctx, r, rid)
+	dup, err := g.publish(ctx, r, tid)
 	if errors.Is(err, natsbus.ErrOutcomeUnknown) {
 		dup, err = g.settle(ctx, r.ID, err)
 	}
@@ -213,7 +210,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 		}
 		if st.pending {
 			s.state = st
-		} else if err := g.resubmit(ctx, r, rid); errors.Is(err, natsbus.ErrOutcomeUnknown) {
+		} else if err := g.resubmit(ctx, r, tid); errors.Is(err, natsbus.ErrOutcomeUnknown) {
 			return submission{}, errors.Join(errOutcomeUnknown, err)
 		} else if err != nil {
 			return submission{}, errors.Join(errUnavailable, err)
@@ -239,7 +236,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 	if err != nil {
 		// The request is stored and will be applied; reporting it pending
 		// is true, where a 503 would only provoke a retry.
-		g.log.Warn("reading outcome after wait", zap.String("request_id", rid), zap.Error(err))
+		g.log.Warn("reading outcome after wait", zap.String("trace_id", tid), zap.Error(err))
 		return s, nil
 	}
 	if ok {
@@ -253,11 +250,11 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, rid string, wa
 }
 
 // publish sends r to the requests stream, timing it.
-func (g *Gateway) publish(ctx context.Context, r transfer.Request, rid string) (bool, error) {
+func (g *Gateway) publish(ctx context.Context, r transfer.Request, tid string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	dup, err := g.queue.Publish(ctx, r, rid)
+	dup, err := g.queue.Publish(ctx, r, tid)
 	result := "ok"
 	switch {
 	case err != nil:
@@ -274,18 +271,18 @@ func (g *Gateway) publish(ctx context.Context, r transfer.Request, rid string) (
 // message under the same id, dead-lettered or about to be. Answering 202
 // on the strength of that duplicate would accept a request that is never
 // applied.
-func (g *Gateway) resubmit(ctx context.Context, r transfer.Request, rid string) error {
+func (g *Gateway) resubmit(ctx context.Context, r transfer.Request, tid string) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	_, err := g.queue.Resubmit(ctx, r, rid)
+	_, err := g.queue.Resubmit(ctx, r, tid)
 	result := "resubmitted"
 	if err != nil {
 		result = "error"
 	}
 	g.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	g.log.Info("request id taken by a message that is not a request; stored under a message id of its own",
-		zap.Stringer("id", r.ID), zap.String("request_id", rid), zap.Error(err))
+		zap.Stringer("id", r.ID), zap.String("trace_id", tid), zap.Error(err))
 	return err
 }
 
@@ -342,9 +339,9 @@ func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, 
 func (g *Gateway) answerV1(c *fiber.Ctx, r transfer.Request, locationPrefix string) error {
 	ctx := c.UserContext()
 	wait, preferred := g.preferWait(c)
-	s, err := g.submit(ctx, r, requestID(c), wait)
+	s, err := g.submit(ctx, r, traceID(c), wait)
 	if err != nil {
-		g.log.Warn("submit failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("submit failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return submitProblem(err)
 	}
 	if preferred && !s.overCap {
@@ -397,7 +394,7 @@ func (g *Gateway) getTransfer(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	st, err := g.lookup(ctx, id)
 	if err != nil {
-		g.log.Warn("transfer lookup failed", zap.String("request_id", requestID(c)), zap.Error(err))
+		g.log.Warn("transfer lookup failed", zap.String("trace_id", traceID(c)), zap.Error(err))
 		return unavailable("The transfer cannot be looked up right now.")
 	}
 	switch {

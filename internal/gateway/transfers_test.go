@@ -19,9 +19,9 @@ func TestSubmitIsPendingWithoutWorker(t *testing.T) {
 	id := uuid.New()
 	body := transferJSON(id, a, b, "10.005", "usd")
 
-	r := h.do("POST", "/v1/transfers", body, "X-Request-Id", "trace-42")
+	r := h.do("POST", "/v1/transfers", body, "X-Trace-Id", "trace-42")
 	expect(t, r, 202, "")
-	if r.header.Get("Location") != "/v1/transfers/"+id.String() || r.header.Get("X-Request-Id") != "trace-42" {
+	if r.header.Get("Location") != "/v1/transfers/"+id.String() || r.header.Get("X-Trace-Id") != "trace-42" {
 		t.Fatalf("headers: %v", r.header)
 	}
 	if r.str("status") != "pending" || r.str("id") != id.String() || r.str("amount") != "10.01" ||
@@ -31,13 +31,13 @@ func TestSubmitIsPendingWithoutWorker(t *testing.T) {
 	if n := h.requests(); n != 1 {
 		t.Fatalf("%d messages in the stream", n)
 	}
-	// The message carries the HTTP request id and the contract's subject.
+	// The message carries the trace id and the contract's subject.
 	s, _ := h.js.Stream(testCtx(t), natsbus.RequestsStream)
 	m, err := s.GetMsg(testCtx(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Header.Get(natsbus.HeaderRequestID) != "trace-42" || m.Header.Get(natsbus.HeaderMsgID) != id.String() ||
+	if m.Header.Get(natsbus.HeaderTraceID) != "trace-42" || m.Header.Get(natsbus.HeaderMsgID) != id.String() ||
 		!strings.HasSuffix(m.Subject, "."+id.String()+"."+a.String()) {
 		t.Fatalf("message %s %v", m.Subject, m.Header)
 	}

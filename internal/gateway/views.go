@@ -44,14 +44,20 @@ type transferBody struct {
 	// ReversedAmount is the sum of the applied reversals of an applied
 	// transfer, deposit, withdrawal or post.
 	ReversedAmount string `json:"reversed_amount,omitempty"`
+	// Metadata and Reference are the request's, as sent (metadata's keys
+	// in sorted order); absent when it had none.
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Reference string            `json:"reference,omitempty"`
 }
 
 func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status string, acceptedAt time.Time) *transferBody {
 	b := &transferBody{
-		ID:       r.ID.String(),
-		Kind:     r.Kind,
-		Status:   status,
-		Currency: transfer.NormalizeCurrency(r.Currency),
+		ID:        r.ID.String(),
+		Kind:      r.Kind,
+		Status:    status,
+		Currency:  transfer.NormalizeCurrency(r.Currency),
+		Metadata:  r.Metadata,
+		Reference: r.Reference,
 	}
 	b.Amount = g.currencies.format(ctx, r.Amount, b.Currency)
 	switch r.Kind {
@@ -73,7 +79,7 @@ func (g *Gateway) requestBody(ctx context.Context, r transfer.Request, status st
 
 func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transferBody {
 	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
-		HoldID: t.HoldID, Reverses: t.Reverses}, string(t.Status), t.AcceptedAt)
+		HoldID: t.HoldID, Reverses: t.Reverses, Metadata: t.Metadata, Reference: t.Reference}, string(t.Status), t.AcceptedAt)
 	b.Reason = t.Reason
 	g.reversedAmount(ctx, b, t)
 	processed := t.ProcessedAt.UTC()
@@ -178,7 +184,7 @@ func jsonBody(c *fiber.Ctx, legacy bool) ([]byte, *Problem) {
 
 // pathID reads a UUID path parameter.
 func pathID(c *fiber.Ctx, name string) (uuid.UUID, *Problem) {
-	id, ok := parseID(c.Params(name))
+	id, ok := transfer.ParseID(c.Params(name))
 	if !ok {
 		return uuid.Nil, fieldProblem(CodeInvalidField, name, "The "+name+" in the path must be a UUID.")
 	}

@@ -52,8 +52,8 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Bus, er
 }
 
 // RequestMsg builds the message for r: its subject, the Nats-Msg-Id
-// header (RequestMsgID) and, when requestID is not empty, the trace header.
-func RequestMsg(r transfer.Request, requestID string) (*nats.Msg, error) {
+// header (RequestMsgID) and, when traceID is not empty, the trace header.
+func RequestMsg(r transfer.Request, traceID string) (*nats.Msg, error) {
 	if r.ID == uuid.Nil {
 		return nil, errors.New("request msg: request has no id")
 	}
@@ -68,8 +68,8 @@ func RequestMsg(r transfer.Request, requestID string) (*nats.Msg, error) {
 	msg := nats.NewMsg(RequestSubject(account, r.ID))
 	msg.Data = data
 	msg.Header.Set(HeaderMsgID, RequestMsgID(r))
-	if requestID != "" {
-		msg.Header.Set(HeaderRequestID, requestID)
+	if traceID != "" {
+		msg.Header.Set(HeaderTraceID, traceID)
 	}
 	return msg, nil
 }
@@ -95,19 +95,19 @@ func ResubmitMsgID(id uuid.UUID) string { return id.String() + ".resubmit" }
 // PublishRequest publishes r and waits for its PubAck: from then on the
 // request is stored. A PubAck with Duplicate set means the id was already
 // in the stream within the dedupe window.
-func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, requestID string) (*jetstream.PubAck, error) {
-	return b.publishRequest(ctx, r, requestID, RequestMsgID(r))
+func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, traceID string) (*jetstream.PubAck, error) {
+	return b.publishRequest(ctx, r, traceID, RequestMsgID(r))
 }
 
 // ResubmitRequest is PublishRequest under ResubmitMsgID(r.ID): for a request
 // whose own id is taken in the dedupe window by a message that is not a
 // valid request.
-func (b *Bus) ResubmitRequest(ctx context.Context, r transfer.Request, requestID string) (*jetstream.PubAck, error) {
-	return b.publishRequest(ctx, r, requestID, ResubmitMsgID(r.ID))
+func (b *Bus) ResubmitRequest(ctx context.Context, r transfer.Request, traceID string) (*jetstream.PubAck, error) {
+	return b.publishRequest(ctx, r, traceID, ResubmitMsgID(r.ID))
 }
 
-func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, requestID, msgID string) (ack *jetstream.PubAck, err error) {
-	msg, err := RequestMsg(r, requestID)
+func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, traceID, msgID string) (ack *jetstream.PubAck, err error) {
+	msg, err := RequestMsg(r, traceID)
 	if err != nil {
 		return nil, err
 	}

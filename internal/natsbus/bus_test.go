@@ -82,7 +82,7 @@ func TestPublishIsFiledUnderPartitionAndFoundPending(t *testing.T) {
 	if want := natsbus.PartitionOf(r.From, 8); stored.Partition != want {
 		t.Fatalf("stored in partition %d, PartitionOf says %d", stored.Partition, want)
 	}
-	if got := m.Header.Get(natsbus.HeaderRequestID); got != "trace-1" {
+	if got := m.Header.Get(natsbus.HeaderTraceID); got != "trace-1" {
 		t.Fatalf("request id header %q", got)
 	}
 

@@ -59,8 +59,8 @@ func deadLetterMsg(d *Delivery, reason Reason, detail string, withBody bool) *na
 	if id := m.Headers().Get(HeaderMsgID); id != "" && len(id) <= maxCopiedMsgID && printable(id) {
 		dl.Header.Set(HeaderDLOriginalMsgID, id)
 	}
-	if rid := traceID(m); rid != "" {
-		dl.Header.Set(HeaderRequestID, rid)
+	if tid := traceID(m); tid != "" {
+		dl.Header.Set(HeaderTraceID, tid)
 	}
 	return dl
 }
@@ -108,7 +108,7 @@ func (c *Consumer) deadLetter(ctx context.Context, log *zap.Logger, d *Delivery,
 	log.Warn("dead-lettered poison message",
 		zap.String("reason", string(reason)), zap.String("detail", bounded(detail, maxDetail)),
 		zap.String("subject", bounded(m.Subject(), maxCopiedSubject)), zap.Uint64("seq", meta.Sequence.Stream),
-		zap.Int("size", len(m.Data())), zap.String("request_id", traceID(m)))
+		zap.Int("size", len(m.Data())), zap.String("trace_id", traceID(m)))
 	if err := m.TermWithReason(string(reason)); err != nil {
 		// The copy is stored; a redelivery dead-letters it again under
 		// the same message id, which the stream drops as a duplicate.
@@ -123,15 +123,20 @@ func (c *Consumer) deadLetter(ctx context.Context, log *zap.Logger, d *Delivery,
 func (c *Consumer) isolated(log *zap.Logger, why string, d *Delivery, err error, fields ...zap.Field) {
 	c.m.isolated.WithLabelValues(why).Inc()
 	fields = append(fields, zap.String("isolated", why), zap.Error(err),
-		zap.String("subject", bounded(d.Subject, maxCopiedSubject)), zap.String("request_id", d.TraceID),
+		zap.String("subject", bounded(d.Subject, maxCopiedSubject)), zap.String("trace_id", d.TraceID),
 		zap.Uint64("seq", d.Seq))
 	log.Error("request isolated: it cannot succeed on retry, its partition goes on without it", fields...)
 }
 
-// traceID is m's Wallet-Request-Id when it is valid, else empty: an invalid
-// one is never copied anywhere.
+// traceID is m's trace id header (or the header's old name) when it is
+// valid, else empty: an invalid one is never copied anywhere.
 func traceID(m jetstream.Msg) string {
-	if id := m.Headers().Get(HeaderRequestID); ValidTraceID(id) {
+	h := m.Headers()
+	id := h.Get(HeaderTraceID)
+	if id == "" {
+		id = h.Get(HeaderLegacyTraceID)
+	}
+	if ValidTraceID(id) {
 		return id
 	}
 	return ""

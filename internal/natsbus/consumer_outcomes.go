@@ -158,7 +158,7 @@ func (c *Consumer) PublishOutcomes(ctx context.Context, ds []*Delivery, outcomes
 			continue
 		}
 		if ds[i].TraceID != "" {
-			m.Header.Set(HeaderRequestID, ds[i].TraceID)
+			m.Header.Set(HeaderTraceID, ds[i].TraceID)
 		}
 		if tr != nil {
 			if sctx := tr.Sending(ds[i], m.Subject); sctx != nil {

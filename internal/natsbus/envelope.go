@@ -3,15 +3,14 @@ package natsbus
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // Version is the envelope version this package writes and the only one it reads.
@@ -49,6 +48,8 @@ const (
 	ReasonInvalidHoldID      Reason = "invalid_hold_id"
 	ReasonInvalidTransferID  Reason = "invalid_transfer_id"
 	ReasonInvalidTimeout     Reason = "invalid_timeout"
+	ReasonInvalidMetadata    Reason = "invalid_metadata"
+	ReasonInvalidReference   Reason = "invalid_reference"
 )
 
 // DecodeError says why a payload is not a usable request. Such a message is
@@ -77,6 +78,9 @@ const (
 	fieldAmount   = "amount"
 	fieldCurrency = "currency"
 	fieldAttempt  = "attempt"
+	// fieldMetadata is the one field whose value is an object.
+	fieldMetadata  = wire.FieldMetadata
+	fieldReference = wire.FieldReference
 )
 
 // EncodeRequest writes r as a version 1 envelope. The amount is written as
@@ -113,6 +117,7 @@ func EncodeRequest(r transfer.Request) ([]byte, error) {
 		if err := encodeHoldFields(&b, r, writeAccount); err != nil {
 			return nil, err
 		}
+		writeLabels(&b, r)
 		b.WriteByte('}')
 		return b.Bytes(), nil
 	}
@@ -125,8 +130,35 @@ func EncodeRequest(r transfer.Request) ([]byte, error) {
 		b.WriteString(r.Attempt.String())
 		b.WriteByte('"')
 	}
+	writeLabels(&b, r)
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// writeLabels writes the metadata (keys sorted, so one request always
+// encodes to the same bytes) and the reference, when given.
+func writeLabels(b *bytes.Buffer, r transfer.Request) {
+	if len(r.Metadata) > 0 {
+		keys := make([]string, 0, len(r.Metadata))
+		for k := range r.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString(`,"metadata":{`)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSONString(b, k)
+			b.WriteByte(':')
+			writeJSONString(b, r.Metadata[k])
+		}
+		b.WriteByte('}')
+	}
+	if r.Reference != "" {
+		b.WriteString(`,"reference":`)
+		writeJSONString(b, r.Reference)
+	}
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
@@ -134,121 +166,191 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	b.Write(enc)
 }
 
-// DecodeRequest reads a request envelope strictly: one JSON object of string
-// fields (and the number v), no unknown or duplicate fields, nothing after
-// it, at most MaxRequestSize bytes. The error, when not nil, is a
-// *DecodeError. A request that decodes may still break a business rule
-// (negative amount, same accounts, unknown currency): that is for the store
-// to reject, with an outcome, not for the decoder.
+// envelopeFields are every key an envelope of any kind may carry, in the
+// order their values are checked.
+var envelopeFields = []string{fieldVersion, fieldKind, fieldID, fieldAttempt, fieldFrom, fieldTo, fieldAccount,
+	fieldHoldID, fieldTransferID, fieldAmount, fieldCurrency, fieldTimeout, fieldMetadata, fieldReference}
+
+// Indexes into envelopeFields.
+const (
+	iVersion = iota
+	iKind
+	iID
+	iAttempt
+	iFrom
+	iTo
+	iAccount
+	iHoldID
+	iTransferID
+	iAmount
+	iCurrency
+	iTimeout
+	iMetadata
+	iReference
+	nEnvelopeFields
+)
+
+var envelopeReader = wire.Reader{Names: envelopeFields, KeepUnknown: true}
+
+// DecodeRequest reads a request envelope strictly, with the reader the
+// gateway reads HTTP bodies with: one JSON object of string fields (and
+// the numbers v and timeout_seconds, and the metadata object), no unknown
+// or duplicate fields, nothing after it, at most MaxRequestSize bytes. The
+// error, when not nil, is a *DecodeError. A request that decodes may still
+// break a business rule (negative amount, same accounts, unknown
+// currency): that is for the store to reject, with an outcome, not for the
+// decoder. Metadata and a reference beyond their limits are poison, as an
+// HTTP body with them is refused whole.
 func DecodeRequest(data []byte) (transfer.Request, error) {
 	var r transfer.Request
 	if len(data) > MaxRequestSize {
 		return r, poison(ReasonPayloadTooLarge, "%d bytes, at most %d", len(data), MaxRequestSize)
 	}
-	fields, derr := readFlatObject(data)
-	if derr != nil {
-		return r, derr
+	var vals [nEnvelopeFields]wire.Value
+	unknown, werr := envelopeReader.Read(data, vals[:])
+	if werr != nil {
+		switch werr.Kind {
+		case wire.Duplicate:
+			return r, poison(ReasonDuplicateField, "field %q appears twice", truncate(werr.Field))
+		case wire.Nested:
+			return r, poison(ReasonInvalidFieldType, "field %q must be a scalar", truncate(werr.Field))
+		case wire.BadMetadata:
+			return r, poison(ReasonInvalidMetadata, "%s", werr.Detail)
+		}
+		return r, poison(ReasonMalformedJSON, "%s", werr.Detail)
 	}
 
-	v, ok := fields[fieldVersion]
-	if !ok {
+	v := vals[iVersion]
+	if v.Kind == wire.Absent {
 		return r, poison(ReasonMissingVersion, "field v is required")
 	}
-	if n, isNum := v.(json.Number); !isNum || string(n) != "1" {
+	if v.Kind != wire.Number || string(v.Text) != "1" {
 		return r, poison(ReasonUnsupportedVersion, "v must be 1, got %s", describe(v))
 	}
 
-	kind, derr := stringField(fields, fieldKind)
+	kind, derr := stringField(vals[iKind], fieldKind)
 	if derr != nil {
 		return r, derr
 	}
 	r.Kind = transfer.Kind(kind)
-	allowed := map[string]bool{fieldVersion: true, fieldKind: true, fieldID: true, fieldAmount: true, fieldCurrency: true, fieldAttempt: true}
-	switch r.Kind {
-	case transfer.KindTransfer:
-		allowed[fieldFrom], allowed[fieldTo] = true, true
-	case transfer.KindDeposit, transfer.KindWithdrawal:
-		allowed[fieldAccount] = true
-	case transfer.KindHold, transfer.KindPost, transfer.KindVoid, transfer.KindReversal:
-		allowed = holdFields[r.Kind]
-	default:
+	allowed, known := kindFields[r.Kind]
+	if !known {
 		return r, poison(ReasonInvalidKind, "kind must be transfer, deposit, withdrawal, hold, post, void or reversal, got %q", truncate(kind))
 	}
-	if unknown := unknownFields(fields, allowed); len(unknown) > 0 {
+	for i := range vals {
+		if vals[i].Kind != wire.Absent && allowed&(1<<i) == 0 {
+			unknown = append(unknown, envelopeFields[i])
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
 		return r, poison(ReasonUnknownField, "unknown field %q for kind %s", truncate(unknown[0]), r.Kind)
 	}
-	for name, val := range fields {
-		if name == fieldVersion || name == fieldTimeout {
+	for i, val := range vals {
+		if i == iVersion || i == iTimeout || i == iMetadata || val.Kind == wire.Absent || val.Kind == wire.String {
 			continue
 		}
-		if _, isString := val.(string); !isString {
-			reason := ReasonInvalidFieldType
-			if name == fieldAmount {
-				// A number amount would be read through a float by most
-				// producers' JSON libraries; refuse it outright.
-				reason = ReasonInvalidAmount
-			}
-			return r, poison(reason, "field %s must be a string, got %s", name, describe(val))
+		reason := ReasonInvalidFieldType
+		if i == iAmount {
+			// A number amount would be read through a float by most
+			// producers' JSON libraries; refuse it outright.
+			reason = ReasonInvalidAmount
 		}
+		return r, poison(reason, "field %s must be a string, got %s", envelopeFields[i], describe(val))
 	}
 
-	id, _ := fields[fieldID].(string)
-	if r.ID, ok = parseUUID(id); !ok || r.ID == uuid.Nil {
+	id := string(vals[iID].Text)
+	var ok bool
+	if r.ID, ok = transfer.ParseID(id); !ok || r.ID == uuid.Nil {
 		return r, poison(ReasonInvalidID, "id must be a non-nil uuid, got %q", truncate(id))
 	}
-	if attempt, present := fields[fieldAttempt].(string); present {
-		if r.Attempt, ok = parseUUID(attempt); !ok || r.Attempt == uuid.Nil {
+	if vals[iAttempt].Kind == wire.String {
+		attempt := string(vals[iAttempt].Text)
+		if r.Attempt, ok = transfer.ParseID(attempt); !ok || r.Attempt == uuid.Nil {
 			return r, poison(ReasonInvalidAttempt, "attempt must be a non-nil uuid, got %q", truncate(attempt))
 		}
 	}
-	account := func(name string) (uuid.UUID, *DecodeError) {
-		s, _ := fields[name].(string)
-		if s == "" {
-			return uuid.Nil, nil // absent: a business rule (account id is empty)
-		}
-		u, ok := parseUUID(s)
-		if !ok {
-			return uuid.Nil, poison(ReasonInvalidAccountID, "%s must be a uuid, got %q", name, truncate(s))
-		}
-		return u, nil
+	account := func(i int) (uuid.UUID, *DecodeError) {
+		return optionalID(vals[i], envelopeFields[i], ReasonInvalidAccountID)
 	}
-	if r.Kind != transfer.KindTransfer && r.Kind != transfer.KindDeposit && r.Kind != transfer.KindWithdrawal {
-		if derr := decodeHoldFields(fields, &r, account); derr != nil {
+	switch r.Kind {
+	case transfer.KindTransfer:
+		if r.From, derr = account(iFrom); derr != nil {
+			return r, derr
+		}
+		if r.To, derr = account(iTo); derr != nil {
+			return r, derr
+		}
+	case transfer.KindDeposit:
+		if r.To, derr = account(iAccount); derr != nil {
+			return r, derr
+		}
+	case transfer.KindWithdrawal:
+		if r.From, derr = account(iAccount); derr != nil {
+			return r, derr
+		}
+	default:
+		if derr := decodeHoldFields(&vals, &r, account); derr != nil {
+			return r, derr
+		}
+		if derr := decodeLabels(&vals, &r); derr != nil {
 			return r, derr
 		}
 		return r, nil
 	}
-	switch r.Kind {
-	case transfer.KindTransfer:
-		if r.From, derr = account(fieldFrom); derr != nil {
-			return r, derr
-		}
-		if r.To, derr = account(fieldTo); derr != nil {
-			return r, derr
-		}
-	case transfer.KindDeposit:
-		if r.To, derr = account(fieldAccount); derr != nil {
-			return r, derr
-		}
-	case transfer.KindWithdrawal:
-		if r.From, derr = account(fieldAccount); derr != nil {
-			return r, derr
-		}
-	}
 
-	amount, _ := fields[fieldAmount].(string)
+	amount := string(vals[iAmount].Text)
 	d, err := transfer.ParseAmount(amount)
 	if err != nil {
 		return r, poison(ReasonInvalidAmount, "amount %q: %v", truncate(amount), err)
 	}
 	r.Amount = d
-
-	currency, _ := fields[fieldCurrency].(string)
-	if len(currency) > maxCurrencyLen || !printableASCII(currency) {
-		return r, poison(ReasonInvalidCurrency, "currency must be at most %d printable ASCII characters", maxCurrencyLen)
+	if r.Currency, derr = currencyField(vals[iCurrency]); derr != nil {
+		return r, derr
 	}
-	r.Currency = currency
+	if derr := decodeLabels(&vals, &r); derr != nil {
+		return r, derr
+	}
 	return r, nil
+}
+
+// decodeLabels reads the optional metadata and reference, which every kind
+// may carry, and checks them with the domain's limits.
+func decodeLabels(vals *[nEnvelopeFields]wire.Value, r *transfer.Request) *DecodeError {
+	var err *wire.LabelError
+	if r.Metadata, r.Reference, err = wire.Labels(vals[iMetadata], vals[iReference]); err != nil {
+		reason := ReasonInvalidMetadata
+		if err.Code == transfer.CodeInvalidReference {
+			reason = ReasonInvalidReference
+		}
+		return poison(reason, "%s", err.Err.Detail)
+	}
+	return nil
+}
+
+// optionalID reads an id field that names an account, hold or transfer:
+// absent or "" is uuid.Nil, a business rule (an *_is_empty code) for the
+// store; anything but a uuid is poison with reason.
+func optionalID(v wire.Value, name string, reason Reason) (uuid.UUID, *DecodeError) {
+	if len(v.Text) == 0 {
+		return uuid.Nil, nil
+	}
+	u, ok := transfer.ParseID(v.Text)
+	if !ok {
+		return uuid.Nil, poison(reason, "%s must be a uuid, got %q", name, truncate(string(v.Text)))
+	}
+	return u, nil
+}
+
+// currencyField reads the currency. Unknown but well-formed codes are a
+// business rejection; anything longer or with control characters is
+// poison, so that it never reaches the database as text.
+func currencyField(v wire.Value) (string, *DecodeError) {
+	currency := string(v.Text)
+	if len(currency) > maxCurrencyLen || !printableASCII(currency) {
+		return "", poison(ReasonInvalidCurrency, "currency must be at most %d printable ASCII characters", maxCurrencyLen)
+	}
+	return currency, nil
 }
 
 // DecodeStoredRequest decodes a message as stored in the requests stream:
@@ -294,83 +396,14 @@ func CheckSubject(subject string, r transfer.Request) (StoredSubject, error) {
 	return s, nil
 }
 
-// readFlatObject reads one JSON object whose values are scalars, refusing
-// duplicate keys, nested values and trailing data.
-func readFlatObject(data []byte) (map[string]any, *DecodeError) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, poison(ReasonMalformedJSON, "%v", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, poison(ReasonMalformedJSON, "payload must be a JSON object")
-	}
-	fields := make(map[string]any, 8)
-	for dec.More() {
-		tok, err = dec.Token()
-		if err != nil {
-			return nil, poison(ReasonMalformedJSON, "%v", err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, poison(ReasonMalformedJSON, "object key expected")
-		}
-		if _, dup := fields[key]; dup {
-			return nil, poison(ReasonDuplicateField, "field %q appears twice", truncate(key))
-		}
-		val, err := dec.Token()
-		if err != nil {
-			return nil, poison(ReasonMalformedJSON, "%v", err)
-		}
-		if _, nested := val.(json.Delim); nested {
-			return nil, poison(ReasonInvalidFieldType, "field %q must be a scalar", truncate(key))
-		}
-		fields[key] = val
-	}
-	if tok, err = dec.Token(); err != nil {
-		return nil, poison(ReasonMalformedJSON, "%v", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '}' {
-		return nil, poison(ReasonMalformedJSON, "object not closed")
-	}
-	if _, err = dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, poison(ReasonMalformedJSON, "data after the object")
-	}
-	return fields, nil
-}
-
-func stringField(fields map[string]any, name string) (string, *DecodeError) {
-	v, ok := fields[name]
-	if !ok {
+func stringField(v wire.Value, name string) (string, *DecodeError) {
+	switch v.Kind {
+	case wire.Absent:
 		return "", nil
+	case wire.String:
+		return string(v.Text), nil
 	}
-	s, ok := v.(string)
-	if !ok {
-		return "", poison(ReasonInvalidFieldType, "field %s must be a string, got %s", name, describe(v))
-	}
-	return s, nil
-}
-
-func unknownFields(fields map[string]any, allowed map[string]bool) []string {
-	var out []string
-	for k := range fields {
-		if !allowed[k] {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// parseUUID accepts the 36-character hyphenated form in any case; the
-// other forms uuid.Parse knows (braces, urn:) are not part of the contract.
-func parseUUID(s string) (uuid.UUID, bool) {
-	if len(s) != 36 {
-		return uuid.Nil, false
-	}
-	u, err := uuid.Parse(s)
-	return u, err == nil
+	return "", poison(ReasonInvalidFieldType, "field %s must be a string, got %s", name, describe(v))
 }
 
 func printableASCII(s string) bool {
@@ -382,19 +415,14 @@ func printableASCII(s string) bool {
 	return true
 }
 
-func describe(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "the number " + truncate(string(x))
-	case string:
-		return "the string " + fmt.Sprintf("%q", truncate(x))
-	default:
-		return fmt.Sprintf("%T", v)
+func describe(v wire.Value) string {
+	switch v.Kind {
+	case wire.Number:
+		return "the number " + truncate(string(v.Text))
+	case wire.String:
+		return "the string " + fmt.Sprintf("%q", truncate(string(v.Text)))
 	}
+	return v.Kind.String()
 }
 
 // truncate keeps details (logged and put in headers) short whatever the input.

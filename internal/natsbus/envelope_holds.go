@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // Field names the envelopes of holds, posts, voids and reversals add, the
@@ -22,21 +22,27 @@ const (
 	fieldTimeout = "timeout_seconds"
 )
 
-// maxTimeoutDigits bounds timeout_seconds' digits so that any accepted
-// value converts to a time.Duration without overflow; values past 30 days
-// are the store's to reject (invalid_timeout), with an outcome.
-const maxTimeoutDigits = 9
-
-// holdFields lists the fields each of the kinds added with holds may have.
-// The 2020 API's attempt is not among them: only transfers are retried
-// positive-idempotently.
-var holdFields = map[transfer.Kind]map[string]bool{
-	transfer.KindHold: {fieldVersion: true, fieldKind: true, fieldID: true, fieldFrom: true, fieldTo: true,
-		fieldAmount: true, fieldCurrency: true, fieldTimeout: true},
-	transfer.KindPost:     {fieldVersion: true, fieldKind: true, fieldID: true, fieldHoldID: true, fieldAmount: true},
-	transfer.KindVoid:     {fieldVersion: true, fieldKind: true, fieldID: true, fieldHoldID: true},
-	transfer.KindReversal: {fieldVersion: true, fieldKind: true, fieldID: true, fieldTransferID: true, fieldAmount: true},
-}
+// kindFields has a bit (1<<i for envelopeFields[i]) for each field each
+// kind may have. The 2020 API's attempt is only a transfer's: only
+// transfers are retried positive-idempotently.
+var kindFields = func() map[transfer.Kind]uint32 {
+	bits := func(idx ...int) uint32 {
+		var m uint32 = 1<<iVersion | 1<<iKind | 1<<iID | 1<<iMetadata | 1<<iReference
+		for _, i := range idx {
+			m |= 1 << i
+		}
+		return m
+	}
+	return map[transfer.Kind]uint32{
+		transfer.KindTransfer:   bits(iFrom, iTo, iAmount, iCurrency, iAttempt),
+		transfer.KindDeposit:    bits(iAccount, iAmount, iCurrency, iAttempt),
+		transfer.KindWithdrawal: bits(iAccount, iAmount, iCurrency, iAttempt),
+		transfer.KindHold:       bits(iFrom, iTo, iAmount, iCurrency, iTimeout),
+		transfer.KindPost:       bits(iHoldID, iAmount),
+		transfer.KindVoid:       bits(iHoldID),
+		transfer.KindReversal:   bits(iTransferID, iAmount),
+	}
+}()
 
 // encodeHoldFields writes the fields after the id of a hold, post, void or
 // reversal. An amount of zero on a post or reversal means "not given" and
@@ -80,52 +86,39 @@ func encodeHoldFields(b *bytes.Buffer, r transfer.Request, writeAccount func(str
 // or transfer_id is a business rule (hold_id_is_empty,
 // reversed_transfer_id_is_empty), as a missing account is; a malformed one
 // is poison.
-func decodeHoldFields(fields map[string]any, r *transfer.Request, account func(string) (uuid.UUID, *DecodeError)) *DecodeError {
-	ref := func(name string, reason Reason) (uuid.UUID, *DecodeError) {
-		s, _ := fields[name].(string)
-		if s == "" {
-			return uuid.Nil, nil
-		}
-		u, ok := parseUUID(s)
-		if !ok {
-			return uuid.Nil, poison(reason, "%s must be a uuid, got %q", name, truncate(s))
-		}
-		return u, nil
-	}
+func decodeHoldFields(vals *[nEnvelopeFields]wire.Value, r *transfer.Request, account func(int) (uuid.UUID, *DecodeError)) *DecodeError {
 	var derr *DecodeError
 	switch r.Kind {
 	case transfer.KindHold:
-		if r.From, derr = account(fieldFrom); derr != nil {
+		if r.From, derr = account(iFrom); derr != nil {
 			return derr
 		}
-		if r.To, derr = account(fieldTo); derr != nil {
+		if r.To, derr = account(iTo); derr != nil {
 			return derr
 		}
-		if derr = decodeAmount(fields, r, true); derr != nil {
+		if derr = decodeAmount(vals[iAmount], r, true); derr != nil {
 			return derr
 		}
-		currency, _ := fields[fieldCurrency].(string)
-		if len(currency) > maxCurrencyLen || !printableASCII(currency) {
-			return poison(ReasonInvalidCurrency, "currency must be at most %d printable ASCII characters", maxCurrencyLen)
+		if r.Currency, derr = currencyField(vals[iCurrency]); derr != nil {
+			return derr
 		}
-		r.Currency = currency
-		if v, ok := fields[fieldTimeout]; ok {
+		if v := vals[iTimeout]; v.Kind != wire.Absent {
 			if r.Timeout, derr = decodeTimeout(v); derr != nil {
 				return derr
 			}
 		}
 	case transfer.KindPost, transfer.KindVoid:
-		if r.HoldID, derr = ref(fieldHoldID, ReasonInvalidHoldID); derr != nil {
+		if r.HoldID, derr = optionalID(vals[iHoldID], fieldHoldID, ReasonInvalidHoldID); derr != nil {
 			return derr
 		}
 		if r.Kind == transfer.KindPost {
-			return decodeAmount(fields, r, false)
+			return decodeAmount(vals[iAmount], r, false)
 		}
 	case transfer.KindReversal:
-		if r.Reverses, derr = ref(fieldTransferID, ReasonInvalidTransferID); derr != nil {
+		if r.Reverses, derr = optionalID(vals[iTransferID], fieldTransferID, ReasonInvalidTransferID); derr != nil {
 			return derr
 		}
-		return decodeAmount(fields, r, false)
+		return decodeAmount(vals[iAmount], r, false)
 	}
 	return nil
 }
@@ -134,11 +127,11 @@ func decodeHoldFields(fields map[string]any, r *transfer.Request, account func(s
 // an absent amount is zero, "the whole hold" or "what is left", so an
 // explicit zero, which would read the same, is refused: a producer meaning
 // "nothing" must not be taken to mean "everything".
-func decodeAmount(fields map[string]any, r *transfer.Request, required bool) *DecodeError {
-	amount, present := fields[fieldAmount].(string)
-	if !present && !required {
+func decodeAmount(v wire.Value, r *transfer.Request, required bool) *DecodeError {
+	if v.Kind == wire.Absent && !required {
 		return nil
 	}
+	amount := string(v.Text)
 	d, err := transfer.ParseAmount(amount)
 	if err != nil {
 		return poison(ReasonInvalidAmount, "amount %q: %v", truncate(amount), err)
@@ -158,29 +151,15 @@ func wholeOf(k transfer.Kind) string {
 }
 
 // decodeTimeout reads timeout_seconds: a JSON integer (no fraction, no
-// exponent) of at most maxTimeoutDigits digits. Its range (0 to 30 days)
-// is the domain's rule.
-func decodeTimeout(v any) (time.Duration, *DecodeError) {
-	n, ok := v.(json.Number)
-	if !ok {
+// exponent) of at most 9 digits. Its range (0 to 30 days) is the domain's
+// rule.
+func decodeTimeout(v wire.Value) (time.Duration, *DecodeError) {
+	if v.Kind != wire.Number {
 		return 0, poison(ReasonInvalidTimeout, "timeout_seconds must be a whole number of seconds, got %s", describe(v))
 	}
-	s := string(n)
-	digits := s
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
+	d, ok := wire.Seconds(v.Text)
+	if !ok {
+		return 0, poison(ReasonInvalidTimeout, "timeout_seconds must be a whole number of seconds, got %s", truncate(string(v.Text)))
 	}
-	if len(digits) == 0 || len(digits) > maxTimeoutDigits {
-		return 0, poison(ReasonInvalidTimeout, "timeout_seconds must be a whole number of seconds, got %s", truncate(s))
-	}
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return 0, poison(ReasonInvalidTimeout, "timeout_seconds must be a whole number of seconds, got %s", truncate(s))
-		}
-	}
-	secs, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, poison(ReasonInvalidTimeout, "timeout_seconds %s: %v", truncate(s), err)
-	}
-	return time.Duration(secs) * time.Second, nil
+	return d, nil
 }

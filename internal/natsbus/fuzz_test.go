@@ -15,6 +15,9 @@ var fuzzSeeds = []string{
 	`{"v":1,"kind":"transfer","id":"` + tID + `","amount":"NaN","currency":"USD"}`,
 	`{"v":2}`, `{"v":1,"v":1}`, `{"v":1} {}`, `[]`, `null`, "\xff\xfe", `{"v":1,"kind":"transfer","id":"a.b.>"}`,
 	`{"v":1,"kind":"transfer","id":"` + tID + `","from_account_id":"` + tFrom + `","to_account_id":"` + tTo + `","amount":"0.001","currency":"US\u0000D"}`,
+	`{"v":1,"kind":"deposit","id":"` + tID + `","account_id":"` + tTo + `","amount":"1","currency":"USD","metadata":{"k":"v","a.b":"\u00e9"},"reference":"r"}`,
+	`{"v":1,"kind":"void","id":"` + tID + `","hold_id":"` + tFrom + `","metadata":{},"reference":"x y"}`,
+	`{"v":1,"kind":"post","id":"` + tID + `","metadata":{"k":1}}`,
 }
 
 // FuzzDecodeRequest checks that any input either decodes to a request that

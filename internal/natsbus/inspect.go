@@ -263,7 +263,7 @@ type DeadLetter struct {
 	OriginalSubject string
 	OriginalSeq     uint64
 	OriginalMsgID   string
-	RequestID       string
+	TraceID         string
 	AcceptedAt      time.Time
 	// OriginalSize and OriginalSHA256 describe the whole original body;
 	// Truncated says the body kept is shorter.
@@ -347,7 +347,7 @@ func getDeadLetter(ctx context.Context, stream jetstream.Stream, seq uint64) (De
 		Detail:          h.Get(HeaderDLDetail),
 		OriginalSubject: h.Get(HeaderDLOriginalSubject),
 		OriginalMsgID:   h.Get(HeaderDLOriginalMsgID),
-		RequestID:       h.Get(HeaderRequestID),
+		TraceID:         h.Get(HeaderTraceID),
 		OriginalSHA256:  h.Get(HeaderDLOriginalSHA256),
 		Body:            m.Data,
 	}

@@ -113,7 +113,7 @@ func TestDeadLetters(t *testing.T) {
 		m.Header.Set(natsbus.HeaderDLAcceptedAt, "2026-01-02T03:04:05.5Z")
 		m.Header.Set(natsbus.HeaderDLOriginalSize, "10000")
 		m.Header.Set(natsbus.HeaderDLOriginalSHA256, "ab12")
-		m.Header.Set(natsbus.HeaderRequestID, "req-"+strconv.Itoa(i))
+		m.Header.Set(natsbus.HeaderTraceID, "req-"+strconv.Itoa(i))
 		if _, err := w.worker.js.PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 	first := page[0]
 	if first.Reason != "unknown_field" || first.OriginalSubject != "wallet.requests.1.a.b" || first.OriginalSeq != 106 ||
-		first.OriginalSize != 10000 || !first.Truncated || first.RequestID != "req-6" || first.Body != nil ||
+		first.OriginalSize != 10000 || !first.Truncated || first.TraceID != "req-6" || first.Body != nil ||
 		!first.AcceptedAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 5e8, time.UTC)) || first.StoredAt.IsZero() {
 		t.Errorf("listed dead letter %+v", first)
 	}

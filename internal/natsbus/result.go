@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // StatusPending is the status of a request accepted but not yet decided. It
@@ -55,6 +56,10 @@ type Result struct {
 	// Reverses is the request a reversal moves money back for; absent
 	// for other kinds.
 	Reverses uuid.UUID `json:"reverses,omitzero"`
+	// Metadata and Reference are the request's, as sent; absent when it
+	// had none. Metadata's keys are written in sorted order.
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Reference string            `json:"reference,omitempty"`
 }
 
 // ResultFromTransfer describes a decided transfer. Its amount is written by
@@ -73,6 +78,8 @@ func ResultFromTransfer(t transfer.Transfer, currencies transfer.Currencies) Res
 		Attempt:     t.Attempt,
 		HoldID:      t.HoldID,
 		Reverses:    t.Reverses,
+		Metadata:    t.Metadata,
+		Reference:   t.Reference,
 	}
 	r.setAccounts(t.Kind, t.From, t.To)
 	r.Amount = currencies.Format(t.Amount, t.Currency)
@@ -95,6 +102,8 @@ func ConflictNotice(req transfer.Request, processedAt time.Time, currencies tran
 		ProcessedAt: processedAt.UTC(),
 		HoldID:      req.HoldID,
 		Reverses:    req.Reverses,
+		Metadata:    req.Metadata,
+		Reference:   req.Reference,
 	}
 	r.setAccounts(req.Kind, req.From, req.To)
 	r.Amount = currencies.Format(req.Amount, r.Currency)
@@ -153,7 +162,13 @@ func DecodeResult(data []byte) (Result, error) {
 	return r, nil
 }
 
+// resultKeys reads a result's keys to refuse duplicates (and nested values
+// but the metadata object).
+var resultKeys = wire.Reader{Names: []string{wire.FieldMetadata}, KeepUnknown: true}
+
 // readResultKeys checks a result object's top level for duplicate keys.
-func readResultKeys(data []byte) (map[string]any, *DecodeError) {
-	return readFlatObject(data)
+func readResultKeys(data []byte) (struct{}, *wire.Error) {
+	var vals [1]wire.Value
+	_, err := resultKeys.Read(data, vals[:])
+	return struct{}{}, err
 }

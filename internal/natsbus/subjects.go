@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/wallet/wallet/internal/transfer"
 )
 
 // Stream names and subject prefixes of the message contract (docs/messaging.md).
@@ -16,9 +18,9 @@ const (
 	DeadLetterStream = "WALLET_DEADLETTER"
 
 	// RequestsPrefix is where producers publish: RequestsPrefix +
-	// "<account_id>.<request_id>".
+	// "<account_id>.<id>".
 	RequestsPrefix = "wallet.requests."
-	// ResultsPrefix carries outcomes: ResultsPrefix + "<request_id>".
+	// ResultsPrefix carries outcomes: ResultsPrefix + "<id>".
 	ResultsPrefix = "wallet.results."
 	// DeadLetterPrefix carries poison messages: DeadLetterPrefix + "<reason>.<stream_seq>".
 	DeadLetterPrefix = "wallet.deadletter."
@@ -36,9 +38,12 @@ const (
 const (
 	// HeaderMsgID is JetStream's deduplication header; requests carry their id in it.
 	HeaderMsgID = "Nats-Msg-Id"
-	// HeaderRequestID is an optional trace id (the gateway's HTTP request id)
-	// carried into the worker's log lines.
-	HeaderRequestID = "Wallet-Request-Id"
+	// HeaderTraceID is an optional trace id (the gateway's X-Trace-Id)
+	// carried into the worker's log lines, the outcome and dead letters.
+	HeaderTraceID = "Wallet-Trace-Id"
+	// HeaderLegacyTraceID is the trace id's name before the rename; a
+	// request carrying only it is traced as if it were HeaderTraceID.
+	HeaderLegacyTraceID = "Wallet-Request-Id"
 
 	HeaderDLReason          = "Wallet-Dead-Letter-Reason"
 	HeaderDLDetail          = "Wallet-Dead-Letter-Detail"
@@ -58,10 +63,10 @@ const (
 // body is cut, and its size and SHA-256 identify it.
 const DeadLetterBodyLimit = 4 << 10
 
-// MaxTraceIDLen bounds the Wallet-Request-Id a producer may send.
+// MaxTraceIDLen bounds the trace id a producer may send.
 const MaxTraceIDLen = 128
 
-// ValidTraceID reports whether a Wallet-Request-Id header value may be
+// ValidTraceID reports whether a trace id header value may be
 // copied into logs, outcomes and dead letters: 1 to MaxTraceIDLen printable
 // ASCII characters, no spaces. Any other value is dropped, never copied.
 func ValidTraceID(id string) bool {
@@ -110,7 +115,7 @@ func pendingFilter(id uuid.UUID) string {
 }
 
 // StoredSubject is a request subject as the stream stores it, after the
-// partition transform: wallet.requests.<p>.<request_id>.<account_id>.
+// partition transform: wallet.requests.<p>.<id>.<account_id>.
 type StoredSubject struct {
 	Partition int
 	// ID and Account are the raw tokens; ParseStoredSubject checks that they
@@ -149,11 +154,8 @@ func ParseStoredSubject(subject string) (StoredSubject, error) {
 // canonicalUUID parses s only when it is a uuid in its 36-character
 // lower-case form.
 func canonicalUUID(s string) (uuid.UUID, bool) {
-	if len(s) != 36 {
-		return uuid.Nil, false
-	}
-	u, err := uuid.Parse(s)
-	if err != nil || u.String() != s {
+	u, ok := transfer.ParseID(s)
+	if !ok || u.String() != s {
 		return uuid.Nil, false
 	}
 	return u, true

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -155,8 +156,12 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 		}
 	}
 	var holdIDs, targets []uuid.UUID
+	var refs []string
 	for _, r := range reqs {
 		ids = append(ids, r.ID)
+		if r.Reference != "" {
+			refs = append(refs, r.Reference)
+		}
 		addAccount(r.From)
 		addAccount(r.To)
 		switch {
@@ -193,6 +198,9 @@ func loadBook(ctx context.Context, tx pgx.Tx, reqs []transfer.Request) (*transfe
 	})
 	if len(holdIDs) > 0 {
 		queueLockHolds(batch, holdIDs, book)
+	}
+	if len(refs) > 0 {
+		queueReferences(batch, refs, book)
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, err
@@ -264,6 +272,27 @@ func queueLockAccounts(batch *pgx.Batch, ids []uuid.UUID, book *transfer.Book) {
 	})
 }
 
+// queueReferences reads which of refs earlier requests took, in the round
+// trip that locks the batch's rows. The rows are not locked: a concurrent
+// batch that takes one of refs first makes this batch's insert fail on
+// transfers_reference_key (after waiting for that batch to commit), and
+// the rerun sees the reference taken and rejects the request
+// reference_already_used.
+func queueReferences(batch *pgx.Batch, refs []string, book *transfer.Book) {
+	book.References = make(map[string]uuid.UUID, len(refs))
+	batch.Queue(`SELECT reference, id FROM transfers WHERE reference = ANY($1)`, refs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var ref string
+			var id [16]byte
+			if err := rows.Scan(&ref, &id); err != nil {
+				return err
+			}
+			book.References[ref] = id
+		}
+		return rows.Err()
+	})
+}
+
 // queueLockHolds locks the holds ids and reads them into book. Callers
 // hold the locks of the holds' senders already.
 func queueLockHolds(batch *pgx.Batch, ids []uuid.UUID, book *transfer.Book) {
@@ -288,13 +317,17 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 	fresh := make([]transfer.Transfer, 0, len(ch.Transfers))
 	for _, t := range ch.Transfers {
 		prev, ok := stored[t.ID]
+		var err error
 		switch {
 		case ok:
-			queueRedecision(batch, t, prev)
+			err = queueRedecision(batch, t, prev)
 		case t.Decisions > 1:
-			queueInsertRedecided(batch, t)
+			err = queueInsertRedecided(batch, t)
 		default:
 			fresh = append(fresh, t)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if n := len(fresh); n > 0 {
@@ -305,8 +338,14 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			reasons                         = make([]*string, n)
 			fingerprints                    = make([][]byte, n)
 			submitted, processed            = make([]time.Time, n), make([]time.Time, n)
+			metadata, references            = make([]*string, n), make([]*string, n)
 		)
 		for i, t := range fresh {
+			var err error
+			if metadata[i], err = requestMetadataJSON(t.Metadata); err != nil {
+				return err
+			}
+			references[i] = nullString(t.Reference)
 			ids[i], kinds[i], statuses[i] = t.ID, string(t.Kind), string(t.Status)
 			froms[i], tos[i], attempts[i] = nullUUID(t.From), nullUUID(t.To), nullUUID(t.Attempt)
 			holdIDs[i], reverses[i] = nullUUID(t.HoldID), nullUUID(t.Reverses)
@@ -316,12 +355,18 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			fingerprints[i] = fp[:]
 			submitted[i], processed[i] = t.AcceptedAt, t.ProcessedAt
 		}
+		// Metadata and references travel in the same statement, as text
+		// cast to jsonb: no extra round trip, and nothing for the many
+		// requests without them but two NULLs.
 		batch.Queue(`INSERT INTO transfers
 			(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at, attempt,
-				hold_id, reverses)
-			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
-				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::uuid[], $13::uuid[], $14::uuid[])`,
-			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed, attempts, holdIDs, reverses)
+				hold_id, reverses, metadata, reference)
+			SELECT i, k, s, r, f, t, a, c, fp, sa, pa, at, h, rv, m::jsonb, ref
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
+				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::uuid[], $13::uuid[], $14::uuid[],
+				$15::text[], $16::text[]) AS u(i, k, s, r, f, t, a, c, fp, sa, pa, at, h, rv, m, ref)`,
+			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed, attempts, holdIDs, reverses,
+			metadata, references)
 	}
 	if n := len(ch.Entries); n > 0 {
 		var (
@@ -430,33 +475,68 @@ var errDecisionChanged = errors.New("stored decision changed during the batch")
 
 // queueRedecision replaces the stored rejection of t.ID, which had prev
 // decisions, by t. The WHERE clause refuses anything but that rejection.
-func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) {
+func queueRedecision(batch *pgx.Batch, t transfer.Transfer, prev int) error {
 	fp := t.Fingerprint
+	metadata, err := requestMetadataJSON(t.Metadata)
+	if err != nil {
+		return err
+	}
 	batch.Queue(`UPDATE transfers SET kind = $2, status = $3, reason = $4, from_account = $5, to_account = $6,
 			amount = $7, currency = $8, fingerprint = $9, submitted_at = $10, processed_at = $11,
-			attempt = $12, decisions = $13, superseded = $14, hold_id = $16, reverses = $17
+			attempt = $12, decisions = $13, superseded = $14, hold_id = $16, reverses = $17,
+			metadata = $18::text::jsonb, reference = $19
 		WHERE id = $1 AND status = 'rejected' AND decisions = $15`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
 		t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt,
-		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev, nullUUID(t.HoldID), nullUUID(t.Reverses)).Exec(func(tag pgconn.CommandTag) error {
+		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), prev, nullUUID(t.HoldID), nullUUID(t.Reverses),
+		metadata, nullString(t.Reference)).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("transfer %s: %w", t.ID, errDecisionChanged)
 		}
 		return nil
 	})
+	return nil
 }
 
 // queueInsertRedecided inserts a transfer first decided and then decided
 // again within this batch.
-func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) {
+func queueInsertRedecided(batch *pgx.Batch, t transfer.Transfer) error {
 	fp := t.Fingerprint
+	metadata, err := requestMetadataJSON(t.Metadata)
+	if err != nil {
+		return err
+	}
 	batch.Queue(`INSERT INTO transfers
 		(id, kind, status, reason, from_account, to_account, amount, currency, fingerprint, submitted_at, processed_at,
-			attempt, decisions, superseded, hold_id, reverses)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			attempt, decisions, superseded, hold_id, reverses, metadata, reference)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::text::jsonb, $18)`,
 		[16]byte(t.ID), string(t.Kind), string(t.Status), nullReason(t.Reason), nullUUID(t.From), nullUUID(t.To),
 		t.Amount.String(), t.Currency, fp[:], t.AcceptedAt, t.ProcessedAt,
-		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), nullUUID(t.HoldID), nullUUID(t.Reverses))
+		nullUUID(t.Attempt), t.Decisions, binaryUUIDs(t.Superseded), nullUUID(t.HoldID), nullUUID(t.Reverses),
+		metadata, nullString(t.Reference))
+	return nil
+}
+
+// requestMetadataJSON is the text of a request's metadata for its jsonb
+// column, or nil (SQL NULL) when it has none: the many requests without
+// metadata store nothing.
+func requestMetadataJSON(m map[string]string) (*string, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	s := string(b)
+	return &s, nil
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func nullReason(c transfer.Code) *string {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -18,12 +19,39 @@ import (
 const selectHold = `SELECT id, from_account, to_account, amount::text, posted_amount::text, currency, state,
 	expires_at, created_at, updated_at FROM holds`
 
-func scanHold(row pgx.Row) (transfer.Hold, error) {
+// selectHoldView is selectHold for reads, with the hold request's metadata
+// and reference (a hold's id is its request's). The batch locks holds with
+// selectHold alone, so it never locks a transfer row for a label.
+const selectHoldView = `SELECT id, from_account, to_account, amount::text, posted_amount::text, currency, state,
+	expires_at, created_at, updated_at, l.metadata, l.reference FROM holds
+	LEFT JOIN LATERAL (SELECT t.metadata::text AS metadata, coalesce(t.reference, '') AS reference
+		FROM transfers t WHERE t.id = holds.id) l ON true`
+
+func scanHoldView(row pgx.Row) (transfer.Hold, error) {
+	var metadata, reference *string
+	h, err := scanHold(row, &metadata, &reference)
+	if err != nil {
+		return h, err
+	}
+	if reference != nil {
+		h.Reference = *reference
+	}
+	if metadata != nil {
+		if err := json.Unmarshal([]byte(*metadata), &h.Metadata); err != nil {
+			return h, fmt.Errorf("hold %s metadata: %w", h.ID, err)
+		}
+	}
+	return h, nil
+}
+
+// scanHold reads a row of selectHold, and into extra what follows it.
+func scanHold(row pgx.Row, extra ...any) (transfer.Hold, error) {
 	var h transfer.Hold
 	var id, from, to [16]byte
 	var amount, posted, state string
 	var expires pgtype.Timestamptz
-	if err := row.Scan(&id, &from, &to, &amount, &posted, &h.Currency, &state, &expires, &h.CreatedAt, &h.UpdatedAt); err != nil {
+	dest := append([]any{&id, &from, &to, &amount, &posted, &h.Currency, &state, &expires, &h.CreatedAt, &h.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return h, err
 	}
 	h.ID, h.From, h.To, h.State = id, from, to, transfer.HoldState(state)
@@ -46,7 +74,7 @@ func scanHold(row pgx.Row) (transfer.Hold, error) {
 // accounts, amount and currency. An id not decided, or decided as another
 // kind, is transfer.ErrNotFound.
 func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error) {
-	h, err := scanHold(s.pool.QueryRow(ctx, selectHold+` WHERE id = $1`, id))
+	h, err := scanHoldView(s.pool.QueryRow(ctx, selectHoldView+` WHERE id = $1`, id))
 	if err == nil {
 		return h, nil
 	}
@@ -62,7 +90,8 @@ func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error
 		return transfer.Hold{}, transfer.ErrNotFound
 	}
 	return transfer.Hold{ID: t.ID, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
-		State: transfer.HoldStateRejected, Reason: t.Reason, CreatedAt: t.ProcessedAt, UpdatedAt: t.ProcessedAt}, nil
+		State: transfer.HoldStateRejected, Reason: t.Reason, CreatedAt: t.ProcessedAt, UpdatedAt: t.ProcessedAt,
+		Metadata: t.Metadata, Reference: t.Reference}, nil
 }
 
 // ListHolds pages through the holds reserving on account, oldest first,
@@ -70,7 +99,7 @@ func (s *Store) GetHold(ctx context.Context, id uuid.UUID) (transfer.Hold, error
 // another state is transfer.ErrBadFilter). cursor is "" for the first page or the
 // previous page's next cursor; next is "" after the last page.
 func (s *Store) ListHolds(ctx context.Context, account uuid.UUID, state transfer.HoldState, cursor string, limit int) ([]transfer.Hold, string, error) {
-	query, args := selectHold+` WHERE from_account = $1`, []any{account}
+	query, args := selectHoldView+` WHERE from_account = $1`, []any{account}
 	switch state {
 	case "":
 	case transfer.HoldStateHeld, transfer.HoldStatePosted, transfer.HoldStateVoided, transfer.HoldStateExpired:
@@ -94,7 +123,7 @@ func (s *Store) ListHolds(ctx context.Context, account uuid.UUID, state transfer
 	if err != nil {
 		return nil, "", fmt.Errorf("list holds: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Hold, error) { return scanHold(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (transfer.Hold, error) { return scanHoldView(r) })
 	if err != nil {
 		return nil, "", fmt.Errorf("list holds: %w", err)
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -175,7 +176,7 @@ func (s *Store) ListEntries(ctx context.Context, accountID uuid.UUID, cursor str
 
 const selectTransfer = `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
 	amount::text, currency, fingerprint, submitted_at, processed_at, attempt, decisions, superseded,
-	hold_id, reverses, reversed_amount::text FROM transfers`
+	hold_id, reverses, reversed_amount::text, metadata::text AS metadata, coalesce(reference, '') AS reference FROM transfers`
 
 func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer
@@ -184,9 +185,16 @@ func scanTransfer(row pgx.Row) (transfer.Transfer, error) {
 	var from, to, attempt, holdID, reverses pgtype.UUID
 	var superseded [][16]byte
 	var fp []byte
+	var metadata *string
 	if err := row.Scan(&id, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &fp,
-		&t.AcceptedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed); err != nil {
+		&t.AcceptedAt, &t.ProcessedAt, &attempt, &t.Decisions, &superseded, &holdID, &reverses, &reversed,
+		&metadata, &t.Reference); err != nil {
 		return t, err
+	}
+	if metadata != nil {
+		if err := json.Unmarshal([]byte(*metadata), &t.Metadata); err != nil {
+			return t, fmt.Errorf("transfer %s metadata: %w", id, err)
+		}
 	}
 	t.ID, t.From, t.To, t.Attempt = id, from.Bytes, to.Bytes, attempt.Bytes
 	t.HoldID, t.Reverses = holdID.Bytes, reverses.Bytes

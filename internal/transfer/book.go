@@ -85,6 +85,11 @@ type Transfer struct {
 	// ReversedAmount is the sum of the applied reversals of this request;
 	// never above Amount.
 	ReversedAmount decimal.Decimal
+	// Metadata and Reference are the request's, as given (nil and "" when
+	// none). A request rejected CodeReferenceAlreadyUsed keeps no
+	// Reference: the reference belongs to the request that has it.
+	Metadata  map[string]string
+	Reference string
 }
 
 // MaxSuperseded bounds Transfer.Superseded, so that a client retrying a
@@ -164,6 +169,10 @@ type Book struct {
 	Accounts   map[uuid.UUID]*Account
 	Decided    map[uuid.UUID]Transfer
 	Holds      map[uuid.UUID]*Hold
+	// References maps the references the batch names that earlier
+	// requests took to those requests' ids; Apply adds the ones it gives
+	// out.
+	References map[string]uuid.UUID
 }
 
 // Changes is what a batch wrote: the transfers it decided (one per id, in its
@@ -284,6 +293,20 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Tran
 		Decisions:   1,
 		HoldID:      r.HoldID,
 		Reverses:    r.Reverses,
+		Metadata:    r.Metadata,
+		Reference:   r.Reference,
+	}
+	// Labels beyond their limits are rejected by Validate below and never
+	// stored (no decoder lets them through; a direct caller might).
+	if len(t.Metadata) == 0 || CheckMetadata(t.Metadata) != nil {
+		t.Metadata = nil
+	}
+	if CheckReference(t.Reference) != nil {
+		t.Reference = ""
+	}
+	if code := b.takeReference(r); code != "" {
+		t.Reason, t.Reference = code, ""
+		return t
 	}
 	if err := r.Validate(); err != nil {
 		t.Reason = err.Code
@@ -303,15 +326,31 @@ func (b *Book) decide(r Request, fp [32]byte, now time.Time, ch *changeSet) Tran
 	return t
 }
 
+// takeReference gives r its reference before any other rule is checked, so
+// that every stored request with a reference, applied or rejected, owns it
+// (the store's unique index holds them all). A reference another id took
+// first is CodeReferenceAlreadyUsed; one of the wrong shape is left for
+// Validate, and stored by no one.
+func (b *Book) takeReference(r Request) Code {
+	if r.Reference == "" || r.ID == uuid.Nil || CheckReference(r.Reference) != nil {
+		return ""
+	}
+	if owner, taken := b.References[r.Reference]; taken && owner != r.ID {
+		return CodeReferenceAlreadyUsed
+	}
+	if b.References == nil {
+		b.References = make(map[string]uuid.UUID)
+	}
+	b.References[r.Reference] = r.ID
+	return ""
+}
+
 // move decides a transfer, deposit, withdrawal or hold and applies it.
 func (b *Book) move(t *Transfer, timeout time.Duration, ch *changeSet) Code {
 	precision, ok := b.Precisions[t.Currency]
-	if !ok {
-		return CodeCurrencyNotSupported
-	}
-	t.Amount = RoundAmount(t.Amount, precision)
-	if !t.Amount.IsPositive() {
-		return CodeTransferAmountMustBePositive
+	var code Code
+	if t.Amount, code = roundTo(t.Amount, precision, ok); code != "" {
+		return code
 	}
 	if code := b.checkAccounts(*t); code != "" {
 		return code

@@ -74,6 +74,16 @@ const (
 	CodeSubjectAccountMismatch Code = "subject_account_mismatch"
 )
 
+// Codes added with metadata and references.
+const (
+	// CodeInvalidReference: the reference is empty, too long or not
+	// printable (CheckReference).
+	CodeInvalidReference Code = "invalid_reference"
+	// CodeReferenceAlreadyUsed: another request, under another id, has the
+	// reference. The rejection is final and does not take the reference.
+	CodeReferenceAlreadyUsed Code = "reference_already_used"
+)
+
 // Error is a domain rule violation with its stable code.
 type Error struct {
 	Code   Code

@@ -43,6 +43,10 @@ type Hold struct {
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Metadata and Reference are the hold request's, for a read of the
+	// hold; the batch never needs them.
+	Metadata  map[string]string
+	Reference string
 }
 
 // Due reports whether h is still held but its timeout has passed at now: it

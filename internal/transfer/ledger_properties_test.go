@@ -61,6 +61,17 @@ func (l *ledger) apply(reqs []Request, now time.Time) []Outcome {
 			l.loadAccount(b, h.To)
 		}
 	}
+	for _, r := range reqs {
+		// The store reads which of the batch's references are taken.
+		for _, t := range l.transfers {
+			if r.Reference != "" && t.Reference == r.Reference {
+				if b.References == nil {
+					b.References = map[string]uuid.UUID{}
+				}
+				b.References[t.Reference] = t.ID
+			}
+		}
+	}
 	out, ch := b.Apply(reqs, now)
 	l.save(ch)
 	return out
@@ -208,6 +219,7 @@ func genLog(t *rapid.T, accounts []Account) []step {
 			if rapid.IntRange(0, 4).Draw(t, "positive") == 0 {
 				r.Attempt = uuid.New()
 			}
+			r.Reference = []string{"", "", "", "r1", "r2", "r3"}[rapid.IntRange(0, 5).Draw(t, "reference")]
 			all = append(all, r.ID)
 			sent = append(sent, r)
 			batch = append(batch, r)
@@ -293,6 +305,16 @@ func TestLedgerProperties(t *testing.T) {
 
 // checkLedger checks the invariants of the books from the saved state alone.
 func checkLedger(t *rapid.T, l *ledger, start []Account) {
+	owners := map[string]uuid.UUID{}
+	for _, tr := range l.transfers {
+		if tr.Reference == "" {
+			continue
+		}
+		if other, taken := owners[tr.Reference]; taken {
+			t.Fatalf("reference %q stored with %s and %s", tr.Reference, other, tr.ID)
+		}
+		owners[tr.Reference] = tr.ID
+	}
 	held := map[uuid.UUID]decimal.Decimal{}
 	for _, h := range l.holds {
 		tr, ok := l.transfers[h.ID]

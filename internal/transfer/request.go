@@ -103,6 +103,12 @@ type Request struct {
 	// its own fields; a redelivery of the same attempt replays. uuid.Nil
 	// (every v1 request) keeps rejections final.
 	Attempt uuid.UUID
+	// Metadata is the client's labels on the request (see CheckMetadata);
+	// nil when none were given, and an empty map means the same.
+	Metadata map[string]string
+	// Reference is the client's own id for the request, unique across all
+	// requests (see CheckReference); "" when none was given.
+	Reference string
 }
 
 // Retries reports whether r is decided afresh although its ID has the
@@ -214,7 +220,54 @@ func (r Request) Validate() *Error {
 	if r.Kind == KindHold && (r.Timeout < 0 || r.Timeout > MaxHoldTimeout) {
 		return errorf(CodeInvalidTimeout, "timeout must be between 0 and 30 days")
 	}
+	return r.checkLabels()
+}
+
+// checkLabels checks the metadata, then the reference. The decoders check
+// them first (a body with bad ones is refused whole); here they come last,
+// so the codes of the rules above keep their order.
+func (r Request) checkLabels() *Error {
+	if e := CheckMetadata(r.Metadata); e != nil {
+		return e
+	}
+	return CheckReference(r.Reference)
+}
+
+// Check applies every rule that needs no account, in the order Book.Apply
+// applies them: Validate, then, for the kinds that name their currency
+// (transfer, deposit, withdrawal, hold), the currency's existence and the
+// amount rounded to its precision, which must stay positive. precision
+// answers for a normalised currency code. The gateway refuses with it what
+// the workers would reject with the same code.
+func (r Request) Check(precision func(currency string) (int32, bool)) *Error {
+	if e := r.Validate(); e != nil {
+		return e
+	}
+	if r.Kind.NamesNoAccount() {
+		return nil
+	}
+	currency := NormalizeCurrency(r.Currency)
+	p, ok := precision(currency)
+	if _, code := roundTo(r.Amount, p, ok); code != "" {
+		if code == CodeCurrencyNotSupported {
+			return errorf(code, "currency "+strconv.Quote(currency)+" is not supported")
+		}
+		return errorf(code, "the amount rounds to zero at "+currency+"'s "+strconv.Itoa(int(p))+" fraction digits")
+	}
 	return nil
+}
+
+// roundTo rounds amount to a currency's precision, or says why it cannot
+// be moved: the currency is unknown, or the amount rounds to zero or less.
+func roundTo(amount decimal.Decimal, precision int32, known bool) (decimal.Decimal, Code) {
+	if !known {
+		return amount, CodeCurrencyNotSupported
+	}
+	amount = RoundAmount(amount, precision)
+	if !amount.IsPositive() {
+		return amount, CodeTransferAmountMustBePositive
+	}
+	return amount, ""
 }
 
 func validAmount(amount decimal.Decimal) *Error {
@@ -232,28 +285,33 @@ func validAmount(amount decimal.Decimal) *Error {
 // both accounts, the amount as requested (trailing zeros ignored: "1.10" is
 // "1.1") and the normalised currency; for the kinds added with holds also
 // the hold, the reversed request and the timeout. Not the submission time.
-// The fingerprints of transfers, deposits and withdrawals are the ones
-// stored before holds existed.
+// The metadata and reference are covered when either is given, so the same
+// id with other labels is a conflict. The fingerprints of requests without
+// them, and of transfers, deposits and withdrawals, are the ones stored
+// before labels (and holds) existed.
 func (r Request) Fingerprint() [32]byte {
-	var b strings.Builder
-	b.WriteString("v1\x00")
-	b.WriteString(string(r.Kind))
-	b.WriteByte(0)
-	b.WriteString(r.From.String())
-	b.WriteByte(0)
-	b.WriteString(r.To.String())
-	b.WriteByte(0)
-	b.WriteString(r.Amount.String())
-	b.WriteByte(0)
-	b.WriteString(NormalizeCurrency(r.Currency))
+	b := make([]byte, 0, 192)
+	b = append(b, "v1\x00"...)
+	b = append(b, r.Kind...)
+	b = append(b, 0)
+	b = append(b, r.From.String()...)
+	b = append(b, 0)
+	b = append(b, r.To.String()...)
+	b = append(b, 0)
+	b = append(b, r.Amount.String()...)
+	b = append(b, 0)
+	b = append(b, NormalizeCurrency(r.Currency)...)
 	switch r.Kind {
 	case KindHold, KindPost, KindVoid, KindReversal:
-		b.WriteByte(0)
-		b.WriteString(r.HoldID.String())
-		b.WriteByte(0)
-		b.WriteString(r.Reverses.String())
-		b.WriteByte(0)
-		b.WriteString(strconv.FormatInt(int64(r.Timeout), 10))
+		b = append(b, 0)
+		b = append(b, r.HoldID.String()...)
+		b = append(b, 0)
+		b = append(b, r.Reverses.String()...)
+		b = append(b, 0)
+		b = strconv.AppendInt(b, int64(r.Timeout), 10)
 	}
-	return sha256.Sum256([]byte(b.String()))
+	if len(r.Metadata) > 0 || r.Reference != "" {
+		b = appendLabels(b, r.Metadata, r.Reference)
+	}
+	return sha256.Sum256(b)
 }

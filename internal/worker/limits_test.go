@@ -140,7 +140,7 @@ func TestTraceIDAtHeaderLimit(t *testing.T) {
 		valid := deposit(a, "1", "USD")
 		m := nats.NewMsg(natsbus.RequestSubject(a, valid.ID))
 		m.Data = mustEncode(t, valid)
-		fillHeader(m.Header, natsbus.HeaderRequestID, size)
+		fillHeader(m.Header, natsbus.HeaderTraceID, size)
 		if _, err := e.js.PublishMsg(ctx(t), m); err != nil {
 			t.Fatalf("publish a request with a %d-byte header: %v", size, err)
 		}
@@ -149,7 +149,7 @@ func TestTraceIDAtHeaderLimit(t *testing.T) {
 		p := nats.NewMsg(natsbus.RequestsPrefix + a.String() + "." + poisonID.String())
 		p.Data = []byte(`{"v":1,`)
 		p.Header.Set(natsbus.HeaderMsgID, poisonID.String())
-		fillHeader(p.Header, natsbus.HeaderRequestID, size)
+		fillHeader(p.Header, natsbus.HeaderTraceID, size)
 		pack, err := e.js.PublishMsg(ctx(t), p)
 		if err != nil {
 			t.Fatalf("publish poison with a %d-byte header: %v", size, err)
@@ -171,15 +171,58 @@ func TestTraceIDAtHeaderLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := out.Header.Get(natsbus.HeaderRequestID); got != "" {
+		if got := out.Header.Get(natsbus.HeaderTraceID); got != "" {
 			t.Fatalf("outcome carries a %d-byte trace id", len(got))
 		}
 		dl := e.deadLetterFor(pack.Sequence)
-		if got := dl.Header.Get(natsbus.HeaderRequestID); got != "" {
+		if got := dl.Header.Get(natsbus.HeaderTraceID); got != "" {
 			t.Fatalf("dead letter carries a %d-byte trace id", len(got))
 		}
 	}
 	if got := e.balance(a); !got.Equal(dec("4")) {
 		t.Fatalf("balance %s, want 4", got)
+	}
+}
+
+// TestTraceIDUnderItsOldName: a producer written before the header was
+// renamed sends Wallet-Request-Id; its trace id still reaches the outcome,
+// under the new name, and the new name wins when both are sent.
+func TestTraceIDUnderItsOldName(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.startWorker(e.cfg, nil)
+	a := e.account("USD")
+
+	for _, c := range []struct {
+		headers map[string]string
+		want    string
+	}{
+		{map[string]string{natsbus.HeaderLegacyTraceID: "old-name"}, "old-name"},
+		{map[string]string{natsbus.HeaderLegacyTraceID: "old-name", natsbus.HeaderTraceID: "new-name"}, "new-name"},
+	} {
+		req := deposit(a, "1", "USD")
+		m := nats.NewMsg(natsbus.RequestSubject(a, req.ID))
+		m.Data = mustEncode(t, req)
+		m.Header.Set(natsbus.HeaderMsgID, req.ID.String())
+		for k, v := range c.headers {
+			m.Header.Set(k, v)
+		}
+		if _, err := e.js.PublishMsg(ctx(t), m); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.waitResult(req.ID); r.Status != transfer.StatusApplied {
+			t.Fatalf("%v: %+v", c.headers, r)
+		}
+		res, err := e.js.Stream(ctx(t), natsbus.ResultsStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := res.GetLastMsgForSubject(ctx(t), natsbus.ResultSubject(req.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Header.Get(natsbus.HeaderTraceID); got != c.want {
+			t.Errorf("%v: outcome carries trace id %q, want %q", c.headers, got, c.want)
+		}
 	}
 }

@@ -80,7 +80,7 @@ func (w *Worker) startBatch(ctx context.Context, items []*natsbus.Delivery) (con
 			attribute.Int64("wallet.stream.sequence", int64(it.Seq)), //nolint:gosec // stream sequences stay far below 2^63
 		}
 		if it.TraceID != "" {
-			attrs = append(attrs, attribute.String("wallet.request_id", it.TraceID))
+			attrs = append(attrs, attribute.String("wallet.trace_id", it.TraceID))
 		}
 		_, rs := w.tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), parents[i]),
 			"process "+requestsDestination,

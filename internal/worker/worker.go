@@ -196,26 +196,3 @@ func (w *Worker) precisionsFor(ctx context.Context, outcomes []transfer.Outcome)
 	}
 	return cs
 }
-
-// backoff is a capped exponential wait.
-type backoff struct {
-	next, max time.Duration
-}
-
-func newBackoff(first, max time.Duration) *backoff { return &backoff{next: first, max: max} }
-
-// wait sleeps for the next interval; false when ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	t := time.NewTimer(b.next)
-	defer t.Stop()
-	b.next *= 2
-	if b.next > b.max {
-		b.next = b.max
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

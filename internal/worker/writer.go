@@ -95,7 +95,7 @@ func (w *Worker) commit(jobs []*job) (err error) {
 			w.m.outcomes.WithLabelValues(string(o.Transfer.Status), string(o.Transfer.Reason)).Inc()
 		}
 		if ce := w.log.Check(zap.DebugLevel, "request decided"); ce != nil {
-			ce.Write(zap.Stringer("id", it.Request.ID), zap.String("request_id", it.TraceID),
+			ce.Write(zap.Stringer("id", it.Request.ID), zap.String("trace_id", it.TraceID),
 				zap.String("status", string(o.Status())), zap.String("reason", string(o.Reason())),
 				zap.Bool("replayed", o.Replayed))
 		}
@@ -107,7 +107,7 @@ func (w *Worker) commit(jobs []*job) (err error) {
 // retry cures (transfer.ErrRefused), or ctx (the hard stop, carrying the
 // batch's span) ends.
 func (w *Worker) apply(ctx context.Context, reqs []transfer.Request) ([]transfer.Outcome, error) {
-	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
+	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		outcomes, err := w.store.ApplyBatch(ctx, reqs)
@@ -128,8 +128,11 @@ func (w *Worker) apply(ctx context.Context, reqs []transfer.Request) ([]transfer
 		}
 		w.log.Warn("apply batch failed, retrying the same batch", zap.Int("requests", len(reqs)),
 			zap.Int("attempt", attempt), zap.Error(err))
-		if !backoff.wait(ctx) {
+		select {
+		case <-ctx.Done():
 			return nil, errAborted
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }

@@ -45,7 +45,8 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 		for j, o := range batch {
 			rec.sent(o)
 			reqs[j] = transfer.Request{ID: o.ID, Kind: o.Kind, From: o.From, To: o.To, Currency: o.Currency,
-				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, AcceptedAt: time.Now()}
+				HoldID: o.HoldID, Reverses: o.Reverses, Timeout: time.Duration(o.Timeout) * time.Second, AcceptedAt: time.Now(),
+				Metadata: o.Metadata, Reference: o.Reference}
 			if o.Kind.NamesNoAccount() {
 				// Posts, voids and reversals name no account.
 				reqs[j].From, reqs[j].To, reqs[j].Currency = uuid.Nil, uuid.Nil, ""
@@ -136,6 +137,10 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 			WHERE id = (SELECT id FROM transfers WHERE kind = 'deposit' AND status = 'applied' LIMIT 1)`, checkOutcome},
 		{"a resubmission with another amount replaced the first", "", `UPDATE transfers SET amount = amount + 1
 			WHERE id = (SELECT id FROM transfers WHERE status = 'rejected' LIMIT 1)`, checkFields},
+		{"metadata stored other than sent", "", `UPDATE transfers SET metadata = coalesce(metadata, '{}') || '{"forged":"x"}'
+			WHERE id = (SELECT id FROM transfers WHERE status = 'applied' LIMIT 1)`, checkFields},
+		{"a reference stored other than sent", "", `UPDATE transfers SET reference = 'forged-' || id
+			WHERE id = (SELECT id FROM transfers WHERE status = 'applied' LIMIT 1)`, checkFields},
 		{"a transfer nobody sent", "", `INSERT INTO transfers (id, kind, status, reason, to_account, amount, currency, fingerprint, submitted_at, processed_at)
 			VALUES (gen_random_uuid(), 'deposit', 'rejected', 'account_not_exist', gen_random_uuid(), 1, 'USD', decode(repeat('00', 32), 'hex'), now(), now())`, checkPhantom},
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -198,6 +199,9 @@ type storedTransfer struct {
 	// Decisions counts the decisions made under the id (2020-API retries
 	// of a rejection make more than one).
 	Decisions int
+	// Metadata and Reference are the stored labels (nil and "": none).
+	Metadata  map[string]string
+	Reference string
 }
 
 // storedEntry is a row of entries.
@@ -289,7 +293,8 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		return nil, err
 	}
 	rows, err = tx.Query(ctx, `SELECT id, kind, status, coalesce(reason, ''), from_account, to_account,
-		amount::text, currency, submitted_at, processed_at, decisions, hold_id, reverses, reversed_amount::text FROM transfers`)
+		amount::text, currency, submitted_at, processed_at, decisions, hold_id, reverses, reversed_amount::text,
+		metadata::text, coalesce(reference, '') FROM transfers`)
 	if err != nil {
 		return nil, err
 	}
@@ -297,9 +302,15 @@ func readLedger(ctx context.Context, tx querier) (*ledgerSnapshot, error) {
 		var t storedTransfer
 		var from, to, holdID, reverses pgtype.UUID
 		var amount, kind, status, reason, reversed string
+		var metadata *string
 		if err := rows.Scan(&t.ID, &kind, &status, &reason, &from, &to, &amount, &t.Currency, &t.AcceptedAt, &t.ProcessedAt,
-			&t.Decisions, &holdID, &reverses, &reversed); err != nil {
+			&t.Decisions, &holdID, &reverses, &reversed, &metadata, &t.Reference); err != nil {
 			return nil, err
+		}
+		if metadata != nil {
+			if err := json.Unmarshal([]byte(*metadata), &t.Metadata); err != nil {
+				return nil, fmt.Errorf("transfer %s metadata: %w", t.ID, err)
+			}
 		}
 		t.HoldID, t.Reverses = uuidOf(holdID), uuidOf(reverses)
 		if t.ReversedAmount, err = decimal.NewFromString(reversed); err != nil {
@@ -609,6 +620,7 @@ func checkLedger(ctx context.Context, ledger *ledgerSnapshot, js jetstream.JetSt
 		} else {
 			checkTransferFields(v, o, t, ledger.Precisions)
 		}
+		checkLabels(v, o, t)
 		if r.Answers["2020 OK"] > 0 && t.Status != transfer.StatusApplied {
 			v.add(checkOutcome, "%s: the 2020 API answered OK, stored %s %s", r.Op, t.Status, t.Reason)
 		}
@@ -876,6 +888,19 @@ func checkTransferFields(v *violations, o *op, t storedTransfer, precisions map[
 		v.add(checkFields, "%s stored as %s %s->%s %s %s", o, t.Kind, t.From, t.To, t.Amount, t.Currency)
 	}
 	checkTransferOutcome(v, o, t)
+}
+
+// checkLabels compares a stored request's metadata and reference with the
+// ones it was sent with. The load's references are unique, so no request
+// may be rejected reference_already_used.
+func checkLabels(v *violations, o *op, t storedTransfer) {
+	if t.Reason == transfer.CodeReferenceAlreadyUsed {
+		v.add(checkFields, "%s rejected %s, although its reference %q is the load's only one", o, t.Reason, o.Reference)
+		return
+	}
+	if !maps.Equal(t.Metadata, o.Metadata) || t.Reference != o.Reference {
+		v.add(checkFields, "%s stored with metadata %v reference %q, sent %v %q", o, t.Metadata, t.Reference, o.Metadata, o.Reference)
+	}
 }
 
 // checkTransferEntries checks an applied transfer's entries: a debit of

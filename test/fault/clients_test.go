@@ -74,6 +74,12 @@ func httpBody(o *op) (path string, body []byte) {
 	case transfer.KindReversal:
 		path = "/v1/transfers/" + o.Reverses.String() + "/reversals"
 	}
+	if o.Metadata != nil {
+		m["metadata"] = o.Metadata
+	}
+	if o.Reference != "" {
+		m["reference"] = o.Reference
+	}
 	body, _ = json.Marshal(m)
 	return path, body
 }
@@ -104,6 +110,14 @@ func envelope(o *op) []byte {
 	}
 	if o.Timeout > 0 {
 		fmt.Fprintf(&b, `,"timeout_seconds":%d`, o.Timeout)
+	}
+	if o.Metadata != nil {
+		meta, _ := json.Marshal(o.Metadata)
+		fmt.Fprintf(&b, `,"metadata":%s`, meta)
+	}
+	if o.Reference != "" {
+		ref, _ := json.Marshal(o.Reference)
+		fmt.Fprintf(&b, `,"reference":%s`, ref)
 	}
 	b.WriteString("}")
 	return []byte(b.String())

@@ -140,6 +140,7 @@ func hostileTable(rng *rand.Rand, w *world) (cases []hostileCase, ids []uuid.UUI
 	withHeader("prefer garbage", map[string]string{"Prefer": "wait=abc, wait=1, ;;;"})
 	withHeader("bearer junk", map[string]string{"Authorization": "Bearer " + strings.Repeat("x", 3000)})
 	withHeader("request id junk", map[string]string{"X-Request-Id": strings.Repeat("\u00e9", 500)})
+	withHeader("trace id junk", map[string]string{"X-Trace-Id": strings.Repeat("\u00e9", 500)})
 	return cases, ids
 }
 

@@ -58,7 +58,7 @@ func limitMsgs(acct account, maxPayload, maxMsgSize int) []limitMsg {
 		id := uuid.New()
 		m := nats.NewMsg(subject(id))
 		m.Header.Set("Nats-Msg-Id", "limit-"+id.String())
-		m.Header.Set("Wallet-Request-Id", "limit-"+lim.name)
+		m.Header.Set("Wallet-Trace-Id", "limit-"+lim.name)
 		m.Data = bytes.Repeat([]byte{'{'}, lim.size-wireHeaderLen(m.Header))
 		out = append(out, limitMsg{name: "body at " + lim.name, msg: m})
 	}
@@ -67,16 +67,16 @@ func limitMsgs(acct account, maxPayload, maxMsgSize int) []limitMsg {
 		id := uuid.New()
 		m := nats.NewMsg(subject(id))
 		m.Data = []byte(fmt.Sprintf(`{"v":1,"kind":"deposit","id":%q,"account_id":%q,"amount":"1","currency":%q}`, id, acct.ID, acct.Currency))
-		m.Header.Set("Wallet-Request-Id", "")
-		m.Header.Set("Wallet-Request-Id", strings.Repeat("t", size-wireHeaderLen(m.Header)))
+		m.Header.Set("Wallet-Trace-Id", "")
+		m.Header.Set("Wallet-Trace-Id", strings.Repeat("t", size-wireHeaderLen(m.Header)))
 		out = append(out, limitMsg{name: "valid request, header block " + strconv.Itoa(size), msg: m, request: &id})
 		// ... and poison with the same header.
 		pid := uuid.New()
 		p := nats.NewMsg(subject(pid))
 		p.Data = []byte(`{"v":1,"kind":`)
 		p.Header.Set("Nats-Msg-Id", "limit-"+pid.String())
-		p.Header.Set("Wallet-Request-Id", "")
-		p.Header.Set("Wallet-Request-Id", strings.Repeat("t", size-wireHeaderLen(p.Header)))
+		p.Header.Set("Wallet-Trace-Id", "")
+		p.Header.Set("Wallet-Trace-Id", strings.Repeat("t", size-wireHeaderLen(p.Header)))
 		out = append(out, limitMsg{name: "poison, header block " + strconv.Itoa(size), msg: p})
 	}
 	return out
@@ -206,8 +206,8 @@ func TestPoisonAtLimits(t *testing.T) {
 			if len(dl.Data()) > 4<<10 || !bytes.HasPrefix(body, dl.Data()) {
 				t.Errorf("%s: dead letter carries %d bytes, want a prefix of at most 4 KiB", id, len(dl.Data()))
 			}
-			if len(h.Get("Wallet-Request-Id")) > 128 {
-				t.Errorf("%s: dead letter copies a %d-byte trace id", id, len(h.Get("Wallet-Request-Id")))
+			if len(h.Get("Wallet-Trace-Id")) > 128 {
+				t.Errorf("%s: dead letter copies a %d-byte trace id", id, len(h.Get("Wallet-Trace-Id")))
 			}
 		}
 		if missing == 0 {

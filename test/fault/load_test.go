@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,6 +79,13 @@ type op struct {
 	// Over marks a post or reversal whose amount is one unit more than the
 	// hold or the reversed request: it must never be applied.
 	Over bool
+
+	// Metadata and Reference are the labels sent with a v1 request (nil
+	// and "": none). References are unique in the load, so none is
+	// rejected reference_already_used; the book check verifies that every
+	// stored request has the labels it was sent with.
+	Metadata  map[string]string
+	Reference string
 }
 
 // partitionAccount is the account whose partition the request goes to:
@@ -301,7 +310,28 @@ func (m *loadModel) next() *op {
 	if o.MayApply && o.Route != viaLegacy && o.Kind != transfer.KindHold && o.Kind != transfer.KindVoid && o.Kind != transfer.KindReversal {
 		m.reversible = append(m.reversible, o)
 	}
+	m.labels(o)
 	return o
+}
+
+// labels gives about half of the v1 requests metadata, a reference or
+// both. The values exercise escaping (quotes, non-ASCII) and the limits'
+// edges (a 64-character key, a 128-character reference).
+func (m *loadModel) labels(o *op) {
+	if o.Route == viaLegacy || o.GatewayRefuses {
+		return
+	}
+	switch m.rng.IntN(4) {
+	case 0:
+		return
+	case 1:
+		o.Reference = "load-" + o.ID.String()
+	case 2:
+		o.Metadata = map[string]string{"load.n": strconv.Itoa(m.n), "route": o.Route.String(), "note": `"quoted" café`}
+	default:
+		o.Metadata = map[string]string{strings.Repeat("k", 64): strings.Repeat("é", 256)}
+		o.Reference = "ref " + o.ID.String() + " " + strings.Repeat("x", 128-41)
+	}
 }
 
 // plain draws o as a transfer, deposit or withdrawal, or one the gateway

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +160,8 @@ func requestBody(r transfer.Request) (string, []byte) {
 	switch r.Kind {
 	case transfer.KindPost, transfer.KindVoid:
 		// The whole hold: no amount.
-		return "/v1/holds/" + r.HoldID.String() + "/" + string(r.Kind), append(b, `"}`...)
+		b = append(b, '"')
+		return "/v1/holds/" + r.HoldID.String() + "/" + string(r.Kind), append(appendLabels(b, r), '}')
 	case transfer.KindHold:
 		path = "/v1/holds"
 		b = append(b, `","from_account_id":"`...)
@@ -187,8 +190,31 @@ func requestBody(r transfer.Request) (string, []byte) {
 		b = append(b, `,"timeout_seconds":`...)
 		b = strconv.AppendInt(b, int64(r.Timeout/time.Second), 10)
 	}
-	b = append(b, '}')
+	b = append(appendLabels(b, r), '}')
 	return path, b
+}
+
+// appendLabels writes r's metadata (keys sorted) and reference, if any, as
+// further members of a JSON object. The workload's labels are plain ASCII,
+// which strconv quotes as JSON does.
+func appendLabels(b []byte, r transfer.Request) []byte {
+	if len(r.Metadata) > 0 {
+		b = append(b, `,"metadata":{`...)
+		for i, k := range slices.Sorted(maps.Keys(r.Metadata)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, k)
+			b = append(b, ':')
+			b = strconv.AppendQuote(b, r.Metadata[k])
+		}
+		b = append(b, '}')
+	}
+	if r.Reference != "" {
+		b = append(b, `,"reference":`...)
+		b = strconv.AppendQuote(b, r.Reference)
+	}
+	return b
 }
 
 // errorClass names an error for the report's failure counts.

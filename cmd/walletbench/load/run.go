@@ -532,10 +532,10 @@ func httpSender(gw *gatewayClient, t *tracker, requests func(int) transfer.Reque
 	}
 }
 
-// legacySender sends each request and waits for its outcome in the
-// answer, as a client of the 2020 API does; accepted and decided are the
-// same moment.
-func legacySender(gw *gatewayClient, t *tracker, requests func(int) transfer.Request) sender {
+// answeringSender sends each request and takes its outcome from the
+// answer - the 2020 API's POST and the synchronous baseline work so:
+// accepted and decided are the same moment.
+func answeringSender(t *tracker, requests func(int) transfer.Request, decide func(context.Context, transfer.Request) (transfer.Status, string, error)) sender {
 	return func(ctx context.Context, jobs <-chan job) {
 		for j := range jobs {
 			if ctx.Err() != nil {
@@ -543,36 +543,30 @@ func legacySender(gw *gatewayClient, t *tracker, requests func(int) transfer.Req
 			}
 			t.markDue(j.i, j.dueAt())
 			r := requests(j.i)
-			a, err := gw.decide(ctx, r)
+			status, reason, err := decide(ctx, r)
 			now := time.Now()
 			if err != nil {
 				t.markFailed(errorClass(err))
 				continue
 			}
 			t.markAccepted(j.i, now)
-			t.markOutcome(r.ID, a.status, a.reason, now)
+			t.markOutcome(r.ID, status, reason, now)
 		}
 	}
 }
 
+func legacySender(gw *gatewayClient, t *tracker, requests func(int) transfer.Request) sender {
+	return answeringSender(t, requests, func(ctx context.Context, r transfer.Request) (transfer.Status, string, error) {
+		a, err := gw.decide(ctx, r)
+		return a.status, a.reason, err
+	})
+}
+
 func syncSender(s *syncStore, t *tracker, requests func(int) transfer.Request) sender {
-	return func(ctx context.Context, jobs <-chan job) {
-		for j := range jobs {
-			if ctx.Err() != nil {
-				return
-			}
-			t.markDue(j.i, j.dueAt())
-			r := requests(j.i)
-			out, err := s.apply(ctx, r)
-			now := time.Now()
-			if err != nil {
-				t.markFailed(errorClass(err))
-				continue
-			}
-			t.markAccepted(j.i, now)
-			t.markOutcome(r.ID, out.Status(), string(out.Reason()), now)
-		}
-	}
+	return answeringSender(t, requests, func(ctx context.Context, r transfer.Request) (transfer.Status, string, error) {
+		out, err := s.apply(ctx, r)
+		return out.Status(), string(out.Reason()), err
+	})
 }
 
 // runSync runs the same workload through the synchronous baseline, on

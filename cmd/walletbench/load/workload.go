@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,6 +87,10 @@ type WorkloadConfig struct {
 	// default 1,000.
 	Funding int64
 	Seed    uint64
+	// Labels makes every measured request carry what a payments client's
+	// would: two metadata pairs and a reference of its own, unique per
+	// request. The baseline ignores them.
+	Labels bool
 }
 
 func (c WorkloadConfig) withDefaults() (WorkloadConfig, error) {
@@ -195,15 +200,21 @@ func (w *Workload) Request(op Op, id uuid.UUID, accounts []uuid.UUID) transfer.R
 // filed under the hold's sender.
 func (w *Workload) RequestAt(i int, ids, accounts []uuid.UUID) transfer.Request {
 	op := w.Ops[i]
+	var r transfer.Request
 	if op.HoldOp == 0 {
-		r := w.Request(op, ids[i], accounts)
+		r = w.Request(op, ids[i], accounts)
 		if op.Kind == transfer.KindHold {
 			r.Timeout = HoldTimeout
 		}
-		return r
+	} else {
+		hold := w.Ops[op.HoldOp-1]
+		r = transfer.Request{ID: ids[i], Kind: op.Kind, HoldID: ids[op.HoldOp-1], Partition: accounts[hold.From]}
 	}
-	hold := w.Ops[op.HoldOp-1]
-	return transfer.Request{ID: ids[i], Kind: op.Kind, HoldID: ids[op.HoldOp-1], Partition: accounts[hold.From]}
+	if w.Config.Labels {
+		r.Metadata = map[string]string{"order_id": "order-" + strconv.Itoa(i), "channel": "walletbench"}
+		r.Reference = "wb-" + ids[i].String()
+	}
+	return r
 }
 
 // chooser picks account slots of one currency, uniformly or by Zipf rank.

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 
@@ -222,5 +223,49 @@ func TestWorkloadHolds(t *testing.T) {
 				t.Fatalf("settlement %+v", r)
 			}
 		}
+	}
+}
+
+// TestLabelledRequestBodies: with Labels, every measured request carries
+// metadata and its own reference, and the HTTP body the tool sends for
+// each kind is JSON with both.
+func TestLabelledRequestBodies(t *testing.T) {
+	w, err := Generate(WorkloadConfig{Accounts: 20, Requests: 3 * HoldGap, Seed: 7, Labels: true,
+		Mix: Mix{Deposits: 0.2, Withdrawals: 0.2, Holds: 0.3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts, ids := make([]uuid.UUID, 20), make([]uuid.UUID, 3*HoldGap)
+	for i := range accounts {
+		accounts[i] = uuid.New()
+	}
+	for i := range ids {
+		ids[i] = uuid.New()
+	}
+	refs := map[string]bool{}
+	kinds := map[transfer.Kind]bool{}
+	for i := range w.Ops {
+		r := w.RequestAt(i, ids, accounts)
+		_, body := requestBody(r)
+		var got struct {
+			Metadata  map[string]string `json:"metadata"`
+			Reference string            `json:"reference"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%s body %s: %v", r.Kind, body, err)
+		}
+		if len(got.Metadata) != 2 || got.Metadata["channel"] != "walletbench" || got.Reference == "" || refs[got.Reference] {
+			t.Fatalf("%s body %s", r.Kind, body)
+		}
+		refs[got.Reference] = true
+		kinds[r.Kind] = true
+	}
+	for _, k := range []transfer.Kind{transfer.KindTransfer, transfer.KindDeposit, transfer.KindWithdrawal, transfer.KindHold} {
+		if !kinds[k] {
+			t.Errorf("no %s in the workload", k)
+		}
+	}
+	if !kinds[transfer.KindPost] && !kinds[transfer.KindVoid] {
+		t.Error("no post or void in the workload")
 	}
 }

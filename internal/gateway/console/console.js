@@ -881,7 +881,7 @@
     add('Original subject', d.original_subject, true);
     add('Original sequence', d.original_seq, true);
     add('Original message id', d.original_msg_id, true);
-    add('Request id', d.request_id, true);
+    add('Trace id', d.trace_id, true);
     add('Original size', `${fmtInt(d.original_size)} bytes${d.truncated ? ` (first ${fmtInt(d.body_base64 ? atob(d.body_base64).length : 0)} kept)` : ''}`);
     add('SHA-256', d.original_sha256, true);
     let asText = true;
