@@ -109,6 +109,9 @@ type submission struct {
 	waited bool
 	// overCap: a wait was asked for but MaxWaiters were already waiting.
 	overCap bool
+	// own: the pending request is the one submitted (not one found under
+	// its id), so their fingerprints need no comparing.
+	own bool
 }
 
 // takeWaiter reserves a place among the waiting requests, or reports that
@@ -196,7 +199,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, tid string, wa
 	if err != nil {
 		return submission{}, errors.Join(errUnavailable, err)
 	}
-	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.AcceptedAt}}, overCap: overCap}
+	s := submission{state: state{pending: true, p: Pending{Request: r, AcceptedAt: r.AcceptedAt}}, overCap: overCap, own: !dup}
 	if dup {
 		// The stream already held this id: answer for what it holds, or
 		// for its decision if it was decided in the meantime.
@@ -348,9 +351,8 @@ func (g *Gateway) answerV1(c *fiber.Ctx, r transfer.Request, locationPrefix stri
 		c.Set(headerPreferenceApplied, "wait="+strconv.Itoa(int(wait/time.Second)))
 	}
 	location := locationPrefix + r.ID.String()
-	fp := r.Fingerprint()
 	switch {
-	case s.decided && s.t.Fingerprint != fp:
+	case s.decided && s.t.Fingerprint != r.Fingerprint():
 		g.countWait(s, true)
 		return conflict(g.decidedBody(ctx, s.t))
 	case s.decided:
@@ -367,7 +369,7 @@ func (g *Gateway) answerV1(c *fiber.Ctx, r transfer.Request, locationPrefix stri
 			status = fiber.StatusOK
 		}
 		return c.Status(status).JSON(body)
-	case s.p.Request.Fingerprint() != fp:
+	case !s.own && s.p.Request.Fingerprint() != r.Fingerprint():
 		g.countWait(s, true)
 		return conflict(g.requestBody(ctx, s.p.Request, statusPending, s.p.AcceptedAt))
 	}

@@ -26,6 +26,7 @@ type Producer struct {
 	batcher  *Batcher
 	requests jetstream.Stream
 	window   time.Duration // the requests stream's dedupe window
+	outcomes *outcomeWatch
 
 	// backlog: the requests stream may hold requests older than half the
 	// dedupe window. Run keeps it current.
@@ -54,7 +55,7 @@ func NewProducer(ctx context.Context, nc *nats.Conn, batching BatcherConfig, opt
 		return nil, fmt.Errorf("producer: %w", err)
 	}
 	p := &Producer{nc: nc, js: js, bus: bus, batcher: batcher, requests: requests,
-		window: requests.CachedInfo().Config.Duplicates}
+		window: requests.CachedInfo().Config.Duplicates, outcomes: newOutcomeWatch(nc)}
 	p.readBacklog(ctx)
 	return p, nil
 }
@@ -113,33 +114,12 @@ func (p *Producer) LookupPending(ctx context.Context, id uuid.UUID) (transfer.Re
 
 // WatchOutcome starts listening for outcomes published for id (results
 // and conflict notices alike): decided receives when one appears, and
-// outcomes that appear while a signal waits share it. The subscriptions
-// are made on the connection publishes go through, so the server has them
-// before it has the request. Call stop when done; it is safe to call more
-// than once.
+// outcomes that appear while a signal waits share it. All watchers share
+// one subscription, made on the connection publishes go through, so the
+// server has it before it has the request. Call stop when done; it is safe
+// to call more than once.
 func (p *Producer) WatchOutcome(_ context.Context, id uuid.UUID) (decided <-chan struct{}, stop func(), err error) {
-	done := make(chan struct{}, 1)
-	fire := func(*nats.Msg) {
-		select {
-		case done <- struct{}{}:
-		default: // a signal is already waiting to be taken
-		}
-	}
-	var subs []*nats.Subscription
-	stop = func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe() // fails only on a closed connection, which drops it anyway
-		}
-	}
-	for _, subject := range []string{ResultSubject(id), ConflictSubject(id)} {
-		sub, err := p.nc.Subscribe(subject, fire)
-		if err != nil {
-			stop()
-			return nil, nil, fmt.Errorf("watch %s: %w", id, err)
-		}
-		subs = append(subs, sub)
-	}
-	return done, stop, nil
+	return p.outcomes.watch(id)
 }
 
 // Ping is a JetStream round trip, so a server without JetStream counts as
