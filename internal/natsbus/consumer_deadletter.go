@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -126,20 +125,6 @@ func (c *Consumer) isolated(log *zap.Logger, why string, d *Delivery, err error,
 		zap.String("subject", bounded(d.Subject, maxCopiedSubject)), zap.String("trace_id", d.TraceID),
 		zap.Uint64("seq", d.Seq))
 	log.Error("request isolated: it cannot succeed on retry, its partition goes on without it", fields...)
-}
-
-// traceID is m's trace id header (or the header's old name) when it is
-// valid, else empty: an invalid one is never copied anywhere.
-func traceID(m jetstream.Msg) string {
-	h := m.Headers()
-	id := h.Get(HeaderTraceID)
-	if id == "" {
-		id = h.Get(HeaderLegacyTraceID)
-	}
-	if ValidTraceID(id) {
-		return id
-	}
-	return ""
 }
 
 // bounded cuts s to at most n bytes of valid UTF-8, marking the cut.

@@ -395,3 +395,17 @@ func (pt *partition) unpin() {
 		pt.log.Debug("unpin", zap.Error(err))
 	}
 }
+
+// traceID is m's trace id header (or the header's old name) when it is
+// valid, else empty: an invalid one is never copied anywhere.
+func traceID(m jetstream.Msg) string {
+	h := m.Headers()
+	id := h.Get(HeaderTraceID)
+	if id == "" {
+		id = h.Get(HeaderLegacyTraceID)
+	}
+	if ValidTraceID(id) {
+		return id
+	}
+	return ""
+}
