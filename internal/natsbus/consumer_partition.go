@@ -100,9 +100,12 @@ func (pt *partition) run(takeover bool) {
 		if errors.Is(err, errAborted) {
 			return
 		}
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		switch {
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 			pt.log.Info("pulling again from the restored consumer")
-		} else {
+		case errors.Is(err, errHandedBack):
+			pt.log.Info("older messages stayed held elsewhere; handed the batch back, pulling again")
+		default:
 			pt.log.Warn("partition consumer failed, retrying", zap.Error(err))
 		}
 		if !backoff.wait(pt.ctx) {
@@ -267,8 +270,25 @@ func uniqueSeqs(batch []jetstream.Msg) int {
 // wait ends, and applying ours first would break per-account order.
 func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
 	pt.hold(batch)
+	// Waiting must end: two workers that each believe they own the
+	// partition (their membership views differ for a moment after an
+	// outage) would otherwise each keep their part alive while waiting for
+	// the other's. A released partition, or one that waited several ack
+	// waits, hands its batch back (a nak: the pinned owner gets it again,
+	// with everything older) and pulls again.
+	giveUp := time.Now().Add(pt.c.cfg.handBackAfter())
 	logged := false
 	for {
+		if pt.ctx.Err() != nil || time.Now().After(giveUp) {
+			for _, m := range batch {
+				_ = m.Nak()
+			}
+			pt.hold(nil)
+			if pt.ctx.Err() != nil {
+				return nil, errAborted
+			}
+			return nil, errHandedBack
+		}
 		info, err := cons.Info(pt.hard())
 		if err != nil {
 			if pt.hard().Err() != nil {

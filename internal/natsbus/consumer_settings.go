@@ -148,6 +148,12 @@ func (c ConsumerSettings) withDefaults() (ConsumerSettings, error) {
 	return c, nil
 }
 
+// handBackAfter is how long a partition waits for older messages held
+// elsewhere before it hands its batch back and pulls again: a crashed
+// owner's messages come back within one ack wait, so three mean they are
+// held by a worker that is itself waiting.
+func (c ConsumerSettings) handBackAfter() time.Duration { return 3 * c.AckWait }
+
 // pullExpiry is how long each pull request lives. The server renews a pin
 // only when a new pull request arrives, so requests must be renewed well
 // within PinnedTTL even when the partition is idle.

@@ -33,4 +33,7 @@ var (
 	ErrAbandoned = errors.New("natsbus: stopped with batches in hand abandoned unacked")
 	// errAborted: the hard stop ended a batch in hand.
 	errAborted = errors.New("natsbus: aborted")
+	// errHandedBack: a partition gave its batch back after waiting too
+	// long for older messages held elsewhere, and pulls again.
+	errHandedBack = errors.New("natsbus: batch handed back")
 )
