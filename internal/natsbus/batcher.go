@@ -141,12 +141,12 @@ type Batcher struct {
 	mu      sync.RWMutex // held for reading while enqueuing, for writing to close queue
 	closed  bool
 	waiting atomic.Int64 // publishes queued and not answered yet
-	queue   chan *pending
+	queue   chan *queued
 	done    chan struct{} // closed when Run returns
 }
 
-// pending is one caller's message waiting for its batch.
-type pending struct {
+// queued is one caller's message waiting for its batch.
+type queued struct {
 	ctx context.Context
 	msg *nats.Msg
 	res chan outcome // buffered: the batcher never blocks on a caller
@@ -174,7 +174,7 @@ func NewBatcher(nc *nats.Conn, cfg BatcherConfig) (*Batcher, error) {
 		nc:    nc,
 		js:    js,
 		cfg:   cfg,
-		queue: make(chan *pending, 4*cfg.MaxMessages),
+		queue: make(chan *queued, 4*cfg.MaxMessages),
 		done:  make(chan struct{}),
 	}
 	return b, nil
@@ -215,7 +215,7 @@ func (b *Batcher) Publish(ctx context.Context, msg *nats.Msg) (PubResult, error)
 	if msg == nil || msg.Subject == "" {
 		return PubResult{}, errors.New("batcher: message without subject")
 	}
-	p := &pending{ctx: ctx, msg: copyMsg(msg), res: make(chan outcome, 1)}
+	p := &queued{ctx: ctx, msg: copyMsg(msg), res: make(chan outcome, 1)}
 	if err := b.enqueue(ctx, p); err != nil {
 		return PubResult{}, err
 	}
@@ -238,7 +238,7 @@ func (b *Batcher) Publish(ctx context.Context, msg *nats.Msg) (PubResult, error)
 	}
 }
 
-func (b *Batcher) enqueue(ctx context.Context, p *pending) error {
+func (b *Batcher) enqueue(ctx context.Context, p *queued) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
@@ -267,7 +267,7 @@ func (b *Batcher) enqueue(ctx context.Context, p *pending) error {
 func (b *Batcher) Waiting() int { return int(b.waiting.Load()) }
 
 // answer hands p its outcome.
-func (b *Batcher) answer(p *pending, o outcome) {
+func (b *Batcher) answer(p *queued, o outcome) {
 	p.res <- o
 	b.waiting.Add(-1)
 }
@@ -288,7 +288,7 @@ func (b *Batcher) stopTaking() {
 // run takes one publish, gathers more and commits, until the queue is
 // closed and empty (true) or the connection closes (false).
 func (b *Batcher) run(status <-chan nats.Status) bool {
-	group := make([]*pending, 0, b.cfg.MaxMessages)
+	group := make([]*queued, 0, b.cfg.MaxMessages)
 	for {
 		if b.nc.IsClosed() {
 			return false
@@ -316,7 +316,7 @@ func (b *Batcher) run(status <-chan nats.Status) bool {
 // queued while the previous group was in flight, and with a Linger those
 // that arrive within it. It reports false
 // when the queue was closed.
-func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
+func (b *Batcher) gather(group []*queued) ([]*queued, bool) {
 	var linger <-chan time.Time // nil: take only what is queued now
 	if b.cfg.Linger > 0 {
 		t := time.NewTimer(b.cfg.Linger)
@@ -324,7 +324,7 @@ func (b *Batcher) gather(group []*pending) ([]*pending, bool) {
 		linger = t.C
 	}
 	for len(group) < b.cfg.MaxMessages {
-		var p *pending
+		var p *queued
 		var open bool
 		if linger == nil {
 			select {
@@ -358,7 +358,7 @@ func (b *Batcher) failQueued(err error) {
 // commit publishes group, answering each of its callers. Callers that gave
 // up while queued are dropped: they were told their message may not be
 // stored, and publishing it anyway would only make that less likely true.
-func (b *Batcher) commit(group []*pending) {
+func (b *Batcher) commit(group []*queued) {
 	live := group[:0:0]
 	for _, p := range group {
 		if err := p.ctx.Err(); err != nil {
@@ -370,7 +370,7 @@ func (b *Batcher) commit(group []*pending) {
 	b.commitGroup(live)
 }
 
-func (b *Batcher) commitGroup(group []*pending) {
+func (b *Batcher) commitGroup(group []*queued) {
 	if len(group) == 0 {
 		return
 	}
@@ -409,7 +409,7 @@ func (b *Batcher) commitGroup(group []*pending) {
 
 // publishEach publishes each message of group on its own, concurrently, so
 // their round trips overlap, and waits for all of them.
-func (b *Batcher) publishEach(group []*pending) {
+func (b *Batcher) publishEach(group []*queued) {
 	var wg sync.WaitGroup
 	for _, p := range group {
 		wg.Add(1)
@@ -440,7 +440,7 @@ func (b *Batcher) publishOne(m *nats.Msg) (PubResult, error) {
 // jetstreamext checks against the batch it sent). Only the commit is
 // acknowledged: waiting for the first message's acknowledgement too would
 // add a round trip to every batch.
-func (b *Batcher) publishBatch(group []*pending) (uint64, error) {
+func (b *Batcher) publishBatch(group []*queued) (uint64, error) {
 	msgs := make([]*nats.Msg, len(group))
 	for k, p := range group {
 		msgs[k] = b.prepare(p.msg)

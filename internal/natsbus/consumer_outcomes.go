@@ -125,19 +125,19 @@ func outcomeMsg(r transfer.Request, o transfer.Outcome, currencies transfer.Curr
 // stream can never store is isolated instead: the request is decided in
 // the database, which readers fall back to. currencies formats amounts.
 func (c *Consumer) PublishOutcomes(ctx context.Context, ds []*Delivery, outcomes []transfer.Outcome, currencies transfer.Currencies, tr OutcomeTrace) error {
-	type pending struct {
+	type unacked struct {
 		msg  *nats.Msg
 		opts []jetstream.PublishOpt
 		d    *Delivery
 	}
-	refused := func(p pending, err error) {
+	refused := func(p unacked, err error) {
 		if tr != nil {
 			tr.Refused(p.d, err)
 		}
 		c.isolated(c.log, isolatedOutcomeRefused, p.d, err,
 			zap.Stringer("id", p.d.Request.ID), zap.String("outcome_subject", p.msg.Subject))
 	}
-	todo := make([]pending, 0, len(outcomes))
+	todo := make([]unacked, 0, len(outcomes))
 	for i, o := range outcomes {
 		m, opts, err := outcomeMsg(ds[i].Request, o, currencies)
 		if err != nil {
@@ -154,12 +154,12 @@ func (c *Consumer) PublishOutcomes(ctx context.Context, ds []*Delivery, outcomes
 				InjectTrace(sctx, m.Header)
 			}
 		}
-		todo = append(todo, pending{m, opts, ds[i]})
+		todo = append(todo, unacked{m, opts, ds[i]})
 	}
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
 	for len(todo) > 0 {
 		futures := make([]jetstream.PubAckFuture, len(todo))
-		var failed []pending
+		var failed []unacked
 		for i, p := range todo {
 			f, err := c.js.PublishMsgAsync(copyMsg(p.msg), p.opts...)
 			if err != nil {
