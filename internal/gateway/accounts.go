@@ -130,6 +130,22 @@ func (g *Gateway) accountMustExist(ctx context.Context, c *fiber.Ctx, id uuid.UU
 	return nil
 }
 
+// accountPage answers one page of an account's list, each item through
+// view. An empty page of an unknown account is 404 instead.
+func accountPage[T, V any](ctx context.Context, g *Gateway, c *fiber.Ctx, id uuid.UUID, list []T, next string,
+	view func(context.Context, T) V) error {
+	if len(list) == 0 {
+		if p := g.accountMustExist(ctx, c, id); p != nil {
+			return p
+		}
+	}
+	out := make([]V, len(list))
+	for i, item := range list {
+		out[i] = view(ctx, item)
+	}
+	return c.JSON(newPage(out, next))
+}
+
 // listEntries serves GET /v1/accounts/{id}/entries: the statement, newest
 // first, optionally within created_after < created_at <= created_before.
 // An unknown account is 404, told apart from an empty statement only when
@@ -159,16 +175,7 @@ func (g *Gateway) listEntries(c *fiber.Ctx) error {
 	case err != nil:
 		return g.storeProblem(c, "list entries", err)
 	}
-	if len(list) == 0 {
-		if p := g.accountMustExist(ctx, c, id); p != nil {
-			return p
-		}
-	}
-	out := make([]entryBody, len(list))
-	for i, e := range list {
-		out[i] = g.entryBody(ctx, e)
-	}
-	return c.JSON(newPage(out, next))
+	return accountPage(ctx, g, c, id, list, next, g.entryBody)
 }
 
 type currencyBody struct {

@@ -412,16 +412,7 @@ func (g *Gateway) listHolds(c *fiber.Ctx) error {
 	case err != nil:
 		return g.storeProblem(c, "list holds", err)
 	}
-	if len(list) == 0 {
-		if p := g.accountMustExist(ctx, c, id); p != nil {
-			return p
-		}
-	}
-	out := make([]holdBody, len(list))
-	for i, h := range list {
-		out[i] = g.holdBody(ctx, h)
-	}
-	return c.JSON(newPage(out, next))
+	return accountPage(ctx, g, c, id, list, next, g.holdBody)
 }
 
 // listReversals serves GET /v1/transfers/{transfer_id}/reversals: the
