@@ -64,10 +64,10 @@ func TestNATSDown(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{PublishTimeout: 300 * time.Millisecond})
 	a, b := h.account("USD", "10"), h.account("USD", "")
-	// Wait until the client has seen the server go, as it has in a real
-	// outage: a publish sent before that is unanswered, and its outcome
-	// is unknown (504), not unavailable.
-	down := h.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	// Wait until the gateway's own connection has seen the server go, as
+	// it has in a real outage: a publish sent before that is unanswered,
+	// and its outcome is unknown (504), not unavailable.
+	down := h.queue.Conn.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
 	h.nats.Shutdown()
 	<-down
 

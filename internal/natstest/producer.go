@@ -14,6 +14,9 @@ import (
 // Producer is a running natsbus.Producer on a connection of its own.
 type Producer struct {
 	*natsbus.Producer
+	// Conn is the producer's own connection, for tests that must see it
+	// lose the server.
+	Conn   *nats.Conn
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -47,7 +50,7 @@ func (s *Server) StartProducer(t testing.TB, batching natsbus.BatcherConfig, opt
 		t.Fatalf("natstest: producer: %v", err)
 	}
 	run, stop := context.WithCancel(context.Background())
-	out := &Producer{Producer: p, cancel: stop, done: make(chan error, 1)}
+	out := &Producer{Producer: p, Conn: nc, cancel: stop, done: make(chan error, 1)}
 	go func() { out.done <- p.Run(run) }()
 	t.Cleanup(func() {
 		if err := out.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
