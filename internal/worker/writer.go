@@ -55,8 +55,12 @@ func (w *Worker) writer(consumed <-chan struct{}) {
 // as long as it takes (a database outage must not reorder or reject
 // anything); only the hard stop abandons the batch, unacked.
 func (w *Worker) commit(jobs []*job) (err error) {
-	var reqs []transfer.Request
-	var items []*natsbus.Delivery
+	n := 0
+	for _, j := range jobs {
+		n += len(j.batch.Requests)
+	}
+	reqs := make([]transfer.Request, 0, n)
+	items := make([]*natsbus.Delivery, 0, n)
 	for _, j := range jobs {
 		for _, d := range j.batch.Requests {
 			reqs = append(reqs, d.Request)
