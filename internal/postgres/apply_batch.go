@@ -332,13 +332,14 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 	}
 	if n := len(fresh); n > 0 {
 		var (
-			ids, froms, tos, attempts       = make([][16]byte, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
-			holdIDs, reverses               = make([]pgtype.UUID, n), make([]pgtype.UUID, n)
-			kinds, statuses, amounts, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			reasons                         = make([]*string, n)
-			fingerprints                    = make([][]byte, n)
-			submitted, processed            = make([]time.Time, n), make([]time.Time, n)
-			metadata, references            = make([]*string, n), make([]*string, n)
+			ids, froms, tos, attempts = make([][16]byte, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+			holdIDs, reverses         = make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+			kinds, statuses, currs    = make([]string, n), make([]string, n), make([]string, n)
+			amounts                   = newNumericArray(n)
+			reasons                   = make([]*string, n)
+			fingerprints              = make([][]byte, n)
+			submitted, processed      = make([]time.Time, n), make([]time.Time, n)
+			metadata, references      = make([]*string, n), make([]*string, n)
 		)
 		for i, t := range fresh {
 			var err error
@@ -349,7 +350,8 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			ids[i], kinds[i], statuses[i] = t.ID, string(t.Kind), string(t.Status)
 			froms[i], tos[i], attempts[i] = nullUUID(t.From), nullUUID(t.To), nullUUID(t.Attempt)
 			holdIDs[i], reverses[i] = nullUUID(t.HoldID), nullUUID(t.Reverses)
-			amounts[i], currs[i] = t.Amount.String(), t.Currency
+			amounts.add(t.Amount)
+			currs[i] = t.Currency
 			reasons[i] = nullReason(t.Reason)
 			fp := t.Fingerprint
 			fingerprints[i] = fp[:]
@@ -365,40 +367,43 @@ func saveChanges(ctx context.Context, tx pgx.Tx, ch transfer.Changes, stored map
 			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
 				$7::numeric[], $8::text[], $9::bytea[], $10::timestamptz[], $11::timestamptz[], $12::uuid[], $13::uuid[], $14::uuid[],
 				$15::text[], $16::text[]) AS u(i, k, s, r, f, t, a, c, fp, sa, pa, at, h, rv, m, ref)`,
-			ids, kinds, statuses, reasons, froms, tos, amounts, currs, fingerprints, submitted, processed, attempts, holdIDs, reverses,
+			ids, kinds, statuses, reasons, froms, tos, amounts.literal(), currs, fingerprints, submitted, processed, attempts, holdIDs, reverses,
 			metadata, references)
 	}
 	if n := len(ch.Entries); n > 0 {
 		var (
-			accounts, transfers                 = make([][16]byte, n), make([][16]byte, n)
-			counterparties                      = make([]pgtype.UUID, n)
-			versions                            = make([]int64, n)
-			kinds, dirs, amounts, afters, currs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			accounts, transfers = make([][16]byte, n), make([][16]byte, n)
+			counterparties      = make([]pgtype.UUID, n)
+			versions            = make([]int64, n)
+			kinds, dirs, currs  = make([]string, n), make([]string, n), make([]string, n)
+			amounts, afters     = newNumericArray(n), newNumericArray(n)
 		)
 		for i, e := range ch.Entries {
 			accounts[i], versions[i], transfers[i] = e.AccountID, e.Version, e.TransferID
 			kinds[i], dirs[i] = string(e.Kind), string(e.Direction)
-			amounts[i], afters[i] = e.Amount.String(), e.BalanceAfter.String()
+			amounts.add(e.Amount)
+			afters.add(e.BalanceAfter)
 			counterparties[i], currs[i] = nullUUID(e.Counterparty), e.Currency
 		}
 		batch.Queue(`INSERT INTO entries
 			(account_id, version, transfer_id, kind, direction, amount, balance_after, counterparty, currency, created_at)
 			SELECT a, v, t, k, d, am, b, c, cu, $10 FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[],
 				$5::text[], $6::numeric[], $7::numeric[], $8::uuid[], $9::text[]) AS u(a, v, t, k, d, am, b, c, cu)`,
-			accounts, versions, transfers, kinds, dirs, amounts, afters, counterparties, currs, now)
+			accounts, versions, transfers, kinds, dirs, amounts.literal(), afters.literal(), counterparties, currs, now)
 	}
 	queueUpdateAccounts(batch, ch.Accounts, now)
 	queueSaveHolds(batch, ch.Holds)
 	if n := len(ch.Reversed); n > 0 {
-		ids, amounts := make([][16]byte, n), make([]string, n)
+		ids, amounts := make([][16]byte, n), newNumericArray(n)
 		for i, t := range ch.Reversed {
-			ids[i], amounts[i] = t.ID, t.ReversedAmount.String()
+			ids[i] = t.ID
+			amounts.add(t.ReversedAmount)
 		}
 		// After the inserts above: a request may be reversed in the batch
 		// that applied it.
 		batch.Queue(`UPDATE transfers AS t SET reversed_amount = u.reversed
 			FROM unnest($1::uuid[], $2::numeric[]) AS u(id, reversed)
-			WHERE t.id = u.id AND t.status = 'applied'`, ids, amounts).Exec(func(tag pgconn.CommandTag) error {
+			WHERE t.id = u.id AND t.status = 'applied'`, ids, amounts.literal()).Exec(func(tag pgconn.CommandTag) error {
 			if tag.RowsAffected() != int64(n) {
 				return fmt.Errorf("update reversed amounts: %w", errDecisionChanged)
 			}
@@ -418,13 +423,15 @@ func queueUpdateAccounts(batch *pgx.Batch, accounts []*transfer.Account, now tim
 	if n == 0 {
 		return
 	}
-	ids, balances, helds, versions := make([][16]byte, n), make([]string, n), make([]string, n), make([]int64, n)
+	ids, balances, helds, versions := make([][16]byte, n), newNumericArray(n), newNumericArray(n), make([]int64, n)
 	for i, a := range accounts {
-		ids[i], balances[i], helds[i], versions[i] = a.ID, a.Balance.String(), a.Held.String(), a.Version
+		ids[i], versions[i] = a.ID, a.Version
+		balances.add(a.Balance)
+		helds.add(a.Held)
 	}
 	batch.Queue(`UPDATE accounts AS a SET balance = u.balance, held = u.held, version = u.version, updated_at = $5
 		FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::bigint[]) AS u(id, balance, held, version)
-		WHERE a.id = u.id`, ids, balances, helds, versions, now).Exec(func(tag pgconn.CommandTag) error {
+		WHERE a.id = u.id`, ids, balances.literal(), helds.literal(), versions, now).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != int64(n) {
 			return errors.New("update accounts: row count mismatch")
 		}
@@ -442,14 +449,17 @@ func queueSaveHolds(batch *pgx.Batch, holds []*transfer.Hold) {
 		return
 	}
 	var (
-		ids, froms, tos               = make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
-		amounts, posted, currs, state = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		expires                       = make([]pgtype.Timestamptz, n)
-		created, updated              = make([]time.Time, n), make([]time.Time, n)
+		ids, froms, tos  = make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
+		amounts, posted  = newNumericArray(n), newNumericArray(n)
+		currs, state     = make([]string, n), make([]string, n)
+		expires          = make([]pgtype.Timestamptz, n)
+		created, updated = make([]time.Time, n), make([]time.Time, n)
 	)
 	for i, h := range holds {
 		ids[i], froms[i], tos[i] = h.ID, h.From, h.To
-		amounts[i], posted[i], currs[i], state[i] = h.Amount.String(), h.PostedAmount.String(), h.Currency, string(h.State)
+		amounts.add(h.Amount)
+		posted.add(h.PostedAmount)
+		currs[i], state[i] = h.Currency, string(h.State)
 		expires[i] = pgtype.Timestamptz{Time: h.ExpiresAt, Valid: !h.ExpiresAt.IsZero()}
 		created[i], updated[i] = h.CreatedAt, h.UpdatedAt
 	}
@@ -460,7 +470,7 @@ func queueSaveHolds(batch *pgx.Batch, holds []*transfer.Hold) {
 		ON CONFLICT (id) DO UPDATE SET state = excluded.state, posted_amount = excluded.posted_amount,
 			updated_at = excluded.updated_at
 		WHERE holds.state = 'held'`,
-		ids, froms, tos, amounts, posted, currs, state, expires, created, updated).Exec(func(tag pgconn.CommandTag) error {
+		ids, froms, tos, amounts.literal(), posted.literal(), currs, state, expires, created, updated).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != int64(n) {
 			return fmt.Errorf("save holds: %w", errDecisionChanged)
 		}
@@ -531,6 +541,31 @@ func requestMetadataJSON(m map[string]string) (*string, error) {
 	s := string(b)
 	return &s, nil
 }
+
+// numericArray builds a numeric[] parameter as the text of a PostgreSQL
+// array literal, {1.25,3,...}, which pgx sends as it is. Given a []string
+// for a numeric[] parameter, pgx first tries the binary format, which it
+// has no encoding of a string into, and builds an error that prints the
+// whole array with %#v before it falls back to text: a formatted copy of
+// every amount column of every batch, thrown away. The literal also saves
+// boxing each amount into an interface. A decimal's text is digits, an
+// optional sign and point: nothing in it needs quoting.
+type numericArray struct{ b []byte }
+
+func newNumericArray(n int) *numericArray {
+	b := make([]byte, 1, 2+8*n)
+	b[0] = '{'
+	return &numericArray{b: b}
+}
+
+func (a *numericArray) add(d decimal.Decimal) {
+	if len(a.b) > 1 {
+		a.b = append(a.b, ',')
+	}
+	a.b = append(a.b, d.String()...)
+}
+
+func (a *numericArray) literal() string { return string(append(a.b, '}')) }
 
 func nullString(s string) *string {
 	if s == "" {

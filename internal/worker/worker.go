@@ -184,9 +184,12 @@ func (w *Worker) loadPrecisions(ctx context.Context) error {
 // the cached table lacks (added since it was read); if it cannot, amounts
 // are written as stored.
 func (w *Worker) precisionsFor(ctx context.Context, outcomes []transfer.Outcome) transfer.Currencies {
+	// A batch is mostly of one or a few currencies: a code equal to the
+	// one before it is not listed again.
 	var codes []string
 	for _, o := range outcomes {
-		if o.Transfer.Status == transfer.StatusApplied {
+		if o.Transfer.Status == transfer.StatusApplied &&
+			(len(codes) == 0 || codes[len(codes)-1] != o.Transfer.Currency) {
 			codes = append(codes, o.Transfer.Currency)
 		}
 	}

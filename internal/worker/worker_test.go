@@ -1,7 +1,11 @@
 package worker_test
 
 import (
+	"maps"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
@@ -62,4 +66,55 @@ func TestEndToEnd(t *testing.T) {
 	if n := e.resultCount(natsbus.ResultSubject(t1.ID)); n != 1 {
 		t.Fatalf("%d outcomes for one request", n)
 	}
+}
+
+// TestOutcomeCounts: every decision is counted once under its status and
+// reason, however a batch interleaves them.
+func TestOutcomeCounts(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w := e.startWorker(e.cfg, nil)
+	a, b := e.account("USD"), e.account("USD")
+	d := deposit(a, "10", "USD")
+	e.publish(d)
+	e.waitResult(d.ID)
+	// b holds 3 when the withdrawal comes.
+	reqs := []transfer.Request{xfer(a, b, "1", "USD"), xfer(a, b, "100", "USD"), xfer(a, b, "2", "USD"),
+		xfer(a, b, "100", "USD"), withdrawal(b, "50", "USD"), xfer(a, b, "3", "USD")}
+	e.publish(reqs...)
+	for _, r := range reqs {
+		e.waitResult(r.ID)
+	}
+	want := map[string]float64{"applied/": 4, "rejected/insufficient_funds": 3}
+	// The counts follow the acks, which follow the outcomes.
+	deadline := time.Now().Add(10 * time.Second)
+	for got := outcomeCounts(t, w.reg); !maps.Equal(got, want); got = outcomeCounts(t, w.reg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("outcomes counted %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// outcomeCounts reads wallet_worker_outcomes_total by "status/reason".
+func outcomeCounts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := make(map[string]float64)
+	for _, f := range families {
+		if f.GetName() != "wallet_worker_outcomes_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := make(map[string]string)
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			counts[labels["status"]+"/"+labels["reason"]] += m.GetCounter().GetValue()
+		}
+	}
+	return counts
 }

@@ -55,8 +55,12 @@ func (w *Worker) writer(consumed <-chan struct{}) {
 // as long as it takes (a database outage must not reorder or reject
 // anything); only the hard stop abandons the batch, unacked.
 func (w *Worker) commit(jobs []*job) (err error) {
-	var reqs []transfer.Request
-	var items []*natsbus.Delivery
+	n := 0
+	for _, j := range jobs {
+		n += len(j.batch.Requests)
+	}
+	reqs := make([]transfer.Request, 0, n)
+	items := make([]*natsbus.Delivery, 0, n)
 	for _, j := range jobs {
 		for _, d := range j.batch.Requests {
 			reqs = append(reqs, d.Request)
@@ -87,12 +91,28 @@ func (w *Worker) commit(jobs []*job) (err error) {
 	for _, j := range jobs {
 		j.batch.Ack()
 	}
+	// Outcomes are counted by runs of one status and reason (mostly one
+	// run per batch), so the series is looked up per run, not per request.
+	var run struct {
+		status transfer.Status
+		reason transfer.Code
+		n      int
+	}
+	count := func() {
+		if run.n > 0 {
+			w.m.outcomes.WithLabelValues(string(run.status), string(run.reason)).Add(float64(run.n))
+		}
+	}
 	for i, o := range outcomes {
 		it := items[i]
-		if o.Replayed {
+		switch {
+		case o.Replayed:
 			w.m.replays.Inc()
-		} else {
-			w.m.outcomes.WithLabelValues(string(o.Transfer.Status), string(o.Transfer.Reason)).Inc()
+		case run.n > 0 && o.Transfer.Status == run.status && o.Transfer.Reason == run.reason:
+			run.n++
+		default:
+			count()
+			run.status, run.reason, run.n = o.Transfer.Status, o.Transfer.Reason, 1
 		}
 		if ce := w.log.Check(zap.DebugLevel, "request decided"); ce != nil {
 			ce.Write(zap.Stringer("id", it.Request.ID), zap.String("trace_id", it.TraceID),
@@ -100,6 +120,7 @@ func (w *Worker) commit(jobs []*job) (err error) {
 				zap.Bool("replayed", o.Replayed))
 		}
 	}
+	count()
 	return nil
 }
 
