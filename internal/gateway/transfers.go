@@ -13,6 +13,7 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // check applies every rule that needs no account with transfer's Check, in
@@ -20,17 +21,12 @@ import (
 // been rejected there with the same code.
 func (g *Gateway) check(ctx context.Context, r *transfer.Request) *Problem {
 	r.Currency = transfer.NormalizeCurrency(r.Currency)
-	var lookupErr error
-	e := r.Check(func(code string) (int32, bool) {
-		p, ok, err := g.currencies.precision(ctx, code)
-		lookupErr = err
-		return p, ok
-	})
-	if lookupErr != nil {
-		g.log.Warn("currencies unavailable", zap.Error(lookupErr))
+	cs, err := g.currencies.table(ctx, r.Currency)
+	if err != nil {
+		g.log.Warn("currencies unavailable", zap.Error(err))
 		return unavailable("The currencies table cannot be read; retry shortly.")
 	}
-	if e != nil {
+	if e := r.Check(func(code string) (int32, bool) { p, ok := cs[code]; return p, ok }); e != nil {
 		return domainProblem(e)
 	}
 	return nil
@@ -308,26 +304,20 @@ func (g *Gateway) countWait(s submission, conflict bool) {
 }
 
 // postTransfer serves POST /v1/transfers.
-func (g *Gateway) postTransfer(c *fiber.Ctx) error {
-	return g.submitV1(c, decodeTransfer)
-}
+func (g *Gateway) postTransfer(c *fiber.Ctx) error { return g.submitV1(c, wire.Transfer) }
 
 // postDeposit serves POST /v1/deposits.
-func (g *Gateway) postDeposit(c *fiber.Ctx) error {
-	return g.submitV1(c, func(b []byte) (transfer.Request, *Problem) { return decodeMovement(transfer.KindDeposit, b) })
-}
+func (g *Gateway) postDeposit(c *fiber.Ctx) error { return g.submitV1(c, wire.Deposit) }
 
 // postWithdrawal serves POST /v1/withdrawals.
-func (g *Gateway) postWithdrawal(c *fiber.Ctx) error {
-	return g.submitV1(c, func(b []byte) (transfer.Request, *Problem) { return decodeMovement(transfer.KindWithdrawal, b) })
-}
+func (g *Gateway) postWithdrawal(c *fiber.Ctx) error { return g.submitV1(c, wire.Withdrawal) }
 
-func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, *Problem)) error {
+func (g *Gateway) submitV1(c *fiber.Ctx, form *wire.Form) error {
 	body, p := jsonBody(c, false)
 	if p != nil {
 		return p
 	}
-	r, p := decode(body)
+	r, p := decode(form, body)
 	if p != nil {
 		return p
 	}
