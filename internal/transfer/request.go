@@ -223,13 +223,9 @@ func (r Request) Validate() *Error {
 	if r.Kind == KindHold && (r.Timeout < 0 || r.Timeout > MaxHoldTimeout) {
 		return errorf(CodeInvalidTimeout, "timeout must be between 0 and 30 days")
 	}
-	return r.checkLabels()
-}
-
-// checkLabels checks the metadata, then the reference. The decoders check
-// them first (a body with bad ones is refused whole); here they come last,
-// so the codes of the rules above keep their order.
-func (r Request) checkLabels() *Error {
+	// The metadata, then the reference. The decoders check them first (a
+	// body with bad ones is refused whole); here they come last, so the
+	// codes of the rules above keep their order.
 	if e := CheckMetadata(r.Metadata); e != nil {
 		return e
 	}
