@@ -21,12 +21,20 @@ import (
 // been rejected there with the same code.
 func (g *Gateway) check(ctx context.Context, r *transfer.Request) *Problem {
 	r.Currency = transfer.NormalizeCurrency(r.Currency)
-	cs, err := g.currencies.table(ctx, r.Currency)
-	if err != nil {
-		g.log.Warn("currencies unavailable", zap.Error(err))
+	// The table is read only when Check asks: not for a request that
+	// breaks an earlier rule, nor for a post, void or reversal.
+	var lookupErr error
+	e := r.Check(func(code string) (int32, bool) {
+		cs, err := g.currencies.table(ctx, code)
+		lookupErr = err
+		p, ok := cs[code]
+		return p, ok
+	})
+	if lookupErr != nil {
+		g.log.Warn("currencies unavailable", zap.Error(lookupErr))
 		return unavailable("The currencies table cannot be read; retry shortly.")
 	}
-	if e := r.Check(func(code string) (int32, bool) { p, ok := cs[code]; return p, ok }); e != nil {
+	if e != nil {
 		return domainProblem(e)
 	}
 	return nil
