@@ -47,9 +47,9 @@ func (g *Gateway) postAccount(c *fiber.Ctx) error {
 	if !transfer.ValidCurrencyShape(currency) {
 		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Field \"currency\" must name a supported currency, such as \"USD\".")
 	}
-	if _, ok, err := g.currencies.precision(ctx, currency); err != nil {
+	if cs, err := g.currencies.table(ctx, currency); err != nil {
 		return g.storeProblem(c, "currencies", err)
-	} else if !ok {
+	} else if _, ok := cs[currency]; !ok {
 		return fieldProblem(transfer.CodeCurrencyNotSupported, "currency", "Currency "+strconv.Quote(currency)+" is not supported.")
 	}
 	a, created, err := g.store.CreateAccountWithMetadata(ctx, id, currency, metadata)
@@ -185,12 +185,12 @@ type currencyBody struct {
 
 // listCurrencies serves GET /v1/currencies.
 func (g *Gateway) listCurrencies(c *fiber.Ctx) error {
-	list, err := g.currencies.list(c.UserContext())
+	cs, err := g.currencies.table(c.UserContext())
 	if err != nil {
 		return g.storeProblem(c, "list currencies", err)
 	}
-	out := make([]currencyBody, len(list))
-	for i, cur := range list {
+	out := make([]currencyBody, len(cs))
+	for i, cur := range cs.List() {
 		out[i] = currencyBody{Code: cur.Code, Precision: cur.Precision}
 	}
 	return c.JSON(struct {

@@ -3,7 +3,7 @@ package gateway
 import (
 	"testing"
 
-	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 var (
@@ -17,7 +17,7 @@ func BenchmarkDecodeTransfer(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchTransfer)))
 	for b.Loop() {
-		if _, p := decodeTransfer(benchTransfer); p != nil {
+		if _, p := decode(wire.Transfer, benchTransfer); p != nil {
 			b.Fatal(p)
 		}
 	}
@@ -27,7 +27,7 @@ func BenchmarkDecodeDeposit(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchDeposit)))
 	for b.Loop() {
-		if _, p := decodeMovement(transfer.KindDeposit, benchDeposit); p != nil {
+		if _, p := decode(wire.Deposit, benchDeposit); p != nil {
 			b.Fatal(p)
 		}
 	}
@@ -37,7 +37,7 @@ func BenchmarkDecodeLegacyTransfer(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchLegacy)))
 	for b.Loop() {
-		if _, p := decodeLegacyTransfer(benchLegacy); p != nil {
+		if _, p := decode(wire.Legacy, benchLegacy); p != nil {
 			b.Fatal(p)
 		}
 	}
@@ -47,7 +47,7 @@ func BenchmarkDecodeTransferEscaped(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchEscaped)))
 	for b.Loop() {
-		if _, p := decodeTransfer(benchEscaped); p != nil {
+		if _, p := decode(wire.Transfer, benchEscaped); p != nil {
 			b.Fatal(p)
 		}
 	}
@@ -58,7 +58,7 @@ func BenchmarkDecodeRejected(b *testing.B) {
 	body := []byte(`{"id":"` + idA + `","amount":1e400}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, p := decodeTransfer(body); p == nil {
+		if _, p := decode(wire.Transfer, body); p == nil {
 			b.Fatal("accepted")
 		}
 	}
@@ -72,7 +72,7 @@ func BenchmarkDecodeTransferLabels(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, p := decodeTransfer(body); p != nil {
+		if _, p := decode(wire.Transfer, body); p != nil {
 			b.Fatal(p)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 const (
@@ -18,7 +19,7 @@ const (
 
 func TestDecodeTransfer(t *testing.T) {
 	t.Parallel()
-	r, p := decodeTransfer([]byte(`{"id":"` + strings.ToUpper(idA) + `","from_account_id":"` + idB + `","to_account_id":"` + idC + `","amount":"100.111","currency":"usd"}`))
+	r, p := decode(wire.Transfer, []byte(`{"id":"`+strings.ToUpper(idA)+`","from_account_id":"`+idB+`","to_account_id":"`+idC+`","amount":"100.111","currency":"usd"}`))
 	if p != nil {
 		t.Fatalf("problem: %v", p)
 	}
@@ -33,11 +34,11 @@ func TestDecodeTransfer(t *testing.T) {
 func TestDecodeMovement(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"id":"` + idA + `","account_id":"` + idB + `","amount":"5","currency":"EUR"}`)
-	d, p := decodeMovement(transfer.KindDeposit, body)
+	d, p := decode(wire.Deposit, body)
 	if p != nil || d.To != uuid.MustParse(idB) || d.From != uuid.Nil || d.Kind != transfer.KindDeposit {
 		t.Fatalf("deposit: %+v %v", d, p)
 	}
-	w, p := decodeMovement(transfer.KindWithdrawal, body)
+	w, p := decode(wire.Withdrawal, body)
 	if p != nil || w.From != uuid.MustParse(idB) || w.To != uuid.Nil || w.Kind != transfer.KindWithdrawal {
 		t.Fatalf("withdrawal: %+v %v", w, p)
 	}
@@ -48,14 +49,14 @@ func TestDecodeLegacyNumberAmountIsExact(t *testing.T) {
 	// 0.1 + 0.2 style values must not pass through a float.
 	body := `{"id":"` + idA + `","sender_account_id":"` + idB + `","receiver_account_id":"` + idC +
 		`","amount":123456789012345678.123456789,"currency_code":"USD"}`
-	r, p := decodeLegacyTransfer([]byte(body))
+	r, p := decode(wire.Legacy, []byte(body))
 	if p != nil {
 		t.Fatalf("problem: %v", p)
 	}
 	if got := r.Amount.String(); got != "123456789012345678.123456789" {
 		t.Fatalf("amount %s", got)
 	}
-	r, p = decodeLegacyTransfer([]byte(`{"id":"` + idA + `"}`))
+	r, p = decode(wire.Legacy, []byte(`{"id":"`+idA+`"}`))
 	if p != nil || !r.Amount.IsZero() {
 		t.Fatalf("missing legacy amount: %v %v", r.Amount, p)
 	}
@@ -68,6 +69,10 @@ type decodeCase struct {
 	code       transfer.Code
 	field      string
 }
+
+// transferFields are POST /v1/transfers' keys, in the order tbody writes
+// them.
+var transferFields = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "metadata", "reference"}
 
 func tbody(fields string) string {
 	base := map[string]string{"id": `"` + idA + `"`, "from_account_id": `"` + idB + `"`, "to_account_id": `"` + idC + `"`,
@@ -144,7 +149,7 @@ func TestDecodeCases(t *testing.T) {
 	t.Parallel()
 	for _, tc := range decodeCases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, p := decodeTransfer([]byte(tc.body))
+			_, p := decode(wire.Transfer, []byte(tc.body))
 			switch {
 			case tc.code == "" && p != nil:
 				t.Fatalf("unexpected problem %v", p)

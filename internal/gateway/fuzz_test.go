@@ -29,15 +29,19 @@ func FuzzDecoders(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, _ = decodeTransfer(body)
-		_, _ = decodeMovement(transfer.KindDeposit, body)
-		_, _ = decodeMovement(transfer.KindWithdrawal, body)
-		_, _ = decodeLegacyTransfer(body)
+		_, _ = decode(wire.Transfer, body)
+		_, _ = decode(wire.Deposit, body)
+		_, _ = decode(wire.Withdrawal, body)
+		_, _ = decode(wire.Legacy, body)
 		_, _ = decodeAccountRequest(body, "id", "currency", "metadata")
 
-		names := legacyFields
+		names := []string{"id", "sender_account_id", "receiver_account_id", "amount", "currency_code"}
 		vals := make([]wire.Value, len(names))
-		p := readObject(body, &legacyReader, vals)
+		rd := wire.Reader{Names: names}
+		var p *Problem
+		if _, err := rd.Read(body, vals); err != nil {
+			p = readProblem(transfer.KindTransfer, err)
+		}
 		for _, v := range vals {
 			if v.Kind == wire.Object || v.Kind == wire.Array {
 				return // the reader stops at such a value; the rest is unread

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/transfer"
@@ -33,123 +32,6 @@ func (g *Gateway) holdRoutes(read, write fiber.Handler) {
 	g.handle(fiber.MethodGet, "/v1/transfers/:transfer_id/reversals", read, g.listReversals)
 }
 
-var (
-	holdFields     = []string{"id", "from_account_id", "to_account_id", "amount", "currency", "timeout_seconds", "metadata", "reference"}
-	postFields     = []string{"id", "amount", "metadata", "reference"}
-	voidFields     = []string{"id", "metadata", "reference"}
-	reversalFields = []string{"id", "amount", "metadata", "reference"}
-
-	holdReader     = wire.Reader{Names: holdFields}
-	postReader     = wire.Reader{Names: postFields}
-	voidReader     = wire.Reader{Names: voidFields}
-	reversalReader = wire.Reader{Names: reversalFields}
-)
-
-// decodeHold reads POST /v1/holds: a transfer's fields and an optional
-// timeout_seconds, a JSON integer.
-func decodeHold(body []byte) (transfer.Request, *Problem) {
-	var v [8]wire.Value
-	if p := readObject(body, &holdReader, v[:]); p != nil {
-		return transfer.Request{}, p
-	}
-	r := transfer.Request{Kind: transfer.KindHold}
-	var p *Problem
-	if r.ID, p = stringID(holdFields[0], v[0]); p != nil {
-		return r, p
-	}
-	if r.From, p = stringID(holdFields[1], v[1]); p != nil {
-		return r, p
-	}
-	if r.To, p = stringID(holdFields[2], v[2]); p != nil {
-		return r, p
-	}
-	if r.Amount, p = amount(v[3], false); p != nil {
-		return r, p
-	}
-	if r.Currency, p = stringField(holdFields[4], v[4]); p != nil {
-		return r, p
-	}
-	if r.Timeout, p = timeoutSeconds(v[5]); p != nil {
-		return r, p
-	}
-	return r, labels(&r, v[6], v[7])
-}
-
-func timeoutSeconds(v wire.Value) (time.Duration, *Problem) {
-	switch v.Kind {
-	case wire.Absent, wire.Null:
-		return 0, nil
-	case wire.Number:
-	default:
-		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, not "+v.Kind.String()+".")
-	}
-	d, ok := wire.Seconds(v.Text)
-	if !ok {
-		return 0, fieldProblem(transfer.CodeInvalidTimeout, "timeout_seconds", "Field \"timeout_seconds\" must be a whole number of seconds, at most 2592000 (30 days).")
-	}
-	return d, nil
-}
-
-// decodeSettle reads the body of a post or void: the request id and, for a
-// post, an optional amount. An explicit "0" is refused: zero would read as
-// "not given", the whole hold.
-func decodeSettle(kind transfer.Kind, holdID uuid.UUID, body []byte) (transfer.Request, *Problem) {
-	r := transfer.Request{Kind: kind, HoldID: holdID}
-	var v [4]wire.Value
-	var p *Problem
-	if kind == transfer.KindVoid {
-		if p := readObject(body, &voidReader, v[:3]); p != nil {
-			return transfer.Request{}, p
-		}
-		if r.ID, p = stringID("id", v[0]); p != nil {
-			return r, p
-		}
-		return r, labels(&r, v[1], v[2])
-	}
-	if p := readObject(body, &postReader, v[:]); p != nil {
-		return transfer.Request{}, p
-	}
-	if r.ID, p = stringID("id", v[0]); p != nil {
-		return r, p
-	}
-	if r.Amount, p = optionalAmount(v[1], "the whole hold"); p != nil {
-		return r, p
-	}
-	return r, labels(&r, v[2], v[3])
-}
-
-// decodeReversal reads the body of a reversal: the request id and an
-// optional amount (default: what is left to reverse).
-func decodeReversal(transferID uuid.UUID, body []byte) (transfer.Request, *Problem) {
-	var v [4]wire.Value
-	if p := readObject(body, &reversalReader, v[:]); p != nil {
-		return transfer.Request{}, p
-	}
-	r := transfer.Request{Kind: transfer.KindReversal, Reverses: transferID}
-	var p *Problem
-	if r.ID, p = stringID("id", v[0]); p != nil {
-		return r, p
-	}
-	if r.Amount, p = optionalAmount(v[1], "what is left to reverse"); p != nil {
-		return r, p
-	}
-	return r, labels(&r, v[2], v[3])
-}
-
-func optionalAmount(v wire.Value, whole string) (amt decimal.Decimal, p *Problem) {
-	if v.Kind == wire.Absent || v.Kind == wire.Null {
-		return amt, nil
-	}
-	if amt, p = amount(v, false); p != nil {
-		return amt, p
-	}
-	if amt.IsZero() {
-		return amt, fieldProblem(transfer.CodeTransferAmountMustBePositive, "amount",
-			"The amount must be greater than zero; leave it out for "+whole+".")
-	}
-	return amt, nil
-}
-
 // postHold serves POST /v1/holds: a transfer's answers, with Location at
 // the hold.
 func (g *Gateway) postHold(c *fiber.Ctx) error {
@@ -157,7 +39,7 @@ func (g *Gateway) postHold(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	r, p := decodeHold(body)
+	r, p := decode(wire.Hold, body)
 	if p != nil {
 		return p
 	}
@@ -178,10 +60,15 @@ func (g *Gateway) postSettle(kind transfer.Kind) fiber.Handler {
 		if p != nil {
 			return p
 		}
-		r, p := decodeSettle(kind, holdID, body)
+		form := wire.Post
+		if kind == transfer.KindVoid {
+			form = wire.Void
+		}
+		r, p := decode(form, body)
 		if p != nil {
 			return p
 		}
+		r.HoldID = holdID
 		if p := g.check(c.UserContext(), &r); p != nil {
 			return p
 		}
@@ -209,10 +96,11 @@ func (g *Gateway) postReversal(c *fiber.Ctx) error {
 	if p != nil {
 		return p
 	}
-	r, p := decodeReversal(origID, body)
+	r, p := decode(wire.Reversal, body)
 	if p != nil {
 		return p
 	}
+	r.Reverses = origID
 	if p := g.check(c.UserContext(), &r); p != nil {
 		return p
 	}
@@ -471,16 +359,5 @@ func (g *Gateway) settlementFields(ctx context.Context, b *transferBody, r trans
 	}
 	if r.Amount.IsZero() {
 		b.Amount = ""
-	}
-}
-
-// reversedAmount shows how much of an applied transfer, deposit,
-// withdrawal or post was reversed.
-func (g *Gateway) reversedAmount(ctx context.Context, b *transferBody, t transfer.Transfer) {
-	switch t.Kind {
-	case transfer.KindTransfer, transfer.KindDeposit, transfer.KindWithdrawal, transfer.KindPost:
-		if t.Status == transfer.StatusApplied {
-			b.ReversedAmount = g.currencies.format(ctx, t.ReversedAmount, t.Currency)
-		}
 	}
 }

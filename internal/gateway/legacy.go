@@ -13,6 +13,7 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // The original 2020 service's API, kept for its clients: every answer is an
@@ -72,7 +73,7 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 	if p != nil {
 		return legacyFail(c, p)
 	}
-	r, p := decodeLegacyTransfer(body)
+	r, p := decode(wire.Legacy, body)
 	if p != nil {
 		return legacyFail(c, p)
 	}

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/zap"
 
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // Codes the gateway adds to the domain's (transfer.Code). Like those, they
@@ -211,4 +213,86 @@ func writeProblem(c *fiber.Ctx, p *Problem) error {
 	}
 	c.Set(fiber.HeaderContentType, problemContentType)
 	return nil
+}
+
+// decode reads a request body with form, as a problem when it cannot.
+func decode(form *wire.Form, body []byte) (transfer.Request, *Problem) {
+	r, err := form.Read(body)
+	if err != nil {
+		return r, readProblem(r.Kind, err)
+	}
+	return r, nil
+}
+
+// readProblem words why a request body could not be read (wire.Form.Read)
+// as a problem. kind is the request's.
+func readProblem(kind transfer.Kind, err *wire.Error) *Problem {
+	field := err.Field
+	switch err.Kind {
+	case wire.Unknown:
+		return fieldProblem(CodeUnknownField, field, "Unknown field "+strconv.Quote(field)+".")
+	case wire.Duplicate:
+		return fieldProblem(CodeDuplicateField, field, "Field "+strconv.Quote(field)+" appears more than once.")
+	case wire.BadMetadata:
+		return fieldProblem(transfer.CodeInvalidMetadata, field, "Field \"metadata\" must be an object of strings: "+err.Detail+".")
+	case wire.WrongType:
+		if field == "timeout_seconds" {
+			return fieldProblem(transfer.CodeInvalidTimeout, field, "Field \"timeout_seconds\" must be a whole number of seconds, not "+err.Value.Kind.String()+".")
+		}
+		return typeProblem(field, err.Value.Kind)
+	case wire.Missing:
+		return fieldProblem(transfer.CodeInvalidAmount, field, "Field \"amount\" is required: a decimal string such as \"100.25\".")
+	case wire.Zero:
+		whole := "the whole hold"
+		if kind == transfer.KindReversal {
+			whole = "what is left to reverse"
+		}
+		return fieldProblem(transfer.CodeTransferAmountMustBePositive, field, "The amount must be greater than zero; leave it out for "+whole+".")
+	case wire.Invalid:
+		switch {
+		case err.Err != nil: // an amount, metadata or a reference
+			return fieldProblem(err.Err.Code, field, sentence(err.Err))
+		case field == "timeout_seconds":
+			return fieldProblem(transfer.CodeInvalidTimeout, field, "Field \"timeout_seconds\" must be a whole number of seconds, at most 2592000 (30 days).")
+		}
+		return fieldProblem(CodeInvalidField, field, "Field "+strconv.Quote(field)+" must be a UUID such as \"3f1c9d2e-8b4a-4c1e-9f2a-6d5b7e8c9a0b\".")
+	}
+	switch {
+	case err.Detail == "empty":
+		return problem(CodeMalformedJSON, "The request body is empty; a JSON object is required.")
+	case err.Detail == "not an object":
+		return problem(CodeMalformedJSON, "The request body must be a JSON object.")
+	case strings.HasPrefix(err.Detail, "at byte"):
+		return problem(CodeMalformedJSON, "Malformed JSON "+err.Detail+".")
+	}
+	return problem(CodeMalformedJSON, "Malformed JSON: "+err.Detail+".")
+}
+
+// typeProblem reports a value of the wrong type for a string field; amounts
+// have their own code.
+func typeProblem(field string, got wire.Kind) *Problem {
+	code := CodeInvalidField
+	if field == "amount" {
+		code = transfer.CodeInvalidAmount
+	}
+	return fieldProblem(code, field, "Field "+strconv.Quote(field)+" must be a string, not "+got.String()+".")
+}
+
+// sentence renders a domain error's detail as a sentence for a problem.
+func sentence(err error) string {
+	detail := err.Error()
+	var e *transfer.Error
+	if errors.As(err, &e) && e.Detail != "" {
+		detail = e.Detail
+	}
+	return strings.ToUpper(detail[:1]) + detail[1:] + "."
+}
+
+// clip shortens a hostile value before it is echoed back or logged.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "..."
 }

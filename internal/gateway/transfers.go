@@ -13,6 +13,7 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/transfer"
+	"github.com/wallet/wallet/internal/transfer/wire"
 )
 
 // check applies every rule that needs no account with transfer's Check, in
@@ -20,10 +21,13 @@ import (
 // been rejected there with the same code.
 func (g *Gateway) check(ctx context.Context, r *transfer.Request) *Problem {
 	r.Currency = transfer.NormalizeCurrency(r.Currency)
+	// The table is read only when Check asks: not for a request that
+	// breaks an earlier rule, nor for a post, void or reversal.
 	var lookupErr error
 	e := r.Check(func(code string) (int32, bool) {
-		p, ok, err := g.currencies.precision(ctx, code)
+		cs, err := g.currencies.table(ctx, code)
 		lookupErr = err
+		p, ok := cs[code]
 		return p, ok
 	})
 	if lookupErr != nil {
@@ -308,26 +312,20 @@ func (g *Gateway) countWait(s submission, conflict bool) {
 }
 
 // postTransfer serves POST /v1/transfers.
-func (g *Gateway) postTransfer(c *fiber.Ctx) error {
-	return g.submitV1(c, decodeTransfer)
-}
+func (g *Gateway) postTransfer(c *fiber.Ctx) error { return g.submitV1(c, wire.Transfer) }
 
 // postDeposit serves POST /v1/deposits.
-func (g *Gateway) postDeposit(c *fiber.Ctx) error {
-	return g.submitV1(c, func(b []byte) (transfer.Request, *Problem) { return decodeMovement(transfer.KindDeposit, b) })
-}
+func (g *Gateway) postDeposit(c *fiber.Ctx) error { return g.submitV1(c, wire.Deposit) }
 
 // postWithdrawal serves POST /v1/withdrawals.
-func (g *Gateway) postWithdrawal(c *fiber.Ctx) error {
-	return g.submitV1(c, func(b []byte) (transfer.Request, *Problem) { return decodeMovement(transfer.KindWithdrawal, b) })
-}
+func (g *Gateway) postWithdrawal(c *fiber.Ctx) error { return g.submitV1(c, wire.Withdrawal) }
 
-func (g *Gateway) submitV1(c *fiber.Ctx, decode func([]byte) (transfer.Request, *Problem)) error {
+func (g *Gateway) submitV1(c *fiber.Ctx, form *wire.Form) error {
 	body, p := jsonBody(c, false)
 	if p != nil {
 		return p
 	}
-	r, p := decode(body)
+	r, p := decode(form, body)
 	if p != nil {
 		return p
 	}

@@ -82,7 +82,10 @@ func (g *Gateway) decidedBody(ctx context.Context, t transfer.Transfer) *transfe
 	b := g.requestBody(ctx, transfer.Request{ID: t.ID, Kind: t.Kind, From: t.From, To: t.To, Amount: t.Amount, Currency: t.Currency,
 		HoldID: t.HoldID, Reverses: t.Reverses, Metadata: t.Metadata, Reference: t.Reference}, string(t.Status), t.AcceptedAt)
 	b.Reason = t.Reason
-	g.reversedAmount(ctx, b, t)
+	if t.Status == transfer.StatusApplied && t.Kind.Reversible() {
+		// How much of it was reversed.
+		b.ReversedAmount = g.currencies.format(ctx, t.ReversedAmount, t.Currency)
+	}
 	processed := t.ProcessedAt.UTC()
 	b.ProcessedAt = &processed
 	return b
@@ -256,37 +259,17 @@ func (v currencyView) table(ctx context.Context, codes ...string) (transfer.Curr
 	return v.store.Currencies(ctx, codes...)
 }
 
-// precision returns the precision of code (already normalised).
-func (v currencyView) precision(ctx context.Context, code string) (int32, bool, error) {
-	cs, err := v.table(ctx, code)
-	if err != nil {
-		return 0, false, err
-	}
-	p, ok := cs[code]
-	return p, ok, nil
-}
-
-// list returns the whole table, sorted by code.
-func (v currencyView) list(ctx context.Context) ([]transfer.Currency, error) {
-	cs, err := v.table(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cs.List(), nil
-}
-
 // format writes an amount for a response. The HTTP API shows amounts as
 // the ledger holds them, at their currency's precision, so an amount not
 // stored yet (a pending request's) is rounded as it will be stored; stored
 // amounts are rounded already. An amount in a currency the table does not
-// know (a rejected request's) is written as stored.
+// know (a rejected request's), or when the table cannot be read, is
+// written as stored.
 func (v currencyView) format(ctx context.Context, d decimal.Decimal, currency string) string {
 	cs, err := v.table(ctx, currency)
-	if err != nil {
+	p, ok := cs[currency]
+	if err != nil || !ok {
 		return d.String()
 	}
-	if p, ok := cs[currency]; ok {
-		d = transfer.RoundAmount(d, p)
-	}
-	return cs.Format(d, currency)
+	return transfer.FormatAmount(transfer.RoundAmount(d, p), p)
 }

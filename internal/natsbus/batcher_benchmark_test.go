@@ -12,6 +12,7 @@ import (
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/natstest"
+	"github.com/wallet/wallet/internal/transfer"
 )
 
 // BenchmarkPublishRequest compares one PubAck per request with the
@@ -29,24 +30,33 @@ func BenchmarkPublishRequest(b *testing.B) {
 				srv := natstest.Start(b)
 				nc, js := srv.Setup(b, natsbus.Config{Partitions: 8})
 				c := testCtxB(b)
-				var opts []natsbus.Option
+				bus, err := natsbus.Open(c, js)
+				if err != nil {
+					b.Fatal(err)
+				}
+				publish := func(ctx context.Context, r transfer.Request) error {
+					_, err := bus.PublishRequest(ctx, r, "")
+					return err
+				}
 				if mode.minBatch > 0 {
 					bt, err := natsbus.NewBatcher(nc, natsbus.BatcherConfig{Stream: natsbus.RequestsStream, MinMessages: mode.minBatch})
 					if err != nil {
 						b.Fatal(err)
 					}
 					defer runBatcher(b, bt)()
-					opts = append(opts, natsbus.WithBatcher(bt))
-				}
-				bus, err := natsbus.Open(c, js, opts...)
-				if err != nil {
-					b.Fatal(err)
+					publish = func(ctx context.Context, r transfer.Request) error {
+						msg, err := natsbus.RequestMsg(r, "")
+						if err == nil {
+							_, err = bt.Publish(ctx, msg)
+						}
+						return err
+					}
 				}
 				b.SetParallelism(par)
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if _, err := bus.PublishRequest(context.WithoutCancel(c), sampleTransfer(), ""); err != nil {
+						if err := publish(context.WithoutCancel(c), sampleTransfer()); err != nil {
 							b.Error(err)
 							return
 						}

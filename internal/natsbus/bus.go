@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
@@ -19,20 +18,11 @@ type Bus struct {
 	js       jetstream.JetStream
 	requests jetstream.Stream
 	results  jetstream.Stream
-	batcher  *Batcher
 	tracer   trace.Tracer // nil: tracing is off
 }
 
 // Option tunes Open.
 type Option func(*Bus)
-
-// WithBatcher makes PublishRequest go through b: concurrent requests are
-// stored in atomic batches, one disk sync per batch instead of one per
-// request. The caller keeps b and runs it (Batcher.Run) for as long as it
-// publishes.
-func WithBatcher(b *Batcher) Option {
-	return func(bus *Bus) { bus.batcher = b }
-}
 
 // Open binds to the existing streams (EnsureStreams creates them).
 func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Bus, error) {
@@ -51,49 +41,8 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Bus, er
 	return b, nil
 }
 
-// RequestMsg builds the message for r: its subject, the Nats-Msg-Id
-// header (RequestMsgID) and, when traceID is not empty, the trace header.
-func RequestMsg(r transfer.Request, traceID string) (*nats.Msg, error) {
-	if r.ID == uuid.Nil {
-		return nil, errors.New("request msg: request has no id")
-	}
-	account := r.PartitionAccount()
-	if account == uuid.Nil {
-		return nil, errors.New("request msg: request has no partition account")
-	}
-	data, err := EncodeRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	msg := nats.NewMsg(RequestSubject(account, r.ID))
-	msg.Data = data
-	msg.Header.Set(HeaderMsgID, RequestMsgID(r))
-	if traceID != "" {
-		msg.Header.Set(HeaderTraceID, traceID)
-	}
-	return msg, nil
-}
-
-// RequestMsgID is the message id JetStream deduplicates r by: its id, or
-// for a positive-idempotent attempt "<id>.<attempt>", so that a retry of a
-// rejected id within the dedupe window is stored, not dropped as a
-// duplicate of the attempt it retries.
-func RequestMsgID(r transfer.Request) string {
-	if r.Attempt != uuid.Nil {
-		return r.ID.String() + "." + r.Attempt.String()
-	}
-	return r.ID.String()
-}
-
-// ResubmitMsgID is the message id of a request whose own id is taken, within
-// the dedupe window, by a message that is not a valid request (a producer's
-// malformed message, which the workers dead-letter): published again under
-// its own id, the request would be dropped as a duplicate and never applied.
-// The database still applies each request id at most once.
-func ResubmitMsgID(id uuid.UUID) string { return id.String() + ".resubmit" }
-
-// PublishRequest publishes r and waits for its PubAck: from then on the
-// request is stored. A PubAck with Duplicate set means the id was already
+// PublishRequest publishes r on its own, without a Batcher (a Producer
+// batches), and waits for its PubAck: from then on the request is stored. A PubAck with Duplicate set means the id was already
 // in the stream within the dedupe window.
 func (b *Bus) PublishRequest(ctx context.Context, r transfer.Request, traceID string) (*jetstream.PubAck, error) {
 	return b.publishRequest(ctx, r, traceID, RequestMsgID(r))
@@ -116,13 +65,6 @@ func (b *Bus) publishRequest(ctx context.Context, r transfer.Request, traceID, m
 		var span trace.Span
 		ctx, span = b.startPublish(ctx, msg, msgID)
 		defer func() { endPublish(span, ack, err) }()
-	}
-	if b.batcher != nil {
-		res, err := b.batcher.Publish(ctx, msg)
-		if err != nil {
-			return nil, fmt.Errorf("publish request %s: %w", r.ID, err)
-		}
-		return &jetstream.PubAck{Stream: RequestsStream, Sequence: res.Seq, Duplicate: res.Duplicate}, nil
 	}
 	ack, err = b.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(RequestsStream))
 	var refused *jetstream.APIError

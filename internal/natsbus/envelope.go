@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 
 	"github.com/wallet/wallet/internal/transfer"
 	"github.com/wallet/wallet/internal/transfer/wire"
@@ -22,11 +23,6 @@ const Version = 1
 // MaxRequestSize bounds an encoded request. A real request is ~250 bytes; the
 // bound keeps hostile payloads out of the decoder.
 const MaxRequestSize = 64 << 10
-
-// maxCurrencyLen bounds the currency field. Unknown but well-formed codes are
-// a business rejection; anything longer or with control characters is poison,
-// so that it never reaches the database as text.
-const maxCurrencyLen = 32
 
 // Reason is a stable snake_case code saying why a message was dead-lettered.
 type Reason string
@@ -83,7 +79,7 @@ const (
 	fieldAttempt  = "attempt"
 	// fieldMetadata is the one field whose value is an object.
 	fieldMetadata  = wire.FieldMetadata
-	fieldReference = wire.FieldReference
+	fieldReference = "reference"
 )
 
 // EncodeRequest writes r as a version 1 envelope. The amount is written as
@@ -138,6 +134,47 @@ func EncodeRequest(r transfer.Request) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// RequestMsg builds the message for r: its subject, the Nats-Msg-Id
+// header (RequestMsgID) and, when traceID is not empty, the trace header.
+func RequestMsg(r transfer.Request, traceID string) (*nats.Msg, error) {
+	if r.ID == uuid.Nil {
+		return nil, errors.New("request msg: request has no id")
+	}
+	account := r.PartitionAccount()
+	if account == uuid.Nil {
+		return nil, errors.New("request msg: request has no partition account")
+	}
+	data, err := EncodeRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(RequestSubject(account, r.ID))
+	msg.Data = data
+	msg.Header.Set(HeaderMsgID, RequestMsgID(r))
+	if traceID != "" {
+		msg.Header.Set(HeaderTraceID, traceID)
+	}
+	return msg, nil
+}
+
+// RequestMsgID is the message id JetStream deduplicates r by: its id, or
+// for a positive-idempotent attempt "<id>.<attempt>", so that a retry of a
+// rejected id within the dedupe window is stored, not dropped as a
+// duplicate of the attempt it retries.
+func RequestMsgID(r transfer.Request) string {
+	if r.Attempt != uuid.Nil {
+		return r.ID.String() + "." + r.Attempt.String()
+	}
+	return r.ID.String()
+}
+
+// ResubmitMsgID is the message id of a request whose own id is taken, within
+// the dedupe window, by a message that is not a valid request (a producer's
+// malformed message, which the workers dead-letter): published again under
+// its own id, the request would be dropped as a duplicate and never applied.
+// The database still applies each request id at most once.
+func ResubmitMsgID(id uuid.UUID) string { return id.String() + ".resubmit" }
+
 // writeLabels writes the metadata (keys sorted, so one request always
 // encodes to the same bytes) and the reference, when given.
 func writeLabels(b *bytes.Buffer, r transfer.Request) {
@@ -169,191 +206,86 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	b.Write(enc)
 }
 
-// envelopeFields are every key an envelope of any kind may carry, in the
-// order their values are checked.
-var envelopeFields = []string{fieldVersion, fieldKind, fieldID, fieldAttempt, fieldFrom, fieldTo, fieldAccount,
-	fieldHoldID, fieldTransferID, fieldAmount, fieldCurrency, fieldTimeout, fieldMetadata, fieldReference}
-
-// Indexes into envelopeFields.
-const (
-	iVersion = iota
-	iKind
-	iID
-	iAttempt
-	iFrom
-	iTo
-	iAccount
-	iHoldID
-	iTransferID
-	iAmount
-	iCurrency
-	iTimeout
-	iMetadata
-	iReference
-	nEnvelopeFields
-)
-
-var envelopeReader = wire.Reader{Names: envelopeFields, KeepUnknown: true}
-
 // DecodeRequest reads a request envelope strictly, with the reader the
-// gateway reads HTTP bodies with: one JSON object of string fields (and
-// the numbers v and timeout_seconds, and the metadata object), no unknown
-// or duplicate fields, nothing after it, at most MaxRequestSize bytes. The
-// error, when not nil, is a *DecodeError. A request that decodes may still
-// break a business rule (negative amount, same accounts, unknown
+// gateway reads HTTP bodies with (wire.Envelope): one JSON object of string
+// fields (and the numbers v and timeout_seconds, and the metadata object),
+// no unknown or duplicate fields, nothing after it, at most MaxRequestSize
+// bytes. The error, when not nil, is a *DecodeError. A request that decodes
+// may still break a business rule (negative amount, same accounts, unknown
 // currency): that is for the store to reject, with an outcome, not for the
 // decoder. Metadata and a reference beyond their limits are poison, as an
 // HTTP body with them is refused whole.
 func DecodeRequest(data []byte) (transfer.Request, error) {
-	var r transfer.Request
 	if len(data) > MaxRequestSize {
-		return r, poison(ReasonPayloadTooLarge, "%d bytes, at most %d", len(data), MaxRequestSize)
+		return transfer.Request{}, poison(ReasonPayloadTooLarge, "%d bytes, at most %d", len(data), MaxRequestSize)
 	}
-	var vals [nEnvelopeFields]wire.Value
-	unknown, werr := envelopeReader.Read(data, vals[:])
-	if werr != nil {
-		switch werr.Kind {
-		case wire.Duplicate:
-			return r, poison(ReasonDuplicateField, "field %q appears twice", truncate(werr.Field))
-		case wire.Nested:
-			return r, poison(ReasonInvalidFieldType, "field %q must be a scalar", truncate(werr.Field))
-		case wire.BadMetadata:
-			return r, poison(ReasonInvalidMetadata, "%s", werr.Detail)
-		}
-		return r, poison(ReasonMalformedJSON, "%s", werr.Detail)
-	}
-
-	v := vals[iVersion]
-	if v.Kind == wire.Absent {
-		return r, poison(ReasonMissingVersion, "field v is required")
-	}
-	if v.Kind != wire.Number || string(v.Text) != "1" {
-		return r, poison(ReasonUnsupportedVersion, "v must be 1, got %s", describe(v))
-	}
-
-	kind, derr := stringField(vals[iKind], fieldKind)
-	if derr != nil {
-		return r, derr
-	}
-	r.Kind = transfer.Kind(kind)
-	allowed, known := kindFields[r.Kind]
-	if !known {
-		return r, poison(ReasonInvalidKind, "kind must be transfer, deposit, withdrawal, hold, post, void or reversal, got %q", truncate(kind))
-	}
-	for i := range vals {
-		if vals[i].Kind != wire.Absent && allowed&(1<<i) == 0 {
-			unknown = append(unknown, envelopeFields[i])
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return r, poison(ReasonUnknownField, "unknown field %q for kind %s", truncate(unknown[0]), r.Kind)
-	}
-	for i, val := range vals {
-		if i == iVersion || i == iTimeout || i == iMetadata || val.Kind == wire.Absent || val.Kind == wire.String {
-			continue
-		}
-		reason := ReasonInvalidFieldType
-		if i == iAmount {
-			// A number amount would be read through a float by most
-			// producers' JSON libraries; refuse it outright.
-			reason = ReasonInvalidAmount
-		}
-		return r, poison(reason, "field %s must be a string, got %s", envelopeFields[i], describe(val))
-	}
-
-	id := string(vals[iID].Text)
-	var ok bool
-	if r.ID, ok = transfer.ParseID(id); !ok || r.ID == uuid.Nil {
-		return r, poison(ReasonInvalidID, "id must be a non-nil uuid, got %q", truncate(id))
-	}
-	if vals[iAttempt].Kind == wire.String {
-		attempt := string(vals[iAttempt].Text)
-		if r.Attempt, ok = transfer.ParseID(attempt); !ok || r.Attempt == uuid.Nil {
-			return r, poison(ReasonInvalidAttempt, "attempt must be a non-nil uuid, got %q", truncate(attempt))
-		}
-	}
-	account := func(i int) (uuid.UUID, *DecodeError) {
-		return optionalID(vals[i], envelopeFields[i], ReasonInvalidAccountID)
-	}
-	switch r.Kind {
-	case transfer.KindTransfer:
-		if r.From, derr = account(iFrom); derr != nil {
-			return r, derr
-		}
-		if r.To, derr = account(iTo); derr != nil {
-			return r, derr
-		}
-	case transfer.KindDeposit:
-		if r.To, derr = account(iAccount); derr != nil {
-			return r, derr
-		}
-	case transfer.KindWithdrawal:
-		if r.From, derr = account(iAccount); derr != nil {
-			return r, derr
-		}
-	default:
-		if derr := decodeHoldFields(&vals, &r, account); derr != nil {
-			return r, derr
-		}
-		if derr := decodeLabels(&vals, &r); derr != nil {
-			return r, derr
-		}
-		return r, nil
-	}
-
-	amount := string(vals[iAmount].Text)
-	d, err := transfer.ParseAmount(amount)
+	r, err := wire.Envelope.Read(data)
 	if err != nil {
-		return r, poison(ReasonInvalidAmount, "amount %q: %v", truncate(amount), err)
-	}
-	r.Amount = d
-	if r.Currency, derr = currencyField(vals[iCurrency]); derr != nil {
-		return r, derr
-	}
-	if derr := decodeLabels(&vals, &r); derr != nil {
-		return r, derr
+		return r, poisonOf(r.Kind, err)
 	}
 	return r, nil
 }
 
-// decodeLabels reads the optional metadata and reference, which every kind
-// may carry, and checks them with the domain's limits.
-func decodeLabels(vals *[nEnvelopeFields]wire.Value, r *transfer.Request) *DecodeError {
-	var err *wire.LabelError
-	if r.Metadata, r.Reference, err = wire.Labels(vals[iMetadata], vals[iReference]); err != nil {
-		reason := ReasonInvalidMetadata
-		if err.Code == transfer.CodeInvalidReference {
-			reason = ReasonInvalidReference
+// poisonOf words why an envelope could not be read as a dead-letter reason
+// and detail. kind is the envelope's, when it was read.
+func poisonOf(kind transfer.Kind, err *wire.Error) *DecodeError {
+	field := truncate(err.Field)
+	switch err.Kind {
+	case wire.Duplicate:
+		return poison(ReasonDuplicateField, "field %q appears twice", field)
+	case wire.Nested:
+		return poison(ReasonInvalidFieldType, "field %q must be a scalar", field)
+	case wire.BadMetadata:
+		return poison(ReasonInvalidMetadata, "%s", err.Detail)
+	case wire.NoVersion:
+		return poison(ReasonMissingVersion, "field v is required")
+	case wire.BadVersion:
+		return poison(ReasonUnsupportedVersion, "v must be 1, got %s", describe(err.Value))
+	case wire.BadKind:
+		return poison(ReasonInvalidKind, "kind must be transfer, deposit, withdrawal, hold, post, void or reversal, got %q", truncate(string(err.Value.Text)))
+	case wire.Unknown:
+		return poison(ReasonUnknownField, "unknown field %q for kind %s", field, kind)
+	case wire.WrongType:
+		switch field {
+		case fieldTimeout:
+			return poison(ReasonInvalidTimeout, "timeout_seconds must be a whole number of seconds, got %s", describe(err.Value))
+		case fieldAmount:
+			// A number amount would be read through a float by most
+			// producers' JSON libraries; refuse it outright.
+			return poison(ReasonInvalidAmount, "field %s must be a string, got %s", field, describe(err.Value))
 		}
-		return poison(reason, "%s", err.Err.Detail)
+		return poison(ReasonInvalidFieldType, "field %s must be a string, got %s", field, describe(err.Value))
+	case wire.Zero:
+		whole := "remainder"
+		if kind == transfer.KindPost {
+			whole = "hold"
+		}
+		return poison(ReasonInvalidAmount, "amount %q: leave amount out for the whole %s, never 0", truncate(string(err.Value.Text)), whole)
+	case wire.Invalid:
+		text := truncate(string(err.Value.Text))
+		switch field {
+		case fieldID:
+			return poison(ReasonInvalidID, "id must be a non-nil uuid, got %q", text)
+		case fieldAttempt:
+			return poison(ReasonInvalidAttempt, "attempt must be a non-nil uuid, got %q", text)
+		case fieldHoldID:
+			return poison(ReasonInvalidHoldID, "%s must be a uuid, got %q", field, text)
+		case fieldTransferID:
+			return poison(ReasonInvalidTransferID, "%s must be a uuid, got %q", field, text)
+		case fieldFrom, fieldTo, fieldAccount:
+			return poison(ReasonInvalidAccountID, "%s must be a uuid, got %q", field, text)
+		case fieldAmount:
+			return poison(ReasonInvalidAmount, "amount %q: %v", text, err.Err)
+		case fieldCurrency:
+			return poison(ReasonInvalidCurrency, "currency must be at most %d printable ASCII characters", wire.MaxCurrencyLen)
+		case fieldTimeout:
+			return poison(ReasonInvalidTimeout, "timeout_seconds must be a whole number of seconds, got %s", text)
+		case fieldReference:
+			return poison(ReasonInvalidReference, "%s", err.Err.Detail)
+		}
+		return poison(ReasonInvalidMetadata, "%s", err.Err.Detail)
 	}
-	return nil
-}
-
-// optionalID reads an id field that names an account, hold or transfer:
-// absent or "" is uuid.Nil, a business rule (an *_is_empty code) for the
-// store; anything but a uuid is poison with reason.
-func optionalID(v wire.Value, name string, reason Reason) (uuid.UUID, *DecodeError) {
-	if len(v.Text) == 0 {
-		return uuid.Nil, nil
-	}
-	u, ok := transfer.ParseID(v.Text)
-	if !ok {
-		return uuid.Nil, poison(reason, "%s must be a uuid, got %q", name, truncate(string(v.Text)))
-	}
-	return u, nil
-}
-
-// currencyField reads the currency. Unknown but well-formed codes are a
-// business rejection; anything longer or with control characters is
-// poison, so that it never reaches the database as text.
-func currencyField(v wire.Value) (string, *DecodeError) {
-	currency := string(v.Text)
-	if len(currency) > maxCurrencyLen || !printableASCII(currency) {
-		return "", poison(ReasonInvalidCurrency, "currency must be at most %d printable ASCII characters", maxCurrencyLen)
-	}
-	return currency, nil
+	return poison(ReasonMalformedJSON, "%s", err.Detail)
 }
 
 // DecodeStoredRequest decodes a message as stored in the requests stream:
@@ -397,25 +329,6 @@ func CheckSubject(subject string, r transfer.Request) (StoredSubject, error) {
 		return s, poison(ReasonSubjectMismatch, "subject names account %s, body's %s account is %s", s.Account, r.Kind, r.PartitionAccount())
 	}
 	return s, nil
-}
-
-func stringField(v wire.Value, name string) (string, *DecodeError) {
-	switch v.Kind {
-	case wire.Absent:
-		return "", nil
-	case wire.String:
-		return string(v.Text), nil
-	}
-	return "", poison(ReasonInvalidFieldType, "field %s must be a string, got %s", name, describe(v))
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func describe(v wire.Value) string {

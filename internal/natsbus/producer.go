@@ -3,12 +3,15 @@ package natsbus
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wallet/wallet/internal/transfer"
@@ -50,7 +53,7 @@ func NewProducer(ctx context.Context, nc *nats.Conn, batching BatcherConfig, opt
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}
-	bus, err := Open(ctx, js, append([]Option{WithBatcher(batcher)}, opts...)...)
+	bus, err := Open(ctx, js, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}
@@ -89,21 +92,40 @@ func (p *Producer) Publish(ctx context.Context, r transfer.Request, traceID stri
 			return true, nil
 		}
 	}
-	ack, err := p.bus.PublishRequest(ctx, r, traceID)
+	msg, err := RequestMsg(r, traceID)
 	if err != nil {
 		return false, err
 	}
-	return ack.Duplicate, nil
+	return p.send(ctx, r.ID, msg)
 }
 
 // Resubmit stores r under ResubmitMsgID(r.ID): for a request whose id is
 // taken in the dedupe window by a message that is not a valid request.
 func (p *Producer) Resubmit(ctx context.Context, r transfer.Request, traceID string) (duplicate bool, err error) {
-	ack, err := p.bus.ResubmitRequest(ctx, r, traceID)
+	msg, err := RequestMsg(r, traceID)
 	if err != nil {
 		return false, err
 	}
-	return ack.Duplicate, nil
+	msg.Header.Set(HeaderMsgID, ResubmitMsgID(r.ID))
+	return p.send(ctx, r.ID, msg)
+}
+
+// send hands request id's message to the batcher and waits for its
+// answer, in a producer span when tracing is on.
+func (p *Producer) send(ctx context.Context, id uuid.UUID, msg *nats.Msg) (duplicate bool, err error) {
+	var res PubResult
+	if p.bus.tracer != nil {
+		var span trace.Span
+		ctx, span = p.bus.startPublish(ctx, msg, msg.Header.Get(HeaderMsgID))
+		defer func() {
+			endPublish(span, &jetstream.PubAck{Stream: RequestsStream, Sequence: res.Seq, Duplicate: res.Duplicate}, err)
+		}()
+	}
+	res, err = p.batcher.Publish(ctx, msg)
+	if err != nil {
+		return false, fmt.Errorf("publish request %s: %w", id, err)
+	}
+	return res.Duplicate, nil
 }
 
 // LookupPending is Bus.LookupPending: the request the workers will apply
@@ -179,4 +201,118 @@ func (p *Producer) readBacklog(ctx context.Context) {
 		return
 	}
 	p.backlog.Store(info.State.Msgs > 0 && time.Since(info.State.FirstTime) > p.window/2)
+}
+
+// outcomeWatchIdle is how long the shared outcome subscription outlives
+// its last watcher. A subscribe and an unsubscribe per wait would cost
+// more than the outcomes delivered to an idle gateway in between.
+const outcomeWatchIdle = 30 * time.Second
+
+// outcomeWatch serves every WatchOutcome of a producer from one
+// subscription on all result subjects (ResultsPrefix + ">"), dispatching
+// each outcome to the watchers of its id with one map lookup. A
+// subscription per watcher (two, with the conflict subject) cost each
+// waiting request four protocol operations and two updates of the server's
+// subscription index. The shared subscription exists only while there are
+// watchers, and outcomeWatchIdle after, so a gateway nobody waits on is
+// not sent every outcome.
+type outcomeWatch struct {
+	nc *nats.Conn
+
+	mu       sync.Mutex
+	watchers map[uuid.UUID][]chan struct{}
+	n        int                // watchers registered
+	sub      *nats.Subscription // nil while nobody watches
+	idle     *time.Timer        // drops sub once nobody watched for outcomeWatchIdle
+}
+
+func newOutcomeWatch(nc *nats.Conn) *outcomeWatch {
+	return &outcomeWatch{nc: nc, watchers: make(map[uuid.UUID][]chan struct{})}
+}
+
+// watch registers a watcher of id. The subscription is made (when it is
+// not already there) on the connection publishes go through, before watch
+// returns, so the server has it before it has a request published after.
+func (w *outcomeWatch) watch(id uuid.UUID) (<-chan struct{}, func(), error) {
+	done := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.sub == nil {
+		sub, err := w.nc.Subscribe(ResultsPrefix+">", w.dispatch)
+		if err != nil {
+			return nil, nil, fmt.Errorf("watch %s: %w", id, err)
+		}
+		// Outcomes are small and the callback only signals; a burst must
+		// not be dropped as a slow consumer's, which would leave waiters
+		// to their timeout.
+		_ = sub.SetPendingLimits(-1, 64<<20) // fails only on a closed subscription
+		w.sub = sub
+	}
+	if w.idle != nil {
+		w.idle.Stop()
+		w.idle = nil
+	}
+	w.watchers[id] = append(w.watchers[id], done)
+	w.n++
+	var once sync.Once
+	stop := func() { once.Do(func() { w.forget(id, done) }) }
+	return done, stop, nil
+}
+
+// forget removes one watcher; the last one arms the idle timer.
+func (w *outcomeWatch) forget(id uuid.UUID, done chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.watchers[id]
+	for i, c := range list {
+		if c == done {
+			list[i] = list[len(list)-1]
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.watchers, id)
+	} else {
+		w.watchers[id] = list
+	}
+	w.n--
+	if w.n == 0 && w.sub != nil && w.idle == nil {
+		w.idle = time.AfterFunc(outcomeWatchIdle, w.dropIfIdle)
+	}
+}
+
+// dropIfIdle unsubscribes when nobody started watching since the timer was
+// armed.
+func (w *outcomeWatch) dropIfIdle() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n > 0 || w.sub == nil {
+		return
+	}
+	_ = w.sub.Unsubscribe() // fails only on a closed connection, which drops it anyway
+	w.sub = nil
+	w.idle = nil
+}
+
+// dispatch signals the watchers of the id an outcome (a result or a
+// conflict notice) names. A signal already waiting is shared.
+func (w *outcomeWatch) dispatch(m *nats.Msg) {
+	rest, ok := strings.CutPrefix(m.Subject, ResultsPrefix)
+	if !ok {
+		return
+	}
+	rest = strings.TrimSuffix(rest, ConflictSuffix)
+	id, err := uuid.Parse(rest)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.watchers[id] {
+		select {
+		case c <- struct{}{}:
+		default: // a signal is already waiting to be taken
+		}
+	}
 }

@@ -101,7 +101,8 @@ func InjectTrace(ctx context.Context, h nats.Header) {
 // MessagingNATS is the messaging.system attribute of the wallet's spans.
 var MessagingNATS = semconv.MessagingSystemKey.String("nats")
 
-// WithTracing makes PublishRequest record a producer span for each publish
+// WithTracing makes PublishRequest and a Producer's Publish record a
+// producer span for each publish
 // ("send wallet.requests", a child of the span in the caller's context) and
 // carry its context in the message's traceparent header, so the workers'
 // spans join the caller's trace. A nil tp leaves tracing off.

@@ -1,10 +1,8 @@
 package transfer
 
 import (
-	"errors"
 	"sort"
 	"strconv"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -83,48 +81,6 @@ func clipKey(k string) string {
 		return k
 	}
 	return k[:MaxMetadataKeyLen] + "..."
-}
-
-// MaxReferenceLen bounds a reference, in characters.
-const MaxReferenceLen = 128
-
-// CheckMetadata is ValidateMetadata with the domain's error type, for a
-// request's rules. The error's detail names the first key at fault, in key
-// order.
-func CheckMetadata(m map[string]string) *Error {
-	if len(m) == 0 {
-		return nil
-	}
-	err := ValidateMetadata(m)
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return errorf(CodeInvalidMetadata, err.Error())
-}
-
-// CheckReference checks a request's reference: "" is none, else 1 to
-// MaxReferenceLen printable characters (letters, marks, numbers,
-// punctuation, symbols and the ASCII space; no control or format
-// characters, no invalid UTF-8).
-func CheckReference(ref string) *Error {
-	if ref == "" {
-		return nil
-	}
-	n := 0
-	for _, r := range ref {
-		n++
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return errorf(CodeInvalidReference, "reference must be printable characters")
-		}
-	}
-	if n > MaxReferenceLen {
-		return errorf(CodeInvalidReference, "reference has "+strconv.Itoa(n)+" characters, at most "+strconv.Itoa(MaxReferenceLen))
-	}
-	return nil
 }
 
 func metadataKeys(m map[string]string) []string {

@@ -2,9 +2,12 @@ package transfer
 
 import (
 	"crypto/sha256"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -44,9 +47,9 @@ func (k Kind) Valid() bool {
 // than accounts.
 func (k Kind) Settles() bool { return k == KindPost || k == KindVoid }
 
-// reversible reports whether an applied request of kind k can be reversed:
+// Reversible reports whether an applied request of kind k can be reversed:
 // those that moved money once, not holds, voids or reversals themselves.
-func (k Kind) reversible() bool {
+func (k Kind) Reversible() bool {
 	return k == KindTransfer || k == KindDeposit || k == KindWithdrawal || k == KindPost
 }
 
@@ -220,17 +223,55 @@ func (r Request) Validate() *Error {
 	if r.Kind == KindHold && (r.Timeout < 0 || r.Timeout > MaxHoldTimeout) {
 		return errorf(CodeInvalidTimeout, "timeout must be between 0 and 30 days")
 	}
-	return r.checkLabels()
-}
-
-// checkLabels checks the metadata, then the reference. The decoders check
-// them first (a body with bad ones is refused whole); here they come last,
-// so the codes of the rules above keep their order.
-func (r Request) checkLabels() *Error {
+	// The metadata, then the reference. The decoders check them first (a
+	// body with bad ones is refused whole); here they come last, so the
+	// codes of the rules above keep their order.
 	if e := CheckMetadata(r.Metadata); e != nil {
 		return e
 	}
 	return CheckReference(r.Reference)
+}
+
+// MaxReferenceLen bounds a reference, in characters.
+const MaxReferenceLen = 128
+
+// CheckMetadata is ValidateMetadata with the domain's error type, for a
+// request's rules. The error's detail names the first key at fault, in key
+// order.
+func CheckMetadata(m map[string]string) *Error {
+	if len(m) == 0 {
+		return nil
+	}
+	err := ValidateMetadata(m)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errorf(CodeInvalidMetadata, err.Error())
+}
+
+// CheckReference checks a request's reference: "" is none, else 1 to
+// MaxReferenceLen printable characters (letters, marks, numbers,
+// punctuation, symbols and the ASCII space; no control or format
+// characters, no invalid UTF-8).
+func CheckReference(ref string) *Error {
+	if ref == "" {
+		return nil
+	}
+	n := 0
+	for _, r := range ref {
+		n++
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return errorf(CodeInvalidReference, "reference must be printable characters")
+		}
+	}
+	if n > MaxReferenceLen {
+		return errorf(CodeInvalidReference, "reference has "+strconv.Itoa(n)+" characters, at most "+strconv.Itoa(MaxReferenceLen))
+	}
+	return nil
 }
 
 // Check applies every rule that needs no account, in the order Book.Apply

@@ -14,7 +14,7 @@ func (b *Book) reverse(t *Transfer, partition uuid.UUID, ch *changeSet) Code {
 		return CodeTransferNotFound
 	}
 	t.From, t.To, t.Currency = orig.To, orig.From, orig.Currency
-	if orig.Status != StatusApplied || !orig.Kind.reversible() {
+	if orig.Status != StatusApplied || !orig.Kind.Reversible() {
 		return CodeTransferNotReversible
 	}
 	if partition != uuid.Nil && partition != ReversalAccount(orig) {

@@ -4,11 +4,13 @@
 // "metadata" is an object of strings), read strictly: one object and
 // nothing after it, keys matched case-sensitively, each at most once.
 //
-// The gateway and the stream's decoder both read with Reader, parse ids
-// with transfer.ParseID, and share the field readers here, so a body means
-// the same thing on both paths. Each maps this package's errors to its own
-// vocabulary (problem codes, dead-letter reasons) without changing which
-// error a body gets.
+// Each body is a Form: the HTTP API's (Transfer, Deposit, Withdrawal, Hold,
+// Post, Void, Reversal, and the original API's Legacy) and the stream's
+// Envelope. Form.Read reads a body straight into a transfer.Request, or
+// returns an *Error naming the field at fault and what is wrong with it,
+// so a body means the same thing on both paths. The gateway words the
+// error as a problem, the stream as a dead-letter reason, each in its own
+// vocabulary, without changing which error a body gets.
 //
 // The package lives beside transfer rather than in it because a JSON
 // scanner is no part of the domain; it imports the standard library,

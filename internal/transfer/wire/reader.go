@@ -1,10 +1,15 @@
 package wire
 
 import (
+	"errors"
+	"sort"
 	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/wallet/wallet/internal/transfer"
 )
@@ -46,7 +51,7 @@ type Value struct {
 	Meta map[string]string
 }
 
-// ErrorKind says what is wrong with a body as a whole.
+// ErrorKind says what is wrong with a body.
 type ErrorKind uint8
 
 // The kinds of Error.
@@ -55,8 +60,8 @@ const (
 	Malformed ErrorKind = iota + 1
 	// Duplicate: a key appears twice (compared after unescaping).
 	Duplicate
-	// Unknown: a key the reader was not given (only when unknown keys are
-	// not kept).
+	// Unknown: a key the form does not have (for the Envelope, one its
+	// kind does not carry).
 	Unknown
 	// Nested: a value is an object or array where only scalars are
 	// allowed (only when unknown keys are kept: otherwise the reader stops
@@ -65,18 +70,43 @@ const (
 	// BadMetadata: the metadata object holds something other than string
 	// values under distinct keys.
 	BadMetadata
+	// WrongType: a value of a JSON type its field never takes.
+	WrongType
+	// Invalid: a value of the right type that is no valid value of its
+	// field: an id that is not a UUID, an amount that does not parse,
+	// metadata or a reference beyond the domain's limits (Err says which),
+	// an envelope's currency or a timeout out of shape.
+	Invalid
+	// Missing: a required amount is absent or null.
+	Missing
+	// Zero: an optional amount (a post's, a reversal's) is given as zero,
+	// which would read as not given.
+	Zero
+	// NoVersion, BadVersion, BadKind: an envelope without "v", with a "v"
+	// other than 1, or with no kind of request it knows.
+	NoVersion
+	BadVersion
+	BadKind
 )
 
 // Error is why a body could not be read. Field is the key concerned, for
 // all kinds but Malformed; Detail is a sentence fragment for Malformed and
-// BadMetadata.
+// BadMetadata; Value is the value at fault, when there is one; Err is the
+// domain's error for an Invalid amount, metadata or reference.
 type Error struct {
 	Kind   ErrorKind
 	Field  string
 	Detail string
+	Value  Value
+	Err    *transfer.Error
 }
 
-func (e *Error) Error() string { return e.Field + ": " + e.Detail }
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Field + ": " + e.Err.Error()
+	}
+	return e.Field + ": " + e.Detail
+}
 
 // maxFields bounds a Reader's names, so seen keys fit in a bit set.
 const maxFields = 32
@@ -492,65 +522,381 @@ func (s *scanner) hex4() (rune, bool) {
 	return r, true
 }
 
-// FieldReference is the key of a request's reference.
-const FieldReference = "reference"
+// Role says what a field of a request body fills in a transfer.Request.
+type Role uint8
 
-// LabelError says why a request's metadata or reference was refused: Code
-// is transfer.CodeInvalidMetadata or transfer.CodeInvalidReference, Field
-// the key.
-type LabelError struct {
-	Code  transfer.Code
-	Field string
-	Err   *transfer.Error
+// The roles of fields.
+const (
+	RoleVersion   Role = iota + 1 // the envelope's "v"
+	RoleKind                      // the envelope's "kind"
+	RoleID                        // Request.ID
+	RoleAttempt                   // Request.Attempt (the envelope's, for the 2020 API's retries)
+	RoleFrom                      // Request.From
+	RoleTo                        // Request.To
+	RoleAccount                   // Request.To of a deposit, Request.From of a withdrawal
+	RoleHoldID                    // Request.HoldID
+	RoleReverses                  // Request.Reverses
+	RoleAmount                    // Request.Amount
+	RoleCurrency                  // Request.Currency
+	RoleTimeout                   // Request.Timeout, a JSON number of seconds
+	RoleMetadata                  // Request.Metadata, an object of strings
+	RoleReference                 // Request.Reference
+)
+
+// Field is one key of a request body and what its value fills.
+type Field struct {
+	Name string
+	Role Role
 }
 
-func (e *LabelError) Error() string { return e.Err.Error() }
-
-// Labels reads a request's optional metadata (an object of strings) and
-// reference (a string) and checks them with the domain's limits. Absent
-// and null are none; an empty object is no metadata; an empty reference is
-// refused, since a reference is 1 to 128 characters.
-func Labels(meta, ref Value) (map[string]string, string, *LabelError) {
-	var m map[string]string
-	switch meta.Kind {
-	case Absent, Null:
-	case Object:
-		if e := transfer.CheckMetadata(meta.Meta); e != nil {
-			return nil, "", &LabelError{Code: e.Code, Field: FieldMetadata, Err: e}
-		}
-		m = meta.Meta
-	default:
-		return nil, "", &LabelError{Code: transfer.CodeInvalidMetadata, Field: FieldMetadata,
-			Err: &transfer.Error{Code: transfer.CodeInvalidMetadata, Detail: "metadata must be an object of strings, not " + meta.Kind.String()}}
-	}
-	var s string
-	switch ref.Kind {
-	case Absent, Null:
-	case String:
-		s = string(ref.Text)
-		e := transfer.CheckReference(s)
-		if e == nil && s == "" {
-			e = &transfer.Error{Code: transfer.CodeInvalidReference, Detail: "reference must be 1 to 128 printable characters"}
-		}
-		if e != nil {
-			return nil, "", &LabelError{Code: e.Code, Field: FieldReference, Err: e}
-		}
-	default:
-		return nil, "", &LabelError{Code: transfer.CodeInvalidReference, Field: FieldReference,
-			Err: &transfer.Error{Code: transfer.CodeInvalidReference, Detail: "reference must be a string, not " + ref.Kind.String()}}
-	}
-	return m, s, nil
+// Form is the shape of one request body: its keys, in the order their
+// values are checked. The forms of the HTTP API and of the requests
+// stream's envelope are declared below; a body read with one of them is a
+// transfer.Request, or an *Error saying which field is at fault and why,
+// which the gateway words as a problem and the stream as a dead-letter
+// reason.
+type Form struct {
+	kind     transfer.Kind // "" for the envelope, which names its kind
+	fields   []Field
+	legacy   bool // the 2020 API: the amount may be a JSON number; absent is zero
+	envelope bool
+	reader   Reader
 }
+
+func newForm(kind transfer.Kind, legacy bool, fields ...Field) *Form {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.Name
+	}
+	return &Form{kind: kind, fields: fields, legacy: legacy, reader: Reader{Names: names}}
+}
+
+// Fields of the HTTP API and the envelope; the names are the same on both.
+var (
+	fieldID        = Field{"id", RoleID}
+	fieldFrom      = Field{"from_account_id", RoleFrom}
+	fieldTo        = Field{"to_account_id", RoleTo}
+	fieldAccount   = Field{"account_id", RoleAccount}
+	fieldAmount    = Field{"amount", RoleAmount}
+	fieldCurrency  = Field{"currency", RoleCurrency}
+	fieldTimeout   = Field{"timeout_seconds", RoleTimeout}
+	fieldMetadata  = Field{FieldMetadata, RoleMetadata}
+	fieldReference = Field{"reference", RoleReference}
+)
+
+// The HTTP API's request bodies. A post, void or reversal names its hold
+// or transfer in the path, which the caller sets.
+var (
+	Transfer   = newForm(transfer.KindTransfer, false, fieldID, fieldFrom, fieldTo, fieldAmount, fieldCurrency, fieldMetadata, fieldReference)
+	Deposit    = newForm(transfer.KindDeposit, false, fieldID, fieldAccount, fieldAmount, fieldCurrency, fieldMetadata, fieldReference)
+	Withdrawal = newForm(transfer.KindWithdrawal, false, fieldID, fieldAccount, fieldAmount, fieldCurrency, fieldMetadata, fieldReference)
+	Hold       = newForm(transfer.KindHold, false, fieldID, fieldFrom, fieldTo, fieldAmount, fieldCurrency, fieldTimeout, fieldMetadata, fieldReference)
+	Post       = newForm(transfer.KindPost, false, fieldID, fieldAmount, fieldMetadata, fieldReference)
+	Void       = newForm(transfer.KindVoid, false, fieldID, fieldMetadata, fieldReference)
+	Reversal   = newForm(transfer.KindReversal, false, fieldID, fieldAmount, fieldMetadata, fieldReference)
+	// Legacy is the original API's POST /transfers/. Its clients sent the
+	// amount as a JSON number as often as a string; a number is read from
+	// its text, exactly, never through a float. A missing amount is zero,
+	// which the domain rejects as not positive, as the original did.
+	Legacy = newForm(transfer.KindTransfer, true, fieldID, Field{"sender_account_id", RoleFrom},
+		Field{"receiver_account_id", RoleTo}, fieldAmount, Field{"currency_code", RoleCurrency})
+)
+
+// Envelope is the requests stream's body: every key any kind may carry, in
+// the order their values are checked. It names its kind; the keys a kind
+// may carry are kindFields'.
+var Envelope = func() *Form {
+	f := newForm("", false, Field{"v", RoleVersion}, Field{"kind", RoleKind}, fieldID, Field{"attempt", RoleAttempt},
+		fieldFrom, fieldTo, fieldAccount, Field{"hold_id", RoleHoldID}, Field{"transfer_id", RoleReverses},
+		fieldAmount, fieldCurrency, fieldTimeout, fieldMetadata, fieldReference)
+	f.envelope = true
+	f.reader.KeepUnknown = true
+	return f
+}()
+
+// Indexes into the Envelope's fields.
+const (
+	iVersion = iota
+	iKind
+	iID
+	iAttempt
+	iFrom
+	iTo
+	iAccount
+	iHoldID
+	iTransferID
+	iAmount
+	iCurrency
+	iTimeout
+	iMetadata
+	iReference
+)
+
+// kindFields has a bit (1<<i for the Envelope's field i) for each field
+// each kind may carry. The 2020 API's attempt is only a transfer's, a
+// deposit's and a withdrawal's: only they are retried
+// positive-idempotently.
+var kindFields = func() map[transfer.Kind]uint32 {
+	bits := func(idx ...int) uint32 {
+		var m uint32 = 1<<iVersion | 1<<iKind | 1<<iID | 1<<iMetadata | 1<<iReference
+		for _, i := range idx {
+			m |= 1 << i
+		}
+		return m
+	}
+	return map[transfer.Kind]uint32{
+		transfer.KindTransfer:   bits(iFrom, iTo, iAmount, iCurrency, iAttempt),
+		transfer.KindDeposit:    bits(iAccount, iAmount, iCurrency, iAttempt),
+		transfer.KindWithdrawal: bits(iAccount, iAmount, iCurrency, iAttempt),
+		transfer.KindHold:       bits(iFrom, iTo, iAmount, iCurrency, iTimeout),
+		transfer.KindPost:       bits(iHoldID, iAmount),
+		transfer.KindVoid:       bits(iHoldID),
+		transfer.KindReversal:   bits(iTransferID, iAmount),
+	}
+}()
+
+// MaxCurrencyLen bounds an envelope's currency. An unknown but well-formed
+// code is a business rejection; anything longer or with control
+// characters is refused, so that it never reaches the database as text.
+const MaxCurrencyLen = 32
 
 // maxTimeoutDigits bounds timeout_seconds' digits so that any accepted
 // value converts to a time.Duration without overflow; its range (0 to 30
 // days) is the domain's rule.
 const maxTimeoutDigits = 9
 
-// Seconds reads a hold's timeout_seconds from a number's text: a whole
-// number (no fraction, no exponent) of at most 9 digits, maybe negative
-// (which the domain rejects).
-func Seconds(text []byte) (time.Duration, bool) {
+// Read decodes body into a request of f's kind. It checks syntax only:
+// JSON shape, UUIDs, amounts, and the metadata's and reference's limits (a
+// body with bad ones is refused whole). The rules that need no database but
+// are the domain's (ids present, accounts different, amount positive) are
+// transfer.Request.Check's, so that every path judges a request by the
+// same code.
+//
+// In an HTTP body, absent, null and "" ids are uuid.Nil, which the domain
+// reports with its *_is_empty codes. The Envelope is stricter: its id (and
+// an attempt) must be a non-nil UUID, every value but v, timeout_seconds
+// and metadata a string, and its currency at most MaxCurrencyLen printable
+// ASCII characters. On error the request holds what was read before it,
+// and always the kind when it is known.
+func (f *Form) Read(body []byte) (transfer.Request, *Error) {
+	var buf [maxFields]Value
+	vals := buf[:len(f.fields)]
+	r := transfer.Request{Kind: f.kind}
+	unknown, err := f.reader.Read(body, vals)
+	if err != nil {
+		return r, err
+	}
+	mask := ^uint32(0)
+	if f.envelope {
+		if mask, err = envelopeHead(&r, vals, unknown); err != nil {
+			return r, err
+		}
+	}
+	// The fields in order, each checked before the next is read.
+	for i, fd := range f.fields {
+		v := vals[i]
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		switch fd.Role {
+		case RoleVersion, RoleKind:
+		case RoleID, RoleAttempt, RoleFrom, RoleTo, RoleAccount, RoleHoldID, RoleReverses:
+			if fd.Role == RoleAttempt && v.Kind == Absent {
+				continue
+			}
+			id, err := f.id(fd, v)
+			if err != nil {
+				return r, err
+			}
+			switch fd.Role {
+			case RoleID:
+				r.ID = id
+			case RoleAttempt:
+				r.Attempt = id
+			case RoleFrom:
+				r.From = id
+			case RoleTo:
+				r.To = id
+			case RoleAccount:
+				if r.Kind == transfer.KindDeposit {
+					r.To = id
+				} else {
+					r.From = id
+				}
+			case RoleHoldID:
+				r.HoldID = id
+			case RoleReverses:
+				r.Reverses = id
+			}
+		case RoleAmount:
+			// A post's or reversal's amount is optional: absent is zero,
+			// "the whole hold" or "what is left", so an explicit zero,
+			// which would read the same, is refused: a client meaning
+			// "nothing" must not be taken to mean "everything".
+			optional := r.Kind == transfer.KindPost || r.Kind == transfer.KindReversal
+			switch {
+			case v.Kind == Absent || v.Kind == Null:
+				if f.legacy {
+					r.Amount = decimal.Zero
+					continue
+				}
+				if optional {
+					continue
+				}
+				if !f.envelope {
+					return r, &Error{Kind: Missing, Field: fd.Name}
+				}
+				// An envelope's missing amount reads as "", refused below.
+			case v.Kind == String, v.Kind == Number && f.legacy:
+			default:
+				return r, &Error{Kind: WrongType, Field: fd.Name, Value: v}
+			}
+			d, perr := transfer.ParseAmount(string(v.Text))
+			if perr != nil {
+				e := &transfer.Error{Code: transfer.CodeInvalidAmount, Detail: perr.Error()}
+				errors.As(perr, &e)
+				return r, &Error{Kind: Invalid, Field: fd.Name, Value: v, Err: e}
+			}
+			if optional && d.IsZero() {
+				return r, &Error{Kind: Zero, Field: fd.Name, Value: v}
+			}
+			r.Amount = d
+		case RoleCurrency:
+			switch v.Kind {
+			case String:
+				if f.envelope && !printableASCII(v.Text, MaxCurrencyLen) {
+					return r, &Error{Kind: Invalid, Field: fd.Name, Value: v}
+				}
+				r.Currency = string(v.Text)
+			case Absent, Null:
+			default:
+				return r, &Error{Kind: WrongType, Field: fd.Name, Value: v}
+			}
+		case RoleTimeout:
+			switch {
+			case v.Kind == Absent, v.Kind == Null && !f.envelope:
+			case v.Kind != Number:
+				return r, &Error{Kind: WrongType, Field: fd.Name, Value: v}
+			default:
+				d, ok := seconds(v.Text)
+				if !ok {
+					return r, &Error{Kind: Invalid, Field: fd.Name, Value: v}
+				}
+				r.Timeout = d
+			}
+		case RoleMetadata:
+			switch v.Kind {
+			case Absent, Null:
+			case Object:
+				if e := transfer.CheckMetadata(v.Meta); e != nil {
+					return r, &Error{Kind: Invalid, Field: fd.Name, Value: v, Err: e}
+				}
+				r.Metadata = v.Meta
+			default:
+				return r, &Error{Kind: Invalid, Field: fd.Name, Value: v, Err: &transfer.Error{Code: transfer.CodeInvalidMetadata,
+					Detail: "metadata must be an object of strings, not " + v.Kind.String()}}
+			}
+		case RoleReference:
+			// A reference is 1 to 128 characters: "" is refused, not none.
+			var e *transfer.Error
+			switch v.Kind {
+			case Absent, Null:
+			case String:
+				if e = transfer.CheckReference(string(v.Text)); e == nil && len(v.Text) == 0 {
+					e = &transfer.Error{Code: transfer.CodeInvalidReference, Detail: "reference must be 1 to 128 printable characters"}
+				}
+			default:
+				e = &transfer.Error{Code: transfer.CodeInvalidReference, Detail: "reference must be a string, not " + v.Kind.String()}
+			}
+			if e != nil {
+				return r, &Error{Kind: Invalid, Field: fd.Name, Value: v, Err: e}
+			}
+			r.Reference = string(v.Text)
+		}
+	}
+	return r, nil
+}
+
+// id reads a UUID field with the service's one parser, transfer.ParseID.
+// Absent, null and "" are uuid.Nil, except for an envelope's id and
+// attempt, which must be present and not nil.
+func (f *Form) id(fd Field, v Value) (uuid.UUID, *Error) {
+	strict := f.envelope && (fd.Role == RoleID || fd.Role == RoleAttempt)
+	switch v.Kind {
+	case String:
+	case Absent, Null:
+		if !strict {
+			return uuid.Nil, nil
+		}
+	default:
+		return uuid.Nil, &Error{Kind: WrongType, Field: fd.Name, Value: v}
+	}
+	if len(v.Text) == 0 && !strict {
+		return uuid.Nil, nil
+	}
+	id, ok := transfer.ParseID(v.Text)
+	if !ok || (strict && id == uuid.Nil) {
+		return uuid.Nil, &Error{Kind: Invalid, Field: fd.Name, Value: v}
+	}
+	return id, nil
+}
+
+// envelopeHead checks what an envelope has before its fields: the version,
+// the kind, no key the kind does not carry (reported in sorted order, so a
+// body is always refused for the same one) and a string for every value
+// but v, timeout_seconds and metadata. It returns the kind's fields.
+func envelopeHead(r *transfer.Request, vals []Value, unknown []string) (uint32, *Error) {
+	switch v := vals[iVersion]; {
+	case v.Kind == Absent:
+		return 0, &Error{Kind: NoVersion, Field: Envelope.fields[iVersion].Name}
+	case v.Kind != Number || string(v.Text) != "1":
+		return 0, &Error{Kind: BadVersion, Field: Envelope.fields[iVersion].Name, Value: v}
+	}
+	k := vals[iKind]
+	if k.Kind != Absent && k.Kind != String {
+		return 0, &Error{Kind: WrongType, Field: Envelope.fields[iKind].Name, Value: k}
+	}
+	r.Kind = transfer.Kind(k.Text)
+	allowed, known := kindFields[r.Kind]
+	if !known {
+		return 0, &Error{Kind: BadKind, Field: Envelope.fields[iKind].Name, Value: k}
+	}
+	for i := range vals {
+		if vals[i].Kind != Absent && allowed&(1<<i) == 0 {
+			unknown = append(unknown, Envelope.fields[i].Name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return 0, &Error{Kind: Unknown, Field: unknown[0]}
+	}
+	for i, v := range vals {
+		if i == iVersion || i == iTimeout || i == iMetadata || v.Kind == Absent || v.Kind == String {
+			continue
+		}
+		return 0, &Error{Kind: WrongType, Field: Envelope.fields[i].Name, Value: v}
+	}
+	return allowed, nil
+}
+
+// printableASCII reports whether s is at most limit printable ASCII
+// characters.
+func printableASCII(s []byte, limit int) bool {
+	if len(s) > limit {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// seconds reads a timeout_seconds number's text: a whole number (no
+// fraction, no exponent) of at most 9 digits, maybe negative (which the
+// domain rejects).
+func seconds(text []byte) (time.Duration, bool) {
 	digits := text
 	if len(digits) > 0 && digits[0] == '-' {
 		digits = digits[1:]

@@ -28,7 +28,7 @@ func TestScannerStrings(t *testing.T) {
 
 func TestReadMetadata(t *testing.T) {
 	t.Parallel()
-	rd := Reader{Names: []string{"id", FieldMetadata, FieldReference}}
+	rd := Reader{Names: []string{"id", FieldMetadata, "reference"}}
 	vals := make([]Value, 3)
 	if _, err := rd.Read([]byte(`{"metadata":{"order":"A-1","n\u0061me":"x"},"reference":"r","id":"i"}`), vals); err != nil {
 		t.Fatal(err)
