@@ -51,12 +51,23 @@ type Batch struct {
 // Ack settles the batch's requests that were not refused. Call it only once
 // their outcomes are published. A lost ack only means a redelivery, which
 // replays harmlessly.
+//
+// The partition consumers ack cumulatively (AckAll), so one ack of the
+// batch's newest unsettled request settles it all. Nothing older of the
+// partition that is still to be applied can be pending then: the batch
+// was handed out only once no message outside it was pending (after a
+// takeover, a new pull or a delivery gap), the partition holds one batch
+// at a time, and a refused request was terminated, not left pending. A
+// message handed back (nak) is never in a batch that is acked.
 func (b *Batch) Ack() {
-	for _, d := range b.Requests {
-		if !d.settled {
+	for i := len(b.Requests) - 1; i >= 0; i-- {
+		if d := b.Requests[i]; !d.settled {
 			_ = d.msg.Ack()
-			d.settled = true
+			break
 		}
+	}
+	for _, d := range b.Requests {
+		d.settled = true
 	}
 }
 

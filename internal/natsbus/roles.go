@@ -114,12 +114,15 @@ func (r Role) Permissions() *server.Permissions {
 			api("STREAM.INFO", streams...),
 			api("STREAM.CREATE", streams...),
 			api("STREAM.UPDATE", streams...),
-			// The acked prefix of each partition, and a leaving member's key.
+			// The acked prefix of the requests, and a leaving member's key.
 			api("STREAM.PURGE", RequestsStream, membersStream),
 			api("CONSUMER.CREATE", RequestsStream+".>"),
 			api("CONSUMER.INFO", RequestsStream+".*"),
 			api("CONSUMER.MSG.NEXT", RequestsStream+".*"),
 			api("CONSUMER.UNPIN", RequestsStream+".*"),
+			// A partition consumer of an earlier version, with another
+			// ack policy, is replaced (see EnsureConsumers).
+			api("CONSUMER.DELETE", RequestsStream+".*"),
 			// Acks, naks, progress and terms of the partition consumers.
 			[]string{"$JS.ACK." + RequestsStream + ".>"},
 			// Reading an outcome back, to tell its own from a forged one.
