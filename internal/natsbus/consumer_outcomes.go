@@ -26,9 +26,8 @@ type Delivery struct {
 	Subject string
 	Seq     uint64
 
-	msg     jetstream.Msg
-	meta    *jetstream.MsgMetadata
-	settled bool // dead-lettered: terminated, not to be acked
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
 }
 
 // TraceParent is the span context the producer sent the request from;
@@ -48,26 +47,30 @@ type Batch struct {
 	msgs []jetstream.Msg
 }
 
-// Ack settles the batch's requests that were not refused. Call it only once
-// their outcomes are published. A lost ack only means a redelivery, which
-// replays harmlessly.
+// Ack settles the whole batch, its dead-lettered messages included. Call it
+// only once the outcomes of its requests are published. A lost ack only
+// means a redelivery, which replays harmlessly.
 //
-// The partition consumers ack cumulatively (AckAll), so one ack of the
-// batch's newest unsettled request settles it all. Nothing older of the
-// partition that is still to be applied can be pending then: the batch
-// was handed out only once no message outside it was pending (after a
-// takeover, a new pull or a delivery gap), the partition holds one batch
-// at a time, and a refused request was terminated, not left pending. A
-// message handed back (nak) is never in a batch that is acked.
+// The partition consumers ack cumulatively (AckAll): one ack of the
+// batch's newest message settles every message of the partition up to it.
+// Why that never settles a message nobody applied is the package doc's
+// "Cumulative acks" section.
 func (b *Batch) Ack() {
-	for i := len(b.Requests) - 1; i >= 0; i-- {
-		if d := b.Requests[i]; !d.settled {
-			_ = d.msg.Ack()
-			break
+	var newest jetstream.Msg
+	var seq, delivery uint64
+	for _, m := range b.msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		// Of two copies of the newest message, the later delivery: the
+		// server ignores a cumulative ack below its delivery floor.
+		if s, d := meta.Sequence.Stream, meta.Sequence.Consumer; s > seq || (s == seq && d > delivery) {
+			newest, seq, delivery = m, s, d
 		}
 	}
-	for _, d := range b.Requests {
-		d.settled = true
+	if newest != nil {
+		_ = newest.Ack()
 	}
 }
 
@@ -85,7 +88,8 @@ type OutcomeTrace interface {
 
 // Refuse sets aside a request the store refuses for a reason no retry
 // cures (err): it is dead-lettered as store_refused, undecided, and
-// counted, so that its partition goes on without it.
+// counted, so that its partition goes on without it. The batch's ack
+// settles it.
 func (c *Consumer) Refuse(ctx context.Context, d *Delivery, err error) error {
 	c.isolated(c.log, isolatedStoreRefused, d, err, zap.Stringer("id", d.Request.ID))
 	if derr := c.deadLetter(ctx, c.log, d, ReasonStoreRefused, err.Error()); derr != nil {

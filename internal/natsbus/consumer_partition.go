@@ -473,6 +473,8 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 		b.Requests = append(b.Requests, d)
 	}
 	if len(b.Requests) == 0 {
+		// Only poison: its copies are stored, nothing is left to apply.
+		b.Ack()
 		return nil
 	}
 	// Redeliveries and a previous owner's messages may arrive out of order;
