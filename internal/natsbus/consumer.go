@@ -557,18 +557,32 @@ func (c *Consumer) restoreConsumer(ctx context.Context, p int) {
 }
 
 // partitionConsumer looks up partition p's consumer and recreates it when
-// it is missing. Consumers keep their state in memory (see
-// PartitionConsumerConfig), so a restarted server has none; a new one
-// starts from the partition's first unpurged message, and whatever was
-// applied already replays. A recreated consumer gets a new pull at once:
-// one made on the missing consumer would only see missed heartbeats.
+// it is missing, or when it acks message by message: one made by an
+// earlier version after a server restart, which Batch.Ack's single
+// cumulative ack would leave mostly unsettled. Consumers keep their state
+// in memory (see PartitionConsumerConfig), so a restarted server has none;
+// a new one starts from the partition's first unpurged message, and
+// whatever was applied already replays. A recreated consumer gets a new
+// pull at once: one made on the missing consumer would only see missed
+// heartbeats.
 func (c *Consumer) partitionConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
-	cons, err := c.requests.Consumer(ctx, ConsumerName(p))
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return cons, err
+	cfg := PartitionConsumerConfig(c.cfg.consumerConfig(), p)
+	cons, err := c.requests.Consumer(ctx, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		c.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
+	case err != nil:
+		return nil, err
+	case cons.CachedInfo().Config.AckPolicy == cfg.AckPolicy:
+		return cons, nil
+	default:
+		c.log.Warn("partition consumer of an earlier version, replacing it", zap.Int("partition", p),
+			zap.Stringer("ack_policy", cons.CachedInfo().Config.AckPolicy))
+		if err := replaceOtherAckPolicy(ctx, c.requests, cfg); err != nil {
+			return nil, err
+		}
 	}
-	c.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
-	cons, err = c.requests.CreateOrUpdateConsumer(ctx, PartitionConsumerConfig(c.cfg.consumerConfig(), p))
+	cons, err = c.requests.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
