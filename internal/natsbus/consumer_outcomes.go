@@ -26,9 +26,8 @@ type Delivery struct {
 	Subject string
 	Seq     uint64
 
-	msg     jetstream.Msg
-	meta    *jetstream.MsgMetadata
-	settled bool // dead-lettered: terminated, not to be acked
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
 }
 
 // TraceParent is the span context the producer sent the request from;
@@ -48,15 +47,30 @@ type Batch struct {
 	msgs []jetstream.Msg
 }
 
-// Ack settles the batch's requests that were not refused. Call it only once
-// their outcomes are published. A lost ack only means a redelivery, which
-// replays harmlessly.
+// Ack settles the whole batch, its dead-lettered messages included. Call it
+// only once the outcomes of its requests are published. A lost ack only
+// means a redelivery, which replays harmlessly.
+//
+// The partition consumers ack cumulatively (AckAll): one ack of the
+// batch's newest message settles every message of the partition up to it.
+// Why that never settles a message nobody applied is the package doc's
+// "Cumulative acks" section.
 func (b *Batch) Ack() {
-	for _, d := range b.Requests {
-		if !d.settled {
-			_ = d.msg.Ack()
-			d.settled = true
+	var newest jetstream.Msg
+	var seq, delivery uint64
+	for _, m := range b.msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			continue
 		}
+		// Of two copies of the newest message, the later delivery: the
+		// server ignores a cumulative ack below its delivery floor.
+		if s, d := meta.Sequence.Stream, meta.Sequence.Consumer; s > seq || (s == seq && d > delivery) {
+			newest, seq, delivery = m, s, d
+		}
+	}
+	if newest != nil {
+		_ = newest.Ack()
 	}
 }
 
@@ -74,7 +88,8 @@ type OutcomeTrace interface {
 
 // Refuse sets aside a request the store refuses for a reason no retry
 // cures (err): it is dead-lettered as store_refused, undecided, and
-// counted, so that its partition goes on without it.
+// counted, so that its partition goes on without it. The batch's ack
+// settles it.
 func (c *Consumer) Refuse(ctx context.Context, d *Delivery, err error) error {
 	c.isolated(c.log, isolatedStoreRefused, d, err, zap.Stringer("id", d.Request.ID))
 	if derr := c.deadLetter(ctx, c.log, d, ReasonStoreRefused, err.Error()); derr != nil {
