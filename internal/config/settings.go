@@ -172,7 +172,7 @@ func bind(c *Config, p Program) []entry {
 		// Workers.
 		{"batch-size", "", "most requests a worker pulls from one partition at a time (the consumers' max ack pending); a worker merges several partitions' batches into one transaction of up to 1000", false, consumers,
 			intValue{&c.Consumer.BatchSize, 1, 10000}},
-		{"batch-linger", "", "how long a worker waits to fill a batch", false, consumers,
+		{"batch-linger", "", "how long a partition with more than one request waiting lingers to fill its batch (a lone request is applied at once)", false, consumers,
 			durationValue{&c.Consumer.Linger, 0, time.Second}},
 		{"worker-concurrency", "", "batches a worker process applies at once", false, consumers,
 			intValue{&c.Worker.Concurrency, 1, 64}},

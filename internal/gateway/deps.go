@@ -53,12 +53,13 @@ type Queue interface {
 	// time in AcceptedAt. found is false when the queue does not hold it.
 	LookupPending(ctx context.Context, id uuid.UUID) (req transfer.Request, found bool, err error)
 	// WatchOutcome starts listening for outcomes published for id
-	// (results and conflict notices alike): decided receives when one
-	// appears, outcomes appearing while a signal waits share it. It only
-	// signals: the outcome is read from the database, which holds the
-	// decision and the fingerprint to compare against. Call it before
+	// (results and conflict notices alike): outcomes receives each as it
+	// appears, a newer one replacing one not yet taken. The v1 API takes
+	// it as a signal and reads the outcome from the database, which holds
+	// the decision and the fingerprint to compare against; the 2020 API
+	// answers from an outcome that decides its attempt. Call it before
 	// Publish so no outcome is missed; call stop when done.
-	WatchOutcome(ctx context.Context, id uuid.UUID) (decided <-chan struct{}, stop func(), err error)
+	WatchOutcome(ctx context.Context, id uuid.UUID) (outcomes <-chan natsbus.Outcome, stop func(), err error)
 	// Ping reports whether the queue is reachable.
 	Ping(ctx context.Context) error
 }

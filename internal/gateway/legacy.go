@@ -103,9 +103,13 @@ func (g *Gateway) legacyPostTransfer(c *fiber.Ctx) error {
 // stream at once as a new attempt (its own attempt id and message id, so
 // the dedupe window cannot drop it as a copy of an earlier, rejected
 // attempt; for an id applied unbeknownst to the gateway the workers replay
-// its success) and the gateway waits until the database holds this
-// attempt's decision, or the id's success by any attempt. decided is false when the attempt is stored but the wait
-// ran out first, or MaxWaiters requests were already waiting. The error
+// its success) and the gateway waits for this attempt's decision, or the
+// id's success by any attempt: from the outcome message that announces it
+// (published once the decision is committed), else from the database. A
+// decision taken from the message has only the fields the message
+// carries: status, reason, attempt, kind, currency and times. decided is
+// false when the attempt is stored but the wait ran out first, or
+// MaxWaiters requests were already waiting. The error
 // wraps errUnavailable when nothing was stored, errOutcomeUnknown when the
 // attempt may have been.
 func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, tid string) (t transfer.Transfer, decided bool, err error) {
@@ -118,7 +122,7 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, tid str
 	}
 	r.Attempt = uuid.New()
 	waiting := g.takeWaiter()
-	var outcomes <-chan struct{}
+	var outcomes <-chan natsbus.Outcome
 	if waiting {
 		defer g.releaseWaiter()
 		var stop func()
@@ -149,14 +153,25 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, tid str
 	defer timer.Stop()
 	for last := false; !last; {
 		select {
-		case <-outcomes:
+		case o := <-outcomes:
+			if o.Decides(r.Attempt) {
+				// The worker publishes an outcome only once its decision
+				// is committed: the message is the decision, and reading
+				// it back from the database would only cost a round trip.
+				t := heardDecision(o.Result)
+				g.known.add(r.ID)
+				s.state = state{decided: true, t: t}
+				return t, true, nil
+			}
 		case <-timer.C:
 			last = true
 		case <-g.drained:
 			last = true
 		}
-		// Whatever woke us, the database says what was decided; the last
-		// look catches a notification that was missed.
+		// Anything else that woke us (another attempt's rejection, a
+		// conflict notice, a message that could not be read) is settled by
+		// the database; so is the end of the wait, in case an outcome was
+		// missed.
 		t, ok, err := g.decided(ctx, r.ID)
 		if err != nil {
 			g.log.Warn("reading outcome after wait", zap.String("trace_id", tid), zap.Error(err))
@@ -171,6 +186,15 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, tid str
 		return t, false, errors.Join(errOutcomeUnknown, perr)
 	}
 	return t, false, nil
+}
+
+// heardDecision is the decision an outcome message announces, as far as
+// the message tells it.
+func heardDecision(res natsbus.Result) transfer.Transfer {
+	return transfer.Transfer{
+		ID: res.ID, Kind: res.Kind, Status: res.Status, Reason: res.Reason, Currency: res.Currency,
+		AcceptedAt: res.AcceptedAt, ProcessedAt: res.ProcessedAt, Attempt: res.Attempt,
+	}
 }
 
 // legacyAmount prints an amount as the original service did: as stored,

@@ -183,7 +183,7 @@ func (g *Gateway) submit(ctx context.Context, r transfer.Request, tid string, wa
 	if ok {
 		return submission{state: state{decided: true, t: t}, earlier: true}, nil
 	}
-	var outcomes <-chan struct{} // nil: no wait
+	var outcomes <-chan natsbus.Outcome // nil: no wait
 	overCap := wait > 0 && !g.takeWaiter()
 	if overCap {
 		wait = 0

@@ -190,8 +190,14 @@ func (pt *partition) consume() error {
 	}
 }
 
-// collect waits for a first message, then up to Linger for more, up to
-// BatchSize. It returns what it got when the partition is released or the
+// collect waits for a first message, then takes what has already arrived
+// behind it, up to BatchSize. Only a partition that is busy (a second
+// message was there) waits up to Linger, counted from the first message,
+// for the batch to fill. A lone message goes on at once: waiting Linger for
+// a second one that does not come was most of a request's time from
+// acceptance to answer at low load, when every client waits for its own
+// outcome before it sends again (group commit, as the gateway's batcher
+// does). It returns what it got when the partition is released or the
 // iterator fails.
 func (pt *partition) collect(it jetstream.MessagesContext) ([]jetstream.Msg, error) {
 	var batch []jetstream.Msg
@@ -209,11 +215,8 @@ func (pt *partition) collect(it jetstream.MessagesContext) ([]jetstream.Msg, err
 		batch = append(batch, m)
 	}
 	deadline := time.Now().Add(pt.c.cfg.Linger)
+	wait := min(arrivedWait, pt.c.cfg.Linger)
 	for len(batch) < pt.c.cfg.BatchSize {
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			break
-		}
 		m, err := it.Next(jetstream.NextMaxWait(wait))
 		if err != nil {
 			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat) {
@@ -222,9 +225,19 @@ func (pt *partition) collect(it jetstream.MessagesContext) ([]jetstream.Msg, err
 			return batch, err
 		}
 		batch = append(batch, m)
+		if wait = time.Until(deadline); wait <= 0 {
+			break
+		}
 	}
 	return batch, nil
 }
+
+// arrivedWait is how long collect looks for messages already on their way
+// behind the first. The client library queues what the server pushed in a
+// channel that Next can only be asked with a timeout; this one is long
+// enough to find what is queued (microseconds) and short next to a batch's
+// commit.
+const arrivedWait = 100 * time.Microsecond
 
 // pinChanged reports whether the batch came under a pin other than the last
 // one seen: the partition was (re)acquired, and another worker may hold

@@ -41,8 +41,10 @@ type ConsumerSettings struct {
 	// BatchSize is the most messages a partition pulls into one batch and
 	// the consumers' MaxAckPending.
 	BatchSize int
-	// Linger is how long a partition waits for more messages after the
-	// first before it hands its batch on.
+	// Linger is how long a busy partition waits for more messages after
+	// the first before it hands its batch on. A partition whose first
+	// message came alone (nothing else had arrived behind it) hands it on
+	// at once.
 	Linger time.Duration
 	// AckWait is how long a delivered message may stay unacked before it is
 	// redelivered; the consumer sends progress while it is held longer.

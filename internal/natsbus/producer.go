@@ -135,12 +135,12 @@ func (p *Producer) LookupPending(ctx context.Context, id uuid.UUID) (transfer.Re
 }
 
 // WatchOutcome starts listening for outcomes published for id (results
-// and conflict notices alike): decided receives when one appears, and
-// outcomes that appear while a signal waits share it. All watchers share
+// and conflict notices alike): outcomes receives each as it appears, and
+// a newer one replaces one not yet taken. All watchers share
 // one subscription, made on the connection publishes go through, so the
 // server has it before it has the request. Call stop when done; it is safe
 // to call more than once.
-func (p *Producer) WatchOutcome(_ context.Context, id uuid.UUID) (decided <-chan struct{}, stop func(), err error) {
+func (p *Producer) WatchOutcome(_ context.Context, id uuid.UUID) (outcomes <-chan Outcome, stop func(), err error) {
 	return p.outcomes.watch(id)
 }
 
@@ -208,6 +208,33 @@ func (p *Producer) readBacklog(ctx context.Context) {
 // more than the outcomes delivered to an idle gateway in between.
 const outcomeWatchIdle = 30 * time.Second
 
+// Outcome is what a watcher of an id hears: a message on the id's outcome
+// subject, or (Conflict) a notice on its conflict subject.
+type Outcome struct {
+	// Result is the message as published. It is zero when the message
+	// could not be read as a result for the watched id; the watcher then
+	// only knows that something was published, and reads the decision
+	// elsewhere.
+	Result Result
+	// Conflict says the message is a conflict notice (ConflictSubject):
+	// a request reused the id with other fields; the id's decision is
+	// unchanged.
+	Conflict bool
+}
+
+// Decides reports whether o is the decision a request sent with attempt
+// waits for: a result on the outcome subject that is applied, or that
+// names attempt (see the 2020 API's retries in docs/messaging.md). Every
+// other outcome (a rejection made for another attempt, a conflict notice,
+// a message that could not be read) is not an answer for attempt.
+func (o Outcome) Decides(attempt uuid.UUID) bool {
+	if o.Conflict || o.Result.ID == uuid.Nil {
+		return false
+	}
+	return o.Result.Status == transfer.StatusApplied ||
+		(attempt != uuid.Nil && o.Result.Attempt == attempt)
+}
+
 // outcomeWatch serves every WatchOutcome of a producer from one
 // subscription on all result subjects (ResultsPrefix + ">"), dispatching
 // each outcome to the watchers of its id with one map lookup. A
@@ -220,21 +247,21 @@ type outcomeWatch struct {
 	nc *nats.Conn
 
 	mu       sync.Mutex
-	watchers map[uuid.UUID][]chan struct{}
+	watchers map[uuid.UUID][]chan Outcome
 	n        int                // watchers registered
 	sub      *nats.Subscription // nil while nobody watches
 	idle     *time.Timer        // drops sub once nobody watched for outcomeWatchIdle
 }
 
 func newOutcomeWatch(nc *nats.Conn) *outcomeWatch {
-	return &outcomeWatch{nc: nc, watchers: make(map[uuid.UUID][]chan struct{})}
+	return &outcomeWatch{nc: nc, watchers: make(map[uuid.UUID][]chan Outcome)}
 }
 
 // watch registers a watcher of id. The subscription is made (when it is
 // not already there) on the connection publishes go through, before watch
 // returns, so the server has it before it has a request published after.
-func (w *outcomeWatch) watch(id uuid.UUID) (<-chan struct{}, func(), error) {
-	done := make(chan struct{}, 1)
+func (w *outcomeWatch) watch(id uuid.UUID) (<-chan Outcome, func(), error) {
+	done := make(chan Outcome, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.sub == nil {
@@ -242,8 +269,8 @@ func (w *outcomeWatch) watch(id uuid.UUID) (<-chan struct{}, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("watch %s: %w", id, err)
 		}
-		// Outcomes are small and the callback only signals; a burst must
-		// not be dropped as a slow consumer's, which would leave waiters
+		// Outcomes are small and the callback only hands them on; a burst
+		// must not be dropped as a slow consumer's, which would leave waiters
 		// to their timeout.
 		_ = sub.SetPendingLimits(-1, 64<<20) // fails only on a closed subscription
 		w.sub = sub
@@ -260,7 +287,7 @@ func (w *outcomeWatch) watch(id uuid.UUID) (<-chan struct{}, func(), error) {
 }
 
 // forget removes one watcher; the last one arms the idle timer.
-func (w *outcomeWatch) forget(id uuid.UUID, done chan struct{}) {
+func (w *outcomeWatch) forget(id uuid.UUID, done chan Outcome) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	list := w.watchers[id]
@@ -295,24 +322,39 @@ func (w *outcomeWatch) dropIfIdle() {
 	w.idle = nil
 }
 
-// dispatch signals the watchers of the id an outcome (a result or a
-// conflict notice) names. A signal already waiting is shared.
+// dispatch hands an outcome (a result or a conflict notice) to the
+// watchers of the id it names, decoding it once and only when the id is
+// watched. Each watcher holds one outcome: a newer one replaces one not
+// yet taken. The newest is the one worth reading (the last message on an
+// outcome subject is the id's current decision), and a watcher that cannot
+// tell the decision from it reads the decision elsewhere.
 func (w *outcomeWatch) dispatch(m *nats.Msg) {
 	rest, ok := strings.CutPrefix(m.Subject, ResultsPrefix)
 	if !ok {
 		return
 	}
-	rest = strings.TrimSuffix(rest, ConflictSuffix)
+	rest, conflict := strings.CutSuffix(rest, ConflictSuffix)
 	id, err := uuid.Parse(rest)
 	if err != nil {
 		return
 	}
 	w.mu.Lock()
+	watched := len(w.watchers[id]) > 0
+	w.mu.Unlock()
+	if !watched {
+		return
+	}
+	o := Outcome{Conflict: conflict}
+	if res, err := DecodeResult(m.Data); err == nil && res.ID == id {
+		o.Result = res
+	}
+	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, c := range w.watchers[id] {
 		select {
-		case c <- struct{}{}:
-		default: // a signal is already waiting to be taken
+		case <-c: // replaced by the newer outcome
+		default:
 		}
+		c <- o // dispatch is the only sender, under w.mu: there is room
 	}
 }
