@@ -66,9 +66,28 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 	for i := 0; i < len(funding); i += 25 {
 		apply(funding[i:min(i+25, len(funding))])
 	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// holdsReady says whether the ledger has a hold in every state the
+	// damages below need: a seed may draw 600 requests without one, so the
+	// drawing goes on until it has them (bounded, so a broken model fails).
+	holdsReady := func() bool {
+		var held, posted, voided, expiring int
+		err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'held'),
+			count(*) FILTER (WHERE state = 'posted'), count(*) FILTER (WHERE state = 'voided'),
+			count(*) FILTER (WHERE state = 'held' AND expires_at < now() + interval '5 seconds')
+			FROM holds`).Scan(&held, &posted, &voided, &expiring)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return held > 0 && posted > 0 && voided > 0 && expiring > 0
+	}
 	// Drawn a batch at a time, so that posts, voids and reversals name
 	// requests already applied.
-	for n := 0; n < 600; {
+	for n := 0; n < 600 || (n < 5000 && !holdsReady()); {
 		var batch []*op
 		for len(batch) < 25 {
 			if o := m.next(); !o.GatewayRefuses {
@@ -83,12 +102,6 @@ func TestBookCheckerCatchesDamage(t *testing.T) {
 	if _, err := store.ExpireHolds(ctx, time.Now().Add(5*time.Second), 10000); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-
 	// Every short timeout ended seconds ago (ExpireHolds above expired
 	// them), so a hold still held past its timeout is one the sweep missed.
 	opts := checkOptions{SweepWithin: 10 * time.Second}
