@@ -447,70 +447,33 @@ func (c *Consumer) progressLoop(done <-chan struct{}) {
 	}
 }
 
-// purgeLoop samples the lag of the owned partitions and trims the acked
-// prefix of the requests stream. Limits retention keeps acked messages;
-// without this the stream would fill and refuse new requests. The owner of
-// partition 0 purges, for every partition at once (see commonFloor).
+// purgeLoop trims the acked prefix of every owned partition from the
+// requests stream and samples consumer lag. Limits retention keeps acked
+// messages; without this the stream would fill and refuse new requests.
 func (c *Consumer) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.PurgeInterval)
 	defer t.Stop()
-	var purged uint64
+	purged := make(map[int]uint64)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		owned := c.Owned()
-		for _, p := range owned {
+		for _, p := range c.Owned() {
 			opCtx, cancel := context.WithTimeout(c.hard, 5*time.Second)
-			err := c.samplePartition(opCtx, p)
+			floor, err := c.samplePartition(opCtx, p)
+			if err == nil && floor > purged[p] {
+				if err = c.purgeBelow(opCtx, p, floor+1); err == nil {
+					purged[p] = floor
+				}
+			}
 			cancel()
 			if err != nil && c.hard.Err() == nil {
-				c.log.Warn("sample partition", zap.Int("partition", p), zap.Error(err))
+				c.log.Warn("purge partition", zap.Int("partition", p), zap.Error(err))
 			}
 		}
-		if len(owned) == 0 || owned[0] != 0 {
-			continue
-		}
-		opCtx, cancel := context.WithTimeout(c.hard, 10*time.Second)
-		floor, err := c.commonFloor(opCtx)
-		if err == nil && floor > purged {
-			if err = c.requests.Purge(opCtx, jetstream.WithPurgeSequence(floor+1)); err == nil {
-				purged = floor
-			}
-		}
-		cancel()
-		if err != nil && c.hard.Err() == nil {
-			c.log.Warn("purge requests", zap.Error(err))
-		}
 	}
-}
-
-// commonFloor returns a stream sequence up to which every partition has
-// acked all its messages, so that one purge below it removes only settled
-// requests. It reads the stream's last sequence first, then each partition
-// consumer: a partition with nothing pending has acked everything it had at
-// that last sequence; any other has acked its messages up to its ack floor.
-// A message stored after the last sequence was read is above the result.
-func (c *Consumer) commonFloor(ctx context.Context) (uint64, error) {
-	si, err := c.requests.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	floor := si.State.LastSeq
-	for p := 0; p < c.cfg.Streams.Partitions; p++ {
-		cons, err := c.requests.Consumer(ctx, ConsumerName(p))
-		if err != nil {
-			return 0, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
-		}
-		info := cons.CachedInfo()
-		if info.NumPending == 0 && info.NumAckPending == 0 {
-			continue
-		}
-		floor = min(floor, info.AckFloor.Stream)
-	}
-	return floor, nil
 }
 
 // reconnectLoop restores the owned partitions' consumers each time the
@@ -557,32 +520,18 @@ func (c *Consumer) restoreConsumer(ctx context.Context, p int) {
 }
 
 // partitionConsumer looks up partition p's consumer and recreates it when
-// it is missing, or when it acks message by message: one made by an
-// earlier version after a server restart, which Batch.Ack's single
-// cumulative ack would leave mostly unsettled. Consumers keep their state
-// in memory (see PartitionConsumerConfig), so a restarted server has none;
-// a new one starts from the partition's first unpurged message, and
-// whatever was applied already replays. A recreated consumer gets a new
-// pull at once: one made on the missing consumer would only see missed
-// heartbeats.
+// it is missing. Consumers keep their state in memory (see
+// PartitionConsumerConfig), so a restarted server has none; a new one
+// starts from the partition's first unpurged message, and whatever was
+// applied already replays. A recreated consumer gets a new pull at once:
+// one made on the missing consumer would only see missed heartbeats.
 func (c *Consumer) partitionConsumer(ctx context.Context, p int) (jetstream.Consumer, error) {
-	cfg := PartitionConsumerConfig(c.cfg.consumerConfig(), p)
-	cons, err := c.requests.Consumer(ctx, cfg.Durable)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		c.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
-	case err != nil:
-		return nil, err
-	case cons.CachedInfo().Config.AckPolicy == cfg.AckPolicy:
-		return cons, nil
-	default:
-		c.log.Warn("partition consumer of an earlier version, replacing it", zap.Int("partition", p),
-			zap.Stringer("ack_policy", cons.CachedInfo().Config.AckPolicy))
-		if err := replaceOtherAckPolicy(ctx, c.requests, cfg); err != nil {
-			return nil, err
-		}
+	cons, err := c.requests.Consumer(ctx, ConsumerName(p))
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return cons, err
 	}
-	cons, err = c.requests.CreateOrUpdateConsumer(ctx, cfg)
+	c.log.Info("partition consumer missing, recreating it", zap.Int("partition", p))
+	cons, err = c.requests.CreateOrUpdateConsumer(ctx, PartitionConsumerConfig(c.cfg.consumerConfig(), p))
 	if err != nil {
 		return nil, err
 	}
@@ -595,17 +544,24 @@ func (c *Consumer) partitionConsumer(ctx context.Context, p int) (jetstream.Cons
 	return cons, nil
 }
 
-// samplePartition records partition p's lag.
-func (c *Consumer) samplePartition(ctx context.Context, p int) error {
+// samplePartition records partition p's lag and returns its ack floor:
+// the highest stream sequence below which everything is acked.
+func (c *Consumer) samplePartition(ctx context.Context, p int) (uint64, error) {
 	cons, err := c.partitionConsumer(ctx, p)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	info := cons.CachedInfo()
 	label := partitionLabel(p)
 	c.m.consumerLag.WithLabelValues(label).Set(float64(info.NumPending) + float64(info.NumAckPending))
 	c.m.redelivered.WithLabelValues(label).Set(float64(info.NumRedelivered))
-	return nil
+	return info.AckFloor.Stream, nil
+}
+
+// purgeBelow removes partition p's messages with a stream sequence below
+// seq; all of them are acked, so applied or dead-lettered.
+func (c *Consumer) purgeBelow(ctx context.Context, p int, seq uint64) error {
+	return c.requests.Purge(ctx, jetstream.WithPurgeSubject(PartitionFilter(p)), jetstream.WithPurgeSequence(seq))
 }
 
 func equalStrings(a, b []string) bool {

@@ -64,17 +64,12 @@ func deadLetterMsg(d *Delivery, reason Reason, detail string, withBody bool) *na
 	return dl
 }
 
-// deadLetter copies m's summary to the dead-letter stream. It does not
-// settle m: the ack of d's batch does (Batch.Ack), once the batch's other
-// requests are applied. A term would be wrong here, since the partition
-// consumers ack cumulatively and a term settles every older message of
-// the partition as well, requests of the same batch not yet applied among
-// them. The copy is stored before the batch is acked; a redelivery in
-// between re-publishes under the same message id, which the stream drops
-// as a duplicate. Transient failures are retried until the hard stop; a
-// copy the stream refuses is retried once without the body, and if that
-// is refused too m is dropped with a log line and the isolated metric,
-// rather than stop the partition.
+// deadLetter copies m's summary to the dead-letter stream, then terminates
+// m. The copy is stored before the message is dropped; a redelivery in
+// between re-publishes under the same message id. Transient failures are
+// retried until the hard stop; a copy the stream refuses is retried once
+// without the body, and if that is refused too m is dropped with a log
+// line and the isolated metric, rather than stop the partition.
 func (c *Consumer) deadLetter(ctx context.Context, log *zap.Logger, d *Delivery, reason Reason, detail string) error {
 	m, meta := d.msg, d.meta
 	withBody := true
@@ -113,6 +108,12 @@ func (c *Consumer) deadLetter(ctx context.Context, log *zap.Logger, d *Delivery,
 		zap.String("reason", string(reason)), zap.String("detail", bounded(detail, maxDetail)),
 		zap.String("subject", bounded(m.Subject(), maxCopiedSubject)), zap.Uint64("seq", meta.Sequence.Stream),
 		zap.Int("size", len(m.Data())), zap.String("trace_id", traceID(m)))
+	if err := m.TermWithReason(string(reason)); err != nil {
+		// The copy is stored; a redelivery dead-letters it again under
+		// the same message id, which the stream drops as a duplicate.
+		log.Warn("terminate poison message", zap.Error(err))
+	}
+	d.settled = true
 	return nil
 }
 

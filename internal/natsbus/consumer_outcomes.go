@@ -26,8 +26,9 @@ type Delivery struct {
 	Subject string
 	Seq     uint64
 
-	msg  jetstream.Msg
-	meta *jetstream.MsgMetadata
+	msg     jetstream.Msg
+	meta    *jetstream.MsgMetadata
+	settled bool // dead-lettered: terminated, not to be acked
 }
 
 // TraceParent is the span context the producer sent the request from;
@@ -47,30 +48,15 @@ type Batch struct {
 	msgs []jetstream.Msg
 }
 
-// Ack settles the whole batch, its dead-lettered messages included. Call it
-// only once the outcomes of its requests are published. A lost ack only
-// means a redelivery, which replays harmlessly.
-//
-// The partition consumers ack cumulatively (AckAll): one ack of the
-// batch's newest message settles every message of the partition up to it.
-// Why that never settles a message nobody applied is the package doc's
-// "Cumulative acks" section.
+// Ack settles the batch's requests that were not refused. Call it only once
+// their outcomes are published. A lost ack only means a redelivery, which
+// replays harmlessly.
 func (b *Batch) Ack() {
-	var newest jetstream.Msg
-	var seq, delivery uint64
-	for _, m := range b.msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			continue
+	for _, d := range b.Requests {
+		if !d.settled {
+			_ = d.msg.Ack()
+			d.settled = true
 		}
-		// Of two copies of the newest message, the later delivery: the
-		// server ignores a cumulative ack below its delivery floor.
-		if s, d := meta.Sequence.Stream, meta.Sequence.Consumer; s > seq || (s == seq && d > delivery) {
-			newest, seq, delivery = m, s, d
-		}
-	}
-	if newest != nil {
-		_ = newest.Ack()
 	}
 }
 
@@ -88,8 +74,7 @@ type OutcomeTrace interface {
 
 // Refuse sets aside a request the store refuses for a reason no retry
 // cures (err): it is dead-lettered as store_refused, undecided, and
-// counted, so that its partition goes on without it. The batch's ack
-// settles it.
+// counted, so that its partition goes on without it.
 func (c *Consumer) Refuse(ctx context.Context, d *Delivery, err error) error {
 	c.isolated(c.log, isolatedStoreRefused, d, err, zap.Stringer("id", d.Request.ID))
 	if derr := c.deadLetter(ctx, c.log, d, ReasonStoreRefused, err.Error()); derr != nil {

@@ -278,16 +278,12 @@ func (pt *partition) deliveryGap(batch []jetstream.Msg) bool {
 	return gap
 }
 
-// uniqueSeqs counts the distinct stream messages in batch above floor, the
-// consumer's ack floor: a redelivered copy of a message already in hand is
-// still one pending message. With cumulative acks every delivered message
-// above the floor is pending and none at or below it is, so a copy whose
-// earlier holder has acked it since (the floor passed it) is not counted:
-// counted, it would stand in for an older message still held elsewhere.
-func uniqueSeqs(batch []jetstream.Msg, floor uint64) int {
+// uniqueSeqs counts the distinct stream messages in batch: a redelivered
+// copy of a message already in hand is still one pending message.
+func uniqueSeqs(batch []jetstream.Msg) int {
 	seen := make(map[uint64]bool, len(batch))
 	for _, m := range batch {
-		if meta, err := m.Metadata(); err == nil && meta.Sequence.Stream > floor {
+		if meta, err := m.Metadata(); err == nil {
 			seen[meta.Sequence.Stream] = true
 		}
 	}
@@ -328,16 +324,16 @@ func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.Messages
 				return nil, errAborted
 			}
 			pt.log.Warn("consumer info", zap.Error(err))
-		case info.NumAckPending <= uniqueSeqs(batch, info.AckFloor.Stream):
+		case info.NumAckPending <= uniqueSeqs(batch):
 			return batch, nil
 		case pinnedElsewhere(info, pt.pin()):
 			pt.log.Info("another worker is the partition's pinned client; handing the batch back",
-				zap.Int("messages", uniqueSeqs(batch, info.AckFloor.Stream)), zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch, info.AckFloor.Stream)))
+				zap.Int("messages", uniqueSeqs(batch)), zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch)))
 			pt.handBack(it, batch)
 			return nil, errHandedBack
 		case !logged:
 			pt.log.Info("waiting for older messages not in hand",
-				zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch, info.AckFloor.Stream)))
+				zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch)))
 			logged = true
 		}
 		more, err := pt.delivered(it, batch)
@@ -490,8 +486,6 @@ func (pt *partition) process(batch []jetstream.Msg) error {
 		b.Requests = append(b.Requests, d)
 	}
 	if len(b.Requests) == 0 {
-		// Only poison: its copies are stored, nothing is left to apply.
-		b.Ack()
 		return nil
 	}
 	// Redeliveries and a previous owner's messages may arrive out of order;

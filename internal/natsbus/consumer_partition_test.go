@@ -32,32 +32,3 @@ func TestPinnedElsewhere(t *testing.T) {
 		}
 	}
 }
-
-// seqMsg is a delivery of stream sequence stream; nothing else of it is
-// read.
-type seqMsg struct {
-	jetstream.Msg
-	stream uint64
-}
-
-func (m seqMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.stream}}, nil
-}
-
-// TestUniqueSeqsCountsOnlyPending: a batch's messages are compared with
-// the consumer's ack-pending count. A second copy of a message is one
-// pending message, and a copy at or below the ack floor (its earlier
-// holder acked it since) is not pending at all: counted, it would stand in
-// for an older message still held elsewhere.
-func TestUniqueSeqsCountsOnlyPending(t *testing.T) {
-	t.Parallel()
-	batch := []jetstream.Msg{seqMsg{stream: 3}, seqMsg{stream: 7}, seqMsg{stream: 7}, seqMsg{stream: 9}}
-	for _, c := range []struct {
-		floor uint64
-		want  int
-	}{{0, 3}, {2, 3}, {3, 2}, {5, 2}, {7, 1}, {9, 0}} {
-		if got := uniqueSeqs(batch, c.floor); got != c.want {
-			t.Errorf("ack floor %d: %d pending in the batch, want %d", c.floor, got, c.want)
-		}
-	}
-}

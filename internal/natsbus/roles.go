@@ -78,9 +78,8 @@ func directGet(streams ...string) []string {
 // subscribe to; nil for an unknown role. Anything not listed is refused,
 // and in particular: only workers publish outcomes, dead letters and
 // membership heartbeats, only the workers and the gateway (for its
-// console) read dead letters, no role may delete a stream, and only the
-// workers may delete a consumer, one of the requests stream: a partition
-// consumer of an earlier version, which they replace (see EnsureConsumers).
+// console) read dead letters, and no role may delete a stream or a
+// consumer.
 func (r Role) Permissions() *server.Permissions {
 	membersStream := "KV_" + MembersBucket
 	producerPub := slices.Concat(
@@ -115,16 +114,12 @@ func (r Role) Permissions() *server.Permissions {
 			api("STREAM.INFO", streams...),
 			api("STREAM.CREATE", streams...),
 			api("STREAM.UPDATE", streams...),
-			// The acked prefix of the requests (below every partition's
-			// ack floor), and a leaving member's key.
+			// The acked prefix of each partition, and a leaving member's key.
 			api("STREAM.PURGE", RequestsStream, membersStream),
 			api("CONSUMER.CREATE", RequestsStream+".>"),
 			api("CONSUMER.INFO", RequestsStream+".*"),
 			api("CONSUMER.MSG.NEXT", RequestsStream+".*"),
 			api("CONSUMER.UNPIN", RequestsStream+".*"),
-			// A partition consumer of an earlier version, with another
-			// ack policy, is replaced (see EnsureConsumers).
-			api("CONSUMER.DELETE", RequestsStream+".*"),
 			// Acks, naks, progress and terms of the partition consumers.
 			[]string{"$JS.ACK." + RequestsStream + ".>"},
 			// Reading an outcome back, to tell its own from a forged one.

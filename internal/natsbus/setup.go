@@ -360,11 +360,6 @@ type ConsumerConfig struct {
 // is safe: the database decides exactly-once, so a consumer recreated after
 // a server restart (the worker recreates a missing one) redelivers the
 // stream's unpurged messages from the start, in order, and they replay.
-//
-// Acks are cumulative (AckAll): one ack settles a partition's batch, every
-// message of the partition up to it. That is safe because a partition is
-// pinned to one worker and that worker acks a batch only when nothing
-// older of the partition is pending elsewhere (see Batch.Ack).
 func PartitionConsumerConfig(c ConsumerConfig, p int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		MemoryStorage:  true,
@@ -372,7 +367,7 @@ func PartitionConsumerConfig(c ConsumerConfig, p int) jetstream.ConsumerConfig {
 		Description:    "wallet worker partition " + strconv.Itoa(p),
 		FilterSubject:  PartitionFilter(p),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        c.AckWait,
 		MaxDeliver:     -1,
 		MaxAckPending:  c.MaxAckPending,
@@ -405,9 +400,6 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, c ConsumerConf
 	}
 	for p := 0; p < c.Partitions; p++ {
 		cfg := PartitionConsumerConfig(c, p)
-		if err := replaceOtherAckPolicy(ctx, s, cfg); err != nil {
-			return fmt.Errorf("ensure consumer %s: %w", cfg.Durable, err)
-		}
 		var err error
 		for attempt := 0; attempt < 5; attempt++ {
 			if _, err = s.CreateOrUpdateConsumer(ctx, cfg); err == nil {
@@ -421,28 +413,6 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, c ConsumerConf
 		if err != nil {
 			return fmt.Errorf("ensure consumer %s: %w", cfg.Durable, err)
 		}
-	}
-	return nil
-}
-
-// replaceOtherAckPolicy deletes partition consumer cfg.Durable when it
-// exists with another ack policy (one made by an earlier version), which
-// the server does not let an update change. Losing a consumer's state is
-// safe (see PartitionConsumerConfig): the new one redelivers the unpurged
-// messages, and those already applied replay.
-func replaceOtherAckPolicy(ctx context.Context, s jetstream.Stream, cfg jetstream.ConsumerConfig) error {
-	cons, err := s.Consumer(ctx, cfg.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if cons.CachedInfo().Config.AckPolicy == cfg.AckPolicy {
-		return nil
-	}
-	if err := s.DeleteConsumer(ctx, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return err
 	}
 	return nil
 }

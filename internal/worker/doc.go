@@ -9,13 +9,10 @@
 //
 // Partitions are spread over the live workers by the consumer, which keeps
 // the membership; JetStream's pinned priority group makes sure only one
-// worker receives a partition's messages at a time. Applying each id once
-// does not rest on that exclusivity: the store applies each id once
-// whatever is delivered twice. Exclusivity and the consumer's ack window
-// (MaxAckPending equal to the batch size) keep each account's requests in
-// acceptance order, and a worker that takes over a partition waits for the
-// messages still held by its previous owner before it applies anything
-// newer. That wait also keeps the acks right: a batch is settled by one
-// cumulative ack of its newest message, which must not cover a message
-// held elsewhere (natsbus's package doc has the argument).
+// worker receives a partition's messages at a time. Correctness does not
+// rest on that exclusivity: the store applies each id once whatever is
+// delivered twice. Exclusivity and the consumer's ack window (MaxAckPending
+// equal to the batch size) keep each account's requests in acceptance
+// order, and a worker that takes over a partition waits for the messages
+// still held by its previous owner before it applies anything newer.
 package worker

@@ -3,7 +3,6 @@ package worker_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -124,62 +123,4 @@ func TestPoisonIsDeadLettered(t *testing.T) {
 	}
 	// Terminated poison leaves nothing pending.
 	eventually(t, "nothing pending", func() bool { return e.pendingAcks() == 0 })
-}
-
-// TestDeadLetterLeavesOlderRequestsPending: a poison message newer than a
-// request of the same batch is dead-lettered before that request is
-// applied. The partition consumers ack cumulatively, so terminating the
-// poison would settle the request as well, and a worker stopping before
-// its commit would lose it. The dead letter is stored, but nothing is
-// settled until the batch's ack, which then settles both.
-func TestDeadLetterLeavesOlderRequestsPending(t *testing.T) {
-	t.Parallel()
-	e := setupWith(t, func(c *config) {
-		// Both messages are stored before the worker pulls; a long linger
-		// keeps them in one batch.
-		c.Linger = 500 * time.Millisecond
-	})
-	ps := &pausingStore{Store: e.store, entered: make(chan struct{}), gate: make(chan struct{})}
-	ps.armed.Store(true)
-	acct := e.accountsIn(1, func(p int) bool { return p == 0 })[0]
-	d := deposit(acct, "5", "USD")
-	request := e.publishRaw(natsbus.RequestSubject(acct, d.ID), d.ID.String(), mustEncode(t, d))
-	poisonID := uuid.New()
-	poison := e.publishRaw(natsbus.RequestSubject(acct, poisonID), poisonID.String(), []byte(`{"v":1,"kind":`))
-	e.startWorker(e.cfg, ps)
-	t.Cleanup(func() {
-		select {
-		case <-ps.gate:
-		default:
-			close(ps.gate)
-		}
-	})
-	select {
-	case <-ps.entered:
-	case <-ctx(t).Done():
-		t.Fatal("the worker never applied the batch")
-	}
-	dl, err := e.js.Stream(ctx(t), natsbus.DeadLetterStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := dl.CachedInfo().State.Msgs; n != 1 {
-		t.Fatalf("%d dead letters before the batch is applied, want the poison's", n)
-	}
-	cons, err := e.js.Consumer(ctx(t), natsbus.RequestsStream, natsbus.ConsumerName(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info := cons.CachedInfo(); info.NumAckPending != 2 || info.AckFloor.Stream >= request.Sequence {
-		t.Fatalf("with the deposit (seq %d) not applied and the poison (seq %d) dead-lettered: %d ack pending, ack floor %d; want both pending",
-			request.Sequence, poison.Sequence, info.NumAckPending, info.AckFloor.Stream)
-	}
-	close(ps.gate)
-	if r := e.waitResult(d.ID); r.Status != transfer.StatusApplied {
-		t.Fatalf("deposit: %+v", r)
-	}
-	eventually(t, "the batch's ack settling the deposit and the poison", func() bool {
-		c, err := e.js.Consumer(ctx(t), natsbus.RequestsStream, natsbus.ConsumerName(0))
-		return err == nil && c.CachedInfo().NumAckPending == 0 && c.CachedInfo().AckFloor.Stream == poison.Sequence
-	})
 }

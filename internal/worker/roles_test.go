@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wallet/wallet/internal/dbtest"
 	"github.com/wallet/wallet/internal/natsbus"
@@ -23,7 +22,21 @@ import (
 func TestWorkerRole(t *testing.T) {
 	t.Parallel()
 	srv := natstest.StartWith(t, natstest.Options{Auth: true})
-	e, refused := roleEnv(t, srv)
+	e := &env{t: t, srv: srv, store: dbtest.NewStore(t), cfg: testConfig()}
+	var mu sync.Mutex
+	var refused []string
+	user, pass := srv.Credentials(natsbus.RoleWorker)
+	e.workerOpts = []nats.Option{
+		nats.UserInfo(user, pass),
+		nats.CustomInboxPrefix(natsbus.RoleWorker.InboxPrefix()),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				mu.Lock()
+				refused = append(refused, err.Error())
+				mu.Unlock()
+			}
+		}),
+	}
 	// The first worker creates everything on an empty server.
 	w1 := e.startWorker(e.cfg, nil)
 	w2cfg := e.cfg
@@ -72,121 +85,9 @@ func TestWorkerRole(t *testing.T) {
 		t.Fatalf("balances %s and %s", e.balance(a), e.balance(b))
 	}
 	w1.stop(t)
-	if r := refused(); len(r) > 0 {
-		t.Fatalf("the server refused the workers: %v", r)
-	}
-}
-
-// roleEnv is a test world on srv whose workers connect with the worker
-// role's credentials; refused lists what the server refused them so far.
-func roleEnv(t *testing.T, srv *natstest.Server) (e *env, refused func() []string) {
-	t.Helper()
-	e = &env{t: t, srv: srv, store: dbtest.NewStore(t), cfg: testConfig()}
-	var mu sync.Mutex
-	var denied []string
-	user, pass := srv.Credentials(natsbus.RoleWorker)
-	e.workerOpts = []nats.Option{
-		nats.UserInfo(user, pass),
-		nats.CustomInboxPrefix(natsbus.RoleWorker.InboxPrefix()),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrPermissionViolation) {
-				mu.Lock()
-				denied = append(denied, err.Error())
-				mu.Unlock()
-			}
-		}),
-	}
-	return e, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(denied)
-	}
-}
-
-// TestWorkerRoleReplacesEarlierConsumers: partition consumers made by an
-// earlier version ack message by message, and the server cannot change
-// an ack policy in place. A worker with the worker role's credentials
-// replaces them at start-up, and again when one reappears while it runs
-// (an earlier version recreating a consumer lost in a server restart);
-// requests stored meanwhile are applied, and the server refuses nothing.
-func TestWorkerRoleReplacesEarlierConsumers(t *testing.T) {
-	t.Parallel()
-	srv := natstest.StartWith(t, natstest.Options{Auth: true})
-	e, refused := roleEnv(t, srv)
-	// An earlier version's worker set everything up, with the same role.
-	admin, adminJS := srv.ConnectAs(t, natsbus.RoleWorker)
-	defer admin.Close()
-	if err := natsbus.EnsureStreams(ctx(t), adminJS, e.cfg.Streams); err != nil {
-		t.Fatal(err)
-	}
-	requests, err := adminJS.Stream(ctx(t), natsbus.RequestsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	earlier := func(p int) error {
-		cfg := natsbus.PartitionConsumerConfig(natsbus.ConsumerConfig{
-			Partitions: e.cfg.Streams.Partitions, MaxAckPending: e.cfg.BatchSize, AckWait: e.cfg.AckWait, PinnedTTL: e.cfg.PinnedTTL,
-		}, p)
-		cfg.AckPolicy = jetstream.AckExplicitPolicy
-		_, err := requests.CreateOrUpdateConsumer(ctx(t), cfg)
-		return err
-	}
-	for p := range e.cfg.Streams.Partitions {
-		if err := earlier(p); err != nil {
-			t.Fatalf("an earlier version's consumer %d: %v", p, err)
-		}
-	}
-	e.nc, e.js = srv.ConnectAs(t, natsbus.RoleProducer)
-	if e.bus, err = natsbus.Open(ctx(t), e.js); err != nil {
-		t.Fatal(err)
-	}
-	acct := e.accountsIn(1, func(p int) bool { return p == 1 })[0]
-	first := deposit(acct, "10", "USD")
-	e.publish(first)
-
-	ackPolicies := func() []jetstream.AckPolicy {
-		var out []jetstream.AckPolicy
-		for p := range e.cfg.Streams.Partitions {
-			c, err := requests.Consumer(ctx(t), natsbus.ConsumerName(p))
-			if err != nil {
-				t.Fatalf("consumer %s: %v", natsbus.ConsumerName(p), err)
-			}
-			out = append(out, c.CachedInfo().Config.AckPolicy)
-		}
-		return out
-	}
-	w := e.startWorker(e.cfg, nil)
-	for p, got := range ackPolicies() {
-		if got != jetstream.AckAllPolicy {
-			t.Errorf("partition %d after start-up: ack policy %s, want %s", p, got, jetstream.AckAllPolicy)
-		}
-	}
-	if r := e.waitResult(first.ID); r.Status != transfer.StatusApplied {
-		t.Fatalf("deposit stored before the replacement: %+v", r)
-	}
-
-	// The earlier version recreates partition 1's consumer its own way.
-	// The running worker may recreate it first, as a missing consumer:
-	// then delete it again.
-	eventually(t, "an earlier version's consumer of partition 1", func() bool {
-		if err := requests.DeleteConsumer(ctx(t), natsbus.ConsumerName(1)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			t.Fatal(err)
-		}
-		return earlier(1) == nil
-	})
-	eventually(t, "the running worker replacing the earlier consumer", func() bool {
-		return ackPolicies()[1] == jetstream.AckAllPolicy
-	})
-	second := deposit(acct, "5", "USD")
-	e.publish(second)
-	if r := e.waitResult(second.ID); r.Status != transfer.StatusApplied {
-		t.Fatalf("deposit after the replacement: %+v", r)
-	}
-	if !e.balance(acct).Equal(dec("15")) {
-		t.Fatalf("balance %s, want 15", e.balance(acct))
-	}
-	w.stop(t)
-	if r := refused(); len(r) > 0 {
-		t.Fatalf("the server refused the worker: %v", r)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) > 0 {
+		t.Fatalf("the server refused the workers: %v", refused)
 	}
 }
