@@ -39,10 +39,6 @@ type partition struct {
 	// held is what the partition has in hand and keeps alive (see
 	// Consumer.progressLoop).
 	held []jetstream.Msg
-
-	// settled counts the batches the partition loop has settled; only the
-	// loop uses it.
-	settled int
 }
 
 func newPartition(c *Consumer, p int) *partition {
@@ -97,20 +93,12 @@ func (pt *partition) run(takeover bool) {
 	}
 	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
 	for pt.ctx.Err() == nil {
-		settled := pt.settled
 		err := pt.consume()
 		if err == nil || pt.ctx.Err() != nil {
 			return
 		}
 		if errors.Is(err, errAborted) {
 			return
-		}
-		if pt.settled != settled {
-			// The pull served batches before it ended: what follows is a
-			// new failure, not the same one again. Without this, a loop
-			// that has been through a few NATS restarts waits the longest
-			// backoff after every restoration of its consumer.
-			backoff = newBackoff(50*time.Millisecond, 2*time.Second)
 		}
 		switch {
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
@@ -176,7 +164,6 @@ func (pt *partition) consume() error {
 			if err := pt.process(batch); err != nil {
 				return err
 			}
-			pt.settled++
 		}
 		if pt.ctx.Err() != nil {
 			if h := pt.c.cfg.BeforeFinish; h != nil {
@@ -294,127 +281,54 @@ func uniqueSeqs(batch []jetstream.Msg) int {
 // outside it. After a takeover the previous owner may still hold older
 // messages (it crashed or paused); they come back to us when their ack
 // wait ends, and applying ours first would break per-account order.
-//
-// Waiting must end: two workers that each believe they own the partition
-// (their membership views differ for a moment after an outage) would
-// otherwise each keep their part alive while waiting for the other's. Only
-// one of them is the consumer's pinned client, the one the server delivers
-// to, and so the one the older messages come back to. The other hands its
-// batch back (a nak: the pinned client gets it again at once, with
-// everything older) as soon as the consumer names another pinned client,
-// and so does a released partition. Waiting handBackAfter is the backstop
-// for anything else.
 func (pt *partition) awaitForeign(cons jetstream.Consumer, it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
 	pt.hold(batch)
+	// Waiting must end: two workers that each believe they own the
+	// partition (their membership views differ for a moment after an
+	// outage) would otherwise each keep their part alive while waiting for
+	// the other's. A released partition, or one that waited several ack
+	// waits, hands its batch back (a nak: the pinned owner gets it again,
+	// with everything older) and pulls again.
 	giveUp := time.Now().Add(pt.c.cfg.handBackAfter())
 	logged := false
 	for {
-		if pt.ctx.Err() != nil {
-			pt.handBack(it, batch)
-			return nil, errAborted
-		}
-		if time.Now().After(giveUp) {
-			pt.handBack(it, batch)
+		if pt.ctx.Err() != nil || time.Now().After(giveUp) {
+			for _, m := range batch {
+				_ = m.Nak()
+			}
+			pt.hold(nil)
+			if pt.ctx.Err() != nil {
+				return nil, errAborted
+			}
 			return nil, errHandedBack
 		}
 		info, err := cons.Info(pt.hard())
-		switch {
-		case err != nil:
+		if err != nil {
 			if pt.hard().Err() != nil {
 				return nil, errAborted
 			}
 			pt.log.Warn("consumer info", zap.Error(err))
-		case info.NumAckPending <= uniqueSeqs(batch):
+		} else if info.NumAckPending <= uniqueSeqs(batch) {
 			return batch, nil
-		case pinnedElsewhere(info, pt.pin()):
-			pt.log.Info("another worker is the partition's pinned client; handing the batch back",
-				zap.Int("messages", uniqueSeqs(batch)), zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch)))
-			pt.handBack(it, batch)
-			return nil, errHandedBack
-		case !logged:
+		} else if !logged {
 			pt.log.Info("waiting for older messages not in hand",
 				zap.Int("held_elsewhere", info.NumAckPending-uniqueSeqs(batch)))
 			logged = true
 		}
-		more, err := pt.delivered(it, batch)
-		if err != nil {
-			pt.handBack(nil, more)
+		m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+		switch {
+		case err == nil:
+			pt.deliveryGap([]jetstream.Msg{m}) // keeps lastDelivery current
+			batch = append(batch, m)
+			pt.hold(batch)
+		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat):
+		default:
 			return nil, err
 		}
-		if len(more) > len(batch) {
-			pt.hold(more)
-		}
-		batch = more
 		if pt.hard().Err() != nil {
 			return nil, errAborted
 		}
 	}
-}
-
-// delivered appends to batch what our own pull has delivered by now: it
-// waits up to 100ms for a first message and then takes whatever else is
-// already there. Messages delivered to our pull but not yet taken count as
-// unacked like those held elsewhere, so they are taken before asking again.
-func (pt *partition) delivered(it jetstream.MessagesContext, batch []jetstream.Msg) ([]jetstream.Msg, error) {
-	wait := 100 * time.Millisecond
-	for {
-		m, err := it.Next(jetstream.NextMaxWait(wait))
-		switch {
-		case err == nil:
-			pt.deliveryGap([]jetstream.Msg{m}) // keeps lastDelivery current
-			pt.pinChanged([]jetstream.Msg{m})  // and the pin we were served under
-			batch = append(batch, m)
-			wait = 5 * time.Millisecond
-		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat):
-			return batch, nil
-		default:
-			return batch, err
-		}
-	}
-}
-
-// pin is the pin id of the newest message this partition received.
-func (pt *partition) pin() string {
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	return pt.lastPin
-}
-
-// pinnedElsewhere reports whether info names a pinned client other than
-// ours: the server delivers the partition's messages, redeliveries
-// included, to that client only.
-func pinnedElsewhere(info *jetstream.ConsumerInfo, ours string) bool {
-	if ours == "" {
-		return false
-	}
-	for _, g := range info.PriorityGroups {
-		if g.Group == PriorityGroup && g.PinnedClientID != "" && g.PinnedClientID != ours {
-			return true
-		}
-	}
-	return false
-}
-
-// handBack gives batch back with a nak, so that the pinned client gets it
-// at once, and stops it (when not nil). Messages already delivered to it
-// but not yet taken are given back too: left alone, they would stay
-// unacked until their ack wait ran out, and the next owner would wait for
-// them that long.
-func (pt *partition) handBack(it jetstream.MessagesContext, batch []jetstream.Msg) {
-	if it != nil {
-		it.Drain()
-		for {
-			m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
-		}
-	}
-	for _, m := range batch {
-		_ = m.Nak()
-	}
-	pt.hold(nil)
 }
 
 // finish is the release path: stop pulling, apply whatever was already

@@ -151,11 +151,9 @@ func (c ConsumerSettings) withDefaults() (ConsumerSettings, error) {
 }
 
 // handBackAfter is how long a partition waits for older messages held
-// elsewhere before it hands its batch back and pulls again. It is a
-// backstop: a crashed owner's messages come back within one ack wait of
-// its last keep-alive, and a worker waiting on ours hands its batch back
-// as soon as it sees that we are the pinned client (see awaitForeign), so
-// three ack waits mean something else holds them.
+// elsewhere before it hands its batch back and pulls again: a crashed
+// owner's messages come back within one ack wait, so three mean they are
+// held by a worker that is itself waiting.
 func (c ConsumerSettings) handBackAfter() time.Duration { return 3 * c.AckWait }
 
 // pullExpiry is how long each pull request lives. The server renews a pin
