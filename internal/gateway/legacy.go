@@ -154,10 +154,12 @@ func (g *Gateway) submitAttempt(ctx context.Context, r transfer.Request, tid str
 	for last := false; !last; {
 		select {
 		case o := <-outcomes:
-			if o.Decides(r.Attempt) {
+			if o.Result.ID == r.ID && o.Decides(r.Attempt) {
 				// The worker publishes an outcome only once its decision
 				// is committed: the message is the decision, and reading
 				// it back from the database would only cost a round trip.
+				// Watchers are found by the subject's id; a body naming
+				// another id is not this request's answer.
 				t := heardDecision(o.Result)
 				g.known.add(r.ID)
 				s.state = state{decided: true, t: t}
