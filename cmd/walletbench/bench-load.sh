@@ -3,7 +3,9 @@
 # JetStream store, and walletbench beside the synchronous baseline through
 # HTTP (128 connections) and through NATS, then prints both ratios.
 # Arguments go to both walletbench runs (say --requests 30000).
-# PORT and NATS_PORT move walletd and walletbench off 8080 and 4223.
+# PORT and NATS_PORT move walletd and walletbench off 8080 and 4223;
+# WALLETD_ARGS adds flags to walletd (say --publish-batch-max 200); VIAS
+# picks the runs (default "http nats").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port=${PORT:-8080}
@@ -21,7 +23,7 @@ trap cleanup EXIT
 
 CGO_ENABLED=0 go build -trimpath -o "$dir/" ./cmd/walletd ./cmd/walletbench
 # A fresh store, so no backlog of an earlier run is replayed during this one.
-"$dir/walletd" --port "$port" --nats-listen "127.0.0.1:$nats_port" --nats-store-dir "$dir/jetstream" >"$dir/walletd.log" 2>&1 &
+"$dir/walletd" ${WALLETD_ARGS:-} --port "$port" --nats-listen "127.0.0.1:$nats_port" --nats-store-dir "$dir/jetstream" >"$dir/walletd.log" 2>&1 &
 pid=$!
 until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do
 	if ! kill -0 "$pid" 2>/dev/null; then
@@ -37,11 +39,17 @@ bench() {
 	"$dir/walletbench" --gateway "http://127.0.0.1:$port" --nats "nats://127.0.0.1:$nats_port" \
 		--cpu "walletd=$pid,postgres=postgres" --quiet --baseline sync "$@"
 }
-bench --via http --concurrency 128 "$@" | tee "$dir/http.txt"
-bench --via nats "$@" | tee "$dir/nats.txt"
+vias=${VIAS:-http nats}
+for via in $vias; do
+	if [ "$via" = http ]; then
+		bench --via http --concurrency 128 "$@" | tee "$dir/http.txt"
+	else
+		bench --via "$via" "$@" | tee "$dir/$via.txt"
+	fi
+done
 
 echo
-for via in http nats; do
+for via in $vias; do
 	label="NATS vs sync:"
 	[ "$via" = http ] && label="HTTP (128 connections) vs sync:"
 	grep -h -e '^ratio:' -e '^cpu ratio:' "$dir/$via.txt" | sed "s/^/$label /"
