@@ -9,7 +9,13 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultConcurrency = 2
+	// DefaultConcurrency is one writer: while it commits, the next
+	// requests queue and its next transaction takes them all. Under load
+	// on two cores, two writers halved the average batch (18 requests
+	// against 35) and cost about a sixth more machine CPU per applied
+	// request (docs/performance.md); a faster database or several worker
+	// processes may want more.
+	DefaultConcurrency = 1
 	// DefaultMaxMerge caps the requests of one ApplyBatch when writers merge
 	// several partitions' batches: batches of several hundred random
 	// accounts from concurrent writers queue behind each other's row locks,
