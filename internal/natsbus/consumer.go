@@ -447,33 +447,75 @@ func (c *Consumer) progressLoop(done <-chan struct{}) {
 	}
 }
 
-// purgeLoop trims the acked prefix of every owned partition from the
-// requests stream and samples consumer lag. Limits retention keeps acked
-// messages; without this the stream would fill and refuse new requests.
+// purgeLoop samples the lag of the owned partitions and trims the acked
+// prefix of the requests stream. Limits retention keeps acked messages;
+// without this the stream would fill and refuse new requests. The owner of
+// partition 0 purges, for every partition at once, below the lowest ack
+// floor (see commonFloor): one purge by sequence drops whole blocks of the
+// store, where a purge per partition with a subject filter walks the
+// messages of each and holds the stream's ingest meanwhile.
 func (c *Consumer) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.PurgeInterval)
 	defer t.Stop()
-	purged := make(map[int]uint64)
+	var purged uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		for _, p := range c.Owned() {
+		owned := c.Owned()
+		for _, p := range owned {
 			opCtx, cancel := context.WithTimeout(c.hard, 5*time.Second)
-			floor, err := c.samplePartition(opCtx, p)
-			if err == nil && floor > purged[p] {
-				if err = c.purgeBelow(opCtx, p, floor+1); err == nil {
-					purged[p] = floor
-				}
-			}
+			err := c.samplePartition(opCtx, p)
 			cancel()
 			if err != nil && c.hard.Err() == nil {
-				c.log.Warn("purge partition", zap.Int("partition", p), zap.Error(err))
+				c.log.Warn("sample partition", zap.Int("partition", p), zap.Error(err))
 			}
 		}
+		if len(owned) == 0 || owned[0] != 0 {
+			continue
+		}
+		opCtx, cancel := context.WithTimeout(c.hard, 10*time.Second)
+		floor, err := c.commonFloor(opCtx)
+		if err == nil && floor > purged {
+			if err = c.requests.Purge(opCtx, jetstream.WithPurgeSequence(floor+1)); err == nil {
+				purged = floor
+			}
+		}
+		cancel()
+		if err != nil && c.hard.Err() == nil {
+			c.log.Warn("purge requests", zap.Error(err))
+		}
 	}
+}
+
+// commonFloor returns a stream sequence up to which every partition has
+// acked (applied or dead-lettered) all its messages, so that one purge
+// below it removes only settled requests. It reads the stream's last
+// sequence first, then each partition consumer: one with nothing pending
+// and nothing unacked has settled everything it had at that last
+// sequence; any other has settled its messages up to its ack floor. A
+// message stored after the last sequence was read is above the result,
+// and a partition consumer that cannot be read stops the purge.
+func (c *Consumer) commonFloor(ctx context.Context) (uint64, error) {
+	si, err := c.requests.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	floor := si.State.LastSeq
+	for p := 0; p < c.cfg.Streams.Partitions; p++ {
+		cons, err := c.requests.Consumer(ctx, ConsumerName(p))
+		if err != nil {
+			return 0, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
+		}
+		info := cons.CachedInfo()
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			continue
+		}
+		floor = min(floor, info.AckFloor.Stream)
+	}
+	return floor, nil
 }
 
 // reconnectLoop restores the owned partitions' consumers each time the
@@ -544,24 +586,17 @@ func (c *Consumer) partitionConsumer(ctx context.Context, p int) (jetstream.Cons
 	return cons, nil
 }
 
-// samplePartition records partition p's lag and returns its ack floor:
-// the highest stream sequence below which everything is acked.
-func (c *Consumer) samplePartition(ctx context.Context, p int) (uint64, error) {
+// samplePartition records partition p's lag.
+func (c *Consumer) samplePartition(ctx context.Context, p int) error {
 	cons, err := c.partitionConsumer(ctx, p)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	info := cons.CachedInfo()
 	label := partitionLabel(p)
 	c.m.consumerLag.WithLabelValues(label).Set(float64(info.NumPending) + float64(info.NumAckPending))
 	c.m.redelivered.WithLabelValues(label).Set(float64(info.NumRedelivered))
-	return info.AckFloor.Stream, nil
-}
-
-// purgeBelow removes partition p's messages with a stream sequence below
-// seq; all of them are acked, so applied or dead-lettered.
-func (c *Consumer) purgeBelow(ctx context.Context, p int, seq uint64) error {
-	return c.requests.Purge(ctx, jetstream.WithPurgeSubject(PartitionFilter(p)), jetstream.WithPurgeSequence(seq))
+	return nil
 }
 
 func equalStrings(a, b []string) bool {
