@@ -184,7 +184,7 @@ func bind(c *Config, p Program) []entry {
 			durationValue{&c.Consumer.Heartbeat, 50 * time.Millisecond, time.Minute}},
 		{"member-ttl", "", "how long a silent worker stays a member before its partitions are handed to the others (at least two --heartbeat)", false, consumers,
 			durationValue{&c.Consumer.MemberTTL, 100 * time.Millisecond, 10 * time.Minute}},
-		{"purge-interval", "", "how often a worker purges the applied prefix of the requests stream", false, consumers,
+		{"purge-interval", "", "how often the owner of partition 0 purges the requests stream below every partition's ack floor", false, consumers,
 			durationValue{&c.Consumer.PurgeInterval, 100 * time.Millisecond, time.Hour}},
 		{"expire-interval", "", "how often a worker looks for holds past their timeout and releases them", false, consumers,
 			durationValue{&c.Worker.ExpireInterval, 10 * time.Millisecond, time.Hour}},
