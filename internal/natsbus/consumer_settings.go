@@ -23,7 +23,12 @@ const (
 	DefaultPinnedTTL      = 10 * time.Second
 	DefaultHeartbeat      = time.Second
 	DefaultMemberTTL      = 4 * time.Second
-	DefaultPurgeInterval  = 10 * time.Second
+	// DefaultPurgeInterval is short because a restarted server has lost the
+	// partition consumers and the new ones replay from the oldest unpurged
+	// request: in the long fault run, 2s against 10s brought the recovery
+	// after NATS restarts and kills from 4.2s to 2.8s on average. One purge
+	// by sequence costs little (docs/performance.md).
+	DefaultPurgeInterval = 2 * time.Second
 	// DefaultStopTimeout bounds the soft stop: what is still in hand then
 	// is abandoned unacked, to be redelivered and applied once elsewhere.
 	DefaultStopTimeout = 30 * time.Second
