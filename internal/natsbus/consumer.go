@@ -457,7 +457,6 @@ func (c *Consumer) progressLoop(done <-chan struct{}) {
 func (c *Consumer) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.PurgeInterval)
 	defer t.Stop()
-	var purged uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -477,11 +476,11 @@ func (c *Consumer) purgeLoop(ctx context.Context) {
 			continue
 		}
 		opCtx, cancel := context.WithTimeout(c.hard, 10*time.Second)
-		floor, err := c.commonFloor(opCtx)
-		if err == nil && floor > purged {
-			if err = c.requests.Purge(opCtx, jetstream.WithPurgeSequence(floor+1)); err == nil {
-				purged = floor
-			}
+		// The stream's own first sequence says what is purged already, also
+		// after the stream was recreated and its sequences began again.
+		first, floor, err := c.commonFloor(opCtx)
+		if err == nil && floor >= first {
+			err = c.requests.Purge(opCtx, jetstream.WithPurgeSequence(floor+1))
 		}
 		cancel()
 		if err != nil && c.hard.Err() == nil {
@@ -497,17 +496,18 @@ func (c *Consumer) purgeLoop(ctx context.Context) {
 // and nothing unacked has settled everything it had at that last
 // sequence; any other has settled its messages up to its ack floor. A
 // message stored after the last sequence was read is above the result,
-// and a partition consumer that cannot be read stops the purge.
-func (c *Consumer) commonFloor(ctx context.Context) (uint64, error) {
+// and a partition consumer that cannot be read stops the purge. It also
+// returns the stream's first sequence.
+func (c *Consumer) commonFloor(ctx context.Context) (first, floor uint64, err error) {
 	si, err := c.requests.Info(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	floor := si.State.LastSeq
+	first, floor = si.State.FirstSeq, si.State.LastSeq
 	for p := 0; p < c.cfg.Streams.Partitions; p++ {
 		cons, err := c.requests.Consumer(ctx, ConsumerName(p))
 		if err != nil {
-			return 0, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
+			return 0, 0, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
 		}
 		info := cons.CachedInfo()
 		if info.NumPending == 0 && info.NumAckPending == 0 {
@@ -515,7 +515,7 @@ func (c *Consumer) commonFloor(ctx context.Context) (uint64, error) {
 		}
 		floor = min(floor, info.AckFloor.Stream)
 	}
-	return floor, nil
+	return first, floor, nil
 }
 
 // reconnectLoop restores the owned partitions' consumers each time the
