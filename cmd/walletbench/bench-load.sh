@@ -50,7 +50,7 @@ done
 
 echo
 for via in $vias; do
-	label="NATS vs sync:"
+	label="$via vs sync:"
 	[ "$via" = http ] && label="HTTP (128 connections) vs sync:"
 	grep -h -e '^ratio:' -e '^cpu ratio:' "$dir/$via.txt" | sed "s/^/$label /"
 done
