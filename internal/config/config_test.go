@@ -434,7 +434,7 @@ func TestBadCombinations(t *testing.T) {
 		{Worker, []string{"--nats-tls-cert", cert}, "nats-tls-cert"},
 		{Gateway, []string{"--nats-tls-ca", "/nonexistent/ca.pem"}, "nats-tls-ca"},
 		{Walletd, []string{"--stream-replicas", "3"}, "stream-replicas"},
-		{Gateway, []string{"--publish-batch-min", "200"}, "publish-batch-min"},
+		{Gateway, []string{"--publish-batch-min", "200", "--publish-batch-max", "100"}, "publish-batch-min"},
 		{Worker, []string{"--heartbeat", "5s", "--member-ttl", "8s"}, "member-ttl"},
 	}
 	for _, tc := range cases {

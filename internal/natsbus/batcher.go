@@ -26,9 +26,14 @@ const (
 // batch (nats-server's default max_batch_size).
 const MaxBatchMessages = 1000
 
-// Batcher defaults.
+// Batcher defaults. The largest batch is the server's: a group is what
+// queued while the previous one was stored, so the number of concurrent
+// publishers bounds it anyway, and a lower cap splits a group into a full
+// batch and a remainder that may fall below MinMessages and go as single
+// publishes (128 connections and a cap of 100 sent 28 of every 128
+// requests with a sync each).
 const (
-	DefaultBatchMessages = 100
+	DefaultBatchMessages = MaxBatchMessages
 	DefaultBatchMin      = 32
 	DefaultBatchLinger   = 0
 	DefaultBatchTimeout  = 5 * time.Second
@@ -36,7 +41,7 @@ const (
 
 // BatcherConfig tunes a Batcher. The zero value takes the defaults.
 type BatcherConfig struct {
-	// MaxMessages caps one atomic batch (default 100, at most 1000).
+	// MaxMessages caps one atomic batch (default and at most 1000).
 	MaxMessages int
 	// MinMessages is the smallest group sent as an atomic batch (default
 	// 32); a smaller group goes as single publishes, all in flight at once.
