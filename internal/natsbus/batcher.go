@@ -49,8 +49,7 @@ type BatcherConfig struct {
 	// own (created, synced and deleted per batch), which costs 5-25 ms a
 	// batch on the reference machine (docs/performance.md), while single
 	// publishes cost one sync each: below a few dozen messages singles are
-	// cheaper. Set it to 2 to
-	// batch every group.
+	// cheaper. Set it to 2 to batch every group.
 	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
 	// one and fewer than MaxMessages are queued. By default it does not
