@@ -51,6 +51,14 @@ func TestPurgeKeepsWhatAPartitionHasNotApplied(t *testing.T) {
 	warm, held := inOne[0], inOne[1]
 	others := e.accountsIn(3, func(p int) bool { return p != 1 })
 	store := &holdingStore{Store: e.store, held: held, entered: make(chan struct{}), gate: make(chan struct{})}
+	cfg := e.cfg
+	// Two writers: one waits with the held batch, the other applies the
+	// other partitions' requests.
+	cfg.Concurrency = 2
+	e.startWorker(cfg, store)
+	// Registered after the worker's own cleanup, so it runs first: a test
+	// that fails while the batch is held lets it go before the worker is
+	// stopped, instead of leaving the stop to wait for the hard stop.
 	t.Cleanup(func() {
 		select {
 		case <-store.gate:
@@ -58,11 +66,6 @@ func TestPurgeKeepsWhatAPartitionHasNotApplied(t *testing.T) {
 			close(store.gate)
 		}
 	})
-	cfg := e.cfg
-	// Two writers: one waits with the held batch, the other applies the
-	// other partitions' requests.
-	cfg.Concurrency = 2
-	e.startWorker(cfg, store)
 
 	requests, err := e.js.Stream(ctx(t), natsbus.RequestsStream)
 	if err != nil {
