@@ -46,10 +46,10 @@ type BatcherConfig struct {
 	// MinMessages is the smallest group sent as an atomic batch (default
 	// 32); a smaller group goes as single publishes, all in flight at once.
 	// A file-backed R1 stream stages each atomic batch in a store of its
-	// own (created, synced and deleted per batch), which costs 5-25 ms a
-	// batch on the reference machine (docs/performance.md), while single
-	// publishes cost one sync each: below a few dozen messages singles are
-	// cheaper. Set it to 2 to batch every group.
+	// own (created, synced and deleted per batch), which costs 3.5-25 ms a
+	// batch on the machines measured (docs/performance.md and its log),
+	// while single publishes cost one sync each: below a few dozen
+	// messages singles are cheaper. Set it to 2 to batch every group.
 	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
 	// one and fewer than MaxMessages are queued. By default it does not

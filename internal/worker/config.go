@@ -13,7 +13,7 @@ const (
 	// requests queue and its next transaction takes them all. Under load
 	// on two cores, two writers halved the average batch (18 requests
 	// against 35) and cost about a sixth more machine CPU per applied
-	// request (docs/performance.md); a faster database or several worker
+	// request (docs/performance-log.md); a faster database or several worker
 	// processes may want more.
 	DefaultConcurrency = 1
 	// DefaultMaxMerge caps the requests of one ApplyBatch when writers merge

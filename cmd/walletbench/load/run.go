@@ -37,7 +37,7 @@ const (
 
 // DefaultBaselineConcurrency caps the baseline's connections unless
 // --baseline-concurrency says otherwise. 16 was its best here (alone: 8 ->
-// 1800/s, 16 -> 1837/s, 32 -> 1533/s, docs/performance.md); more only
+// 1800/s, 16 -> 1837/s, 32 -> 1533/s, docs/performance-log.md); more only
 // contend for the same rows, and 128 of them beside a running service's
 // pools exceed PostgreSQL's default max_connections, so the baseline's
 // funding failed on refused connections.
