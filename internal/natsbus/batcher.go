@@ -34,7 +34,7 @@ const MaxBatchMessages = 1000
 // requests with a sync each).
 const (
 	DefaultBatchMessages = MaxBatchMessages
-	DefaultBatchMin      = 16
+	DefaultBatchMin      = 32
 	DefaultBatchLinger   = 0
 	DefaultBatchTimeout  = 5 * time.Second
 )
@@ -44,13 +44,12 @@ type BatcherConfig struct {
 	// MaxMessages caps one atomic batch (default and at most 1000).
 	MaxMessages int
 	// MinMessages is the smallest group sent as an atomic batch (default
-	// 16); a smaller group goes as single publishes, all in flight at once.
+	// 32); a smaller group goes as single publishes, all in flight at once.
 	// A file-backed R1 stream stages each atomic batch in a store of its
 	// own (created, synced and deleted per batch), which costs 3.5-25 ms a
 	// batch on the machines measured (docs/performance.md and its log),
-	// while single publishes cost one sync each (0.2 ms and more): below
-	// about 16 messages singles are cheaper. Set it to 2 to batch every
-	// group.
+	// while single publishes cost one sync each: below a few dozen
+	// messages singles are cheaper. Set it to 2 to batch every group.
 	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
 	// one and fewer than MaxMessages are queued. By default it does not
