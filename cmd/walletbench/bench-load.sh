@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 CGO_ENABLED=0 go build -trimpath -o "$dir/" ./cmd/walletd ./cmd/walletbench
-psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
 # A fresh store, so no backlog of an earlier run is replayed during this one.
 "$dir/walletd" ${WALLETD_ARGS:-} --db "$db_url" --port "$port" --nats-listen "127.0.0.1:$nats_port" --nats-store-dir "$dir/jetstream" >"$dir/walletd.log" 2>&1 &
 pid=$!
