@@ -84,6 +84,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if embedded != nil {
+		// The worker has created the streams; the gateway publishes next.
+		embedded.StageBatches(log)
+	}
 	gw, err := lifecycle.StartGateway(ctx, log, cfg, store, gatewayNC, reg)
 	if err != nil {
 		return errors.Join(err, w.Stop())

@@ -121,7 +121,19 @@ type Embedded struct {
 	StoreDir string
 	// Sync is SyncAlways (the default) or SyncPeriodic.
 	Sync string
+	// BatchStaging is StagingMemory (the default) or StagingDisk.
+	BatchStaging string
 }
+
+// Values of --nats-batch-staging.
+const (
+	// StagingMemory stages the requests stream's atomic batches on the
+	// memory file system (Linux: /dev/shm) where there is one, so a batch
+	// costs the stream's own sync and little else.
+	StagingMemory = "memory"
+	// StagingDisk leaves them where nats-server puts them, in the store.
+	StagingDisk = "disk"
+)
 
 // Values of --nats-sync.
 const (
@@ -160,9 +172,10 @@ func Defaults(p Program) Config {
 		Gateway:  gateway.DefaultConfig(),
 		Publish:  natsbus.DefaultBatcherConfig(),
 		Embedded: Embedded{
-			Listen:   "127.0.0.1:4223",
-			StoreDir: defaultStoreDir(),
-			Sync:     SyncAlways,
+			Listen:       "127.0.0.1:4223",
+			StoreDir:     defaultStoreDir(),
+			Sync:         SyncAlways,
+			BatchStaging: StagingMemory,
 		},
 	}
 	if p == Worker {

@@ -77,6 +77,7 @@ var samples = map[string]struct{ in, want string }{
 	"nats-listen":          {"127.0.0.1:14222", "127.0.0.1:14222"},
 	"nats-store-dir":       {"/var/lib/walletd", "/var/lib/walletd"},
 	"nats-sync":            {"periodic", "periodic"},
+	"nats-batch-staging":   {"disk", "disk"},
 }
 
 // alternatives are the samples for programs whose default is the sample.
@@ -120,6 +121,7 @@ var bad = map[string]string{
 	"nats-listen":          "everywhere",
 	"nats-store-dir":       " ",
 	"nats-sync":            "sometimes",
+	"nats-batch-staging":   "ramdisk",
 	"results-max-age":      "1s",
 	"results-max-bytes":    "0",
 	"results-sync":         "often",

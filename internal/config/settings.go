@@ -234,6 +234,8 @@ func bind(c *Config, p Program) []entry {
 			nonEmptyValue{&c.Embedded.StoreDir}},
 		{"nats-sync", "", "always: the embedded server fsyncs each request before accepting it (survives power loss); periodic: flush every 2 minutes (faster; a power loss may lose accepted requests)", false, []Program{Walletd},
 			enumValue{&c.Embedded.Sync, []string{SyncAlways, SyncPeriodic}}},
+		{"nats-batch-staging", "", "memory: the embedded server stages the requests stream's atomic batches on /dev/shm (each still synced to the stream before its PubAck; a power loss during a commit may store part of an unacknowledged batch); disk: in the store, whole after a power loss too", false, []Program{Walletd},
+			enumValue{&c.Embedded.BatchStaging, []string{StagingMemory, StagingDisk}}},
 	}
 	var out []entry
 	for _, s := range all {

@@ -186,6 +186,32 @@ type EmbeddedNATS struct {
 	// producer's credential survives a restart.
 	Users           map[natsbus.Role]natsbus.User
 	CredentialsFile string
+
+	storeDir     string
+	batchStaging string
+}
+
+// memoryFS is where --nats-batch-staging memory puts the staging stores.
+const memoryFS = "/dev/shm"
+
+// maxOpenBatchesInMemory caps the atomic batches staged in memory at once:
+// the gateway keeps one open, and a producer that opens many (each up to
+// 1000 messages of 256 KiB) cannot fill the machine's memory with them.
+const maxOpenBatchesInMemory = 8
+
+// StageBatches applies --nats-batch-staging once the requests stream
+// exists (natsbus.StageBatchesInMemory). Where the batches cannot be
+// staged in memory it logs why, and they stay on disk: slower, as safe.
+func (e *EmbeddedNATS) StageBatches(log *zap.Logger) {
+	if e.batchStaging != config.StagingMemory {
+		return
+	}
+	s, err := natsbus.StageBatchesInMemory(e.storeDir, natsbus.RequestsStream, memoryFS)
+	if err != nil {
+		log.Info("atomic batches staged on disk", zap.Error(err))
+		return
+	}
+	log.Info("atomic batches staged in memory", zap.String("dir", s.Dir))
 }
 
 // CredentialsFileName is the file in --nats-store-dir that holds the
@@ -224,13 +250,17 @@ func StartEmbeddedNATS(cfg *config.Config) (*EmbeddedNATS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	e := &EmbeddedNATS{Public: !isLoopback(host), Users: users, CredentialsFile: credsFile}
+	e := &EmbeddedNATS{Public: !isLoopback(host), Users: users, CredentialsFile: credsFile,
+		storeDir: cfg.Embedded.StoreDir, batchStaging: cfg.Embedded.BatchStaging}
 	ecfg := natsbus.EmbeddedConfig{
 		Host:       host,
 		Port:       port,
 		StoreDir:   cfg.Embedded.StoreDir,
 		NoSync:     cfg.Embedded.Sync == config.SyncPeriodic,
 		ServerName: "walletd",
+	}
+	if cfg.Embedded.BatchStaging == config.StagingMemory {
+		ecfg.MaxOpenBatches = maxOpenBatchesInMemory
 	}
 	for _, r := range natsbus.Roles {
 		ecfg.Users = append(ecfg.Users, users[r])

@@ -29,6 +29,9 @@ type EmbeddedConfig struct {
 	// MaxStore caps JetStream's disk use (0: the server's default, most of
 	// the free space).
 	MaxStore int64
+	// MaxOpenBatches caps the atomic batches open at once on the server
+	// (0: the server's default, 1000), each up to 1000 messages.
+	MaxOpenBatches int
 	// Logs turns on the server's own log lines (to stderr).
 	Logs bool
 	// ReadyTimeout bounds the wait for the server to accept connections.
@@ -81,6 +84,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		NoLog:                  !cfg.Logs,
 		DisableJetStreamBanner: true,
 	}
+	opts.JetStreamLimits.MaxBatchInflightTotal = cfg.MaxOpenBatches
 	if err := setUsers(opts, cfg.Users, cfg.Anonymous); err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
