@@ -83,7 +83,7 @@ func TestHostileInputs(t *testing.T) {
 		if err := checkProblem(r, tc.status, tc.code); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
-		if strings.Contains(string(r.raw), "runtime.") || strings.Contains(string(r.raw), "SQL") {
+		if body := withoutTraceID(r.raw); strings.Contains(body, "runtime.") || strings.Contains(body, "SQL") {
 			t.Errorf("%s: internals leaked: %s", tc.name, r.raw)
 		}
 	}
@@ -172,4 +172,20 @@ func TestLegacyWriteNeedsJSONWithoutToken(t *testing.T) {
 	if r.str("error") != string(CodeTransferPending) {
 		t.Fatalf("no Content-Type with a token: %d %s", r.status, r.raw)
 	}
+}
+
+// withoutTraceID is a problem body without its trace_id, which is random
+// and may spell SQL (it did: "YSQLHXBDUlHhtiAZb3OUc3"); a body that is not
+// a JSON object is returned as it is.
+func withoutTraceID(raw []byte) string {
+	var problem map[string]any
+	if json.Unmarshal(raw, &problem) != nil {
+		return string(raw)
+	}
+	delete(problem, "trace_id")
+	b, err := json.Marshal(problem)
+	if err != nil {
+		return string(raw)
+	}
+	return string(b)
 }
