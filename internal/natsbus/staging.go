@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 )
 
-// ErrNoMemoryFS is returned by StageBatchesInMemory where no memory file
-// system is at hand (MemoryFSDir is empty or not one).
+// ErrNoMemoryFS is returned by StageBatchesInMemory when the directory it
+// is given is not on a memory file system.
 var ErrNoMemoryFS = errors.New("no memory file system for batch staging")
 
 // BatchStaging is where a file-backed single-node stream stages its atomic
@@ -47,7 +47,7 @@ type BatchStaging struct {
 // directory in use (a batch is being staged at this moment) or memFS is
 // not a memory file system.
 func StageBatchesInMemory(storeDir, stream, memFS string) (BatchStaging, error) {
-	if memFS == "" || !isMemoryFS(memFS) {
+	if !isMemoryFS(memFS) {
 		return BatchStaging{}, fmt.Errorf("%w (%q)", ErrNoMemoryFS, memFS)
 	}
 	streamDirs, err := streamStores(storeDir, stream)

@@ -2,7 +2,6 @@ package natsbus_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/natstest"
@@ -48,34 +47,20 @@ func TestStageBatchesInMemory(t *testing.T) {
 
 	// An open batch is staged in memory; its commit stores it and the
 	// server deletes the staging store.
-	batchID := uuid.NewString()
 	subject := func() string { return "wallet.requests." + uuid.NewString() + "." + uuid.NewString() }
-	first := nats.NewMsg(subject())
-	first.Header.Set(natsbus.HeaderBatchID, batchID)
-	first.Header.Set(natsbus.HeaderBatchSeq, "1")
-	first.Data = []byte(`{}`)
-	if err := nc.PublishMsg(first); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "a staging store in "+s.Dir, func() bool { return entries(t, s.Dir) == 1 })
-	commit := nats.NewMsg(subject())
-	commit.Header.Set(natsbus.HeaderBatchID, batchID)
-	commit.Header.Set(natsbus.HeaderBatchSeq, "2")
-	commit.Header.Set(natsbus.HeaderBatchCommit, "1")
-	commit.Data = []byte(`{}`)
-	reply, err := nc.RequestMsg(commit, 5*time.Second)
+	batch, err := jetstreamext.NewBatchPublisher(js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ack struct {
-		Seq   uint64 `json:"seq"`
-		Count int    `json:"count"`
-		Error *struct {
-			Description string `json:"description"`
-		} `json:"error"`
+	// The first message is acknowledged once staged.
+	if err := batch.Add(subject(), []byte(`{}`)); err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(reply.Data, &ack); err != nil || ack.Error != nil || ack.Count != 2 {
-		t.Fatalf("commit answered %s (%v)", reply.Data, err)
+	if n := entries(t, s.Dir); n != 1 {
+		t.Fatalf("%d entries in %s with a batch open, want its staging store", n, s.Dir)
+	}
+	if _, err := batch.Commit(context.Background(), subject(), []byte(`{}`)); err != nil {
+		t.Fatal(err)
 	}
 	stream, err := js.Stream(context.Background(), natsbus.RequestsStream)
 	if err != nil {
