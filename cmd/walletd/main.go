@@ -86,7 +86,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	if embedded != nil {
 		// The worker has created the streams; the gateway publishes next.
-		embedded.StageBatches(log)
+		if embedded.StageBatches(log) && !cfg.Given("publish-batch-min") {
+			// Small groups are cheaper as one batch staged in memory than
+			// as single publishes; on disk the default stays.
+			cfg.Publish.MinMessages = min(natsbus.MemoryStagedBatchMin, cfg.Publish.MaxMessages)
+		}
 	}
 	gw, err := lifecycle.StartGateway(ctx, log, cfg, store, gatewayNC, reg)
 	if err != nil {
@@ -106,7 +110,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		httpURL, httpURL, httpURL, config.RedactURLs(natsURL), storeNote(cfg), producerNote(embedded), config.RedactURL(cfg.DB))
 	log.Info("walletd ready", zap.String("http", httpURL), zap.String("nats", config.RedactURLs(natsURL)),
 		zap.Bool("embedded_nats", cfg.EmbeddedNATS()), zap.String("nats_store_dir", storeDir(cfg)),
-		zap.String("db", config.RedactURL(cfg.DB)), zap.String("worker", w.ID()))
+		zap.String("db", config.RedactURL(cfg.DB)), zap.String("worker", w.ID()),
+		zap.Int("publish_batch_min", cfg.Publish.MinMessages))
 
 	select {
 	case <-ctx.Done():

@@ -8,7 +8,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/wallet/wallet/internal/dbtest"
 	"github.com/wallet/wallet/internal/legacytest"
+	"github.com/wallet/wallet/internal/natsbus"
 	"github.com/wallet/wallet/internal/natstest"
 	"github.com/wallet/wallet/internal/proctest"
 )
@@ -339,6 +342,35 @@ func TestGracefulStop(t *testing.T) {
 			w2.Signal(syscall.SIGTERM)
 			if code := w2.Wait(shutdownTimeout + 5*time.Second); code != 0 {
 				t.Errorf("second run: exit status %d", code)
+			}
+		})
+	}
+}
+
+// TestPublishBatchMin: where walletd stages its atomic batches in memory
+// the gateway sends groups from natsbus.MemoryStagedBatchMin as one batch;
+// staged on disk, or with --publish-batch-min given, the setting stands.
+func TestPublishBatchMin(t *testing.T) {
+	t.Parallel()
+	inMemory := natsbus.MemoryStagedBatchMin
+	if runtime.GOOS != "linux" {
+		inMemory = natsbus.DefaultBatchMin // no tmpfs to stage in
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"memory", nil, inMemory},
+		{"disk", []string{"--nats-batch-staging", "disk"}, natsbus.DefaultBatchMin},
+		{"given", []string{"--publish-batch-min", "32"}, 32},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := startWalletd(t, dbtest.URL(t), t.TempDir(), c.args...)
+			ready := w.Lines("walletd ready")[0]
+			if got := ready.String("publish_batch_min"); got != strconv.Itoa(c.want) {
+				t.Errorf("publish_batch_min %s, want %d", got, c.want)
 			}
 		})
 	}

@@ -97,6 +97,9 @@ type Config struct {
 	// batches.
 	Publish  natsbus.BatcherConfig
 	Embedded Embedded
+
+	// given holds the settings a flag or the environment set, by name.
+	given map[string]bool
 }
 
 // NATS holds how to reach and authenticate to NATS.
@@ -212,6 +215,11 @@ func defaultStoreDir() string {
 	}
 	return filepath.Join(".walletd", "jetstream")
 }
+
+// Given reports whether setting name (a flag's name, such as
+// "publish-batch-min") was set by a flag or the environment rather than
+// left at its default.
+func (c *Config) Given(name string) bool { return c.given[name] }
 
 // EmbeddedNATS reports whether walletd should run its own NATS server.
 func (c *Config) EmbeddedNATS() bool { return c.Program == Walletd && c.NATS.URL == "" }

@@ -361,6 +361,24 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestGiven: a setting counts as given when a flag (under any of its
+// names) or a non-empty environment variable sets it, even to its default.
+func TestGiven(t *testing.T) {
+	t.Parallel()
+	c, err := Load(Walletd, []string{"-dbRetryCount", "10"}, env(map[string]string{"WALLET_PUBLISH_BATCH_MIN": "32", "WALLET_LOG_LEVEL": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"db-retry-count": true, "publish-batch-min": true, "log-level": false, "port": false} {
+		if got := c.Given(name); got != want {
+			t.Errorf("Given(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if d := Defaults(Walletd); d.Given("port") {
+		t.Error("a default counts as given")
+	}
+}
+
 func TestBadValuesNameTheSetting(t *testing.T) {
 	t.Parallel()
 	for _, p := range Programs {

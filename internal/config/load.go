@@ -86,13 +86,15 @@ func Load(p Program, args []string, lookup LookupEnv) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration: unexpected argument %q (settings are flags: --name=value)", fs.Arg(0))
 	}
 
-	fromFlag := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { fromFlag[canonical[f.Name]] = true })
+	// given holds the settings a flag set; a flag takes precedence over
+	// the environment, which adds the settings it sets below.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[canonical[f.Name]] = true })
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	for _, e := range entries {
-		if fromFlag[e.Name] {
+		if given[e.Name] {
 			continue
 		}
 		v, ok := lookup(e.Env)
@@ -102,7 +104,9 @@ func Load(p Program, args []string, lookup LookupEnv) (*Config, error) {
 		if err := e.value.Set(v); err != nil {
 			return nil, newError(e, "env "+e.Env, v, err)
 		}
+		given[e.Name] = true
 	}
+	c.given = given
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

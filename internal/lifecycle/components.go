@@ -200,18 +200,20 @@ const memoryFS = "/dev/shm"
 const maxOpenBatchesInMemory = 8
 
 // StageBatches applies --nats-batch-staging once the requests stream
-// exists (natsbus.StageBatchesInMemory). Where the batches cannot be
-// staged in memory it logs why, and they stay on disk: slower, as safe.
-func (e *EmbeddedNATS) StageBatches(log *zap.Logger) {
+// exists (natsbus.StageBatchesInMemory) and reports whether the batches
+// are staged in memory. Where they cannot be it logs why, and they stay on
+// disk: slower, as safe.
+func (e *EmbeddedNATS) StageBatches(log *zap.Logger) (inMemory bool) {
 	if e.batchStaging != config.StagingMemory {
-		return
+		return false
 	}
 	s, err := natsbus.StageBatchesInMemory(e.storeDir, natsbus.RequestsStream, memoryFS)
 	if err != nil {
 		log.Info("atomic batches staged on disk", zap.Error(err))
-		return
+		return false
 	}
 	log.Info("atomic batches staged in memory", zap.String("dir", s.Dir))
+	return true
 }
 
 // CredentialsFileName is the file in --nats-store-dir that holds the

@@ -39,6 +39,13 @@ const (
 	DefaultBatchTimeout  = 5 * time.Second
 )
 
+// MemoryStagedBatchMin is the smallest atomic batch worth sending to a
+// server that stages batches in memory (StageBatchesInMemory), as walletd's
+// does: there a batch of 8 takes less time and less CPU than 8 single
+// publishes, a batch of 4 about the same (BenchmarkGroupPublish,
+// "atomic-memory" against "singles"; docs/performance.md).
+const MemoryStagedBatchMin = 8
+
 // BatcherConfig tunes a Batcher. The zero value takes the defaults.
 type BatcherConfig struct {
 	// MaxMessages caps one atomic batch (default and at most 1000).
@@ -49,9 +56,9 @@ type BatcherConfig struct {
 	// own (created, synced and deleted per batch), which costs 3.5-25 ms a
 	// batch on the machines measured (docs/performance.md and its log),
 	// while single publishes cost one sync each: below a few dozen
-	// messages singles are cheaper. walletd stages batches in memory
-	// (natsbus.StageBatchesInMemory), where 2 measured no better overall.
-	// Set it to 2 to batch every group.
+	// messages singles are cheaper. Staged in memory
+	// (StageBatchesInMemory), a batch pays from MemoryStagedBatchMin, which
+	// walletd then uses unless told otherwise.
 	MinMessages int
 	// Linger is how long the batcher waits for more publishes once it holds
 	// one and fewer than MaxMessages are queued. By default it does not
