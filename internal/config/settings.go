@@ -202,7 +202,7 @@ func bind(c *Config, p Program) []entry {
 			durationValue{&c.Gateway.MaxWait, 0, 5 * time.Minute}},
 		{"max-waiters", "", "most requests waiting for their outcome at once (Prefer: wait, original API); past it a request is stored and answered as pending at once", false, producers,
 			intValue{&c.Gateway.MaxWaiters, 1, 1_000_000}},
-		{"publish-batch-min", "", "fewest waiting requests the gateway publishes as one JetStream atomic batch (one disk sync for all); fewer go as single publishes, one sync each", false, producers,
+		{"publish-batch-min", "", "fewest waiting requests the gateway publishes as one JetStream atomic batch (one disk sync for all); fewer go as single publishes, one sync each. Unless set, walletd uses 8 while its atomic batches are staged in memory (--nats-batch-staging)", false, producers,
 			intValue{&c.Publish.MinMessages, 1, natsbus.MaxBatchMessages}},
 		{"publish-batch-max", "", "most requests in one atomic batch (at least --publish-batch-min, at most 1000)", false, producers,
 			intValue{&c.Publish.MaxMessages, 1, natsbus.MaxBatchMessages}},
