@@ -1,16 +1,18 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -206,13 +208,13 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	send := func(method, path, body string, headers []string) reply {
 		t.Helper()
 		var resp *http.Response
-		// The server answers an oversized body 413 and closes before it
-		// has read it all; the client, still writing, may see the reset
-		// instead of the answer. Only then is the request sent again.
-		for attempt := 1; ; attempt++ {
-			req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
+		var err error
+		if len(body) > defaultBodyLimit {
+			resp, err = sendHeadOnly(base, method, path, len(body), headers)
+		} else {
+			req, rerr := http.NewRequest(method, base+path, strings.NewReader(body))
+			if rerr != nil {
+				t.Fatal(rerr)
 			}
 			if body != "" {
 				req.Header.Set("Content-Type", "application/json")
@@ -221,12 +223,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 				req.Header.Set(headers[i], headers[i+1])
 			}
 			resp, err = http.DefaultClient.Do(req)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, syscall.ECONNRESET) || attempt == 5 {
-				t.Fatalf("%s %s: %v", method, path, err)
-			}
+		}
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
 		}
 		defer resp.Body.Close()
 		raw, err := io.ReadAll(resp.Body)
@@ -310,4 +309,39 @@ func TestOpenAPIDocumentsHeaders(t *testing.T) {
 // withLabels adds metadata and a reference to a JSON request body.
 func withLabels(body, reference string) string {
 	return strings.TrimSuffix(body, "}") + `,"metadata":{"order_id":"A-1001","note":"caf\u00e9 <b>"},"reference":"` + reference + `"}`
+}
+
+// sendHeadOnly announces a body of n bytes and sends none of it. The server
+// refuses an oversized body from its Content-Length and closes; a client
+// still writing the body would race that close (a reset or a broken pipe
+// instead of the answer), so only the head goes out.
+func sendHeadOnly(base, method, path string, n int, headers []string) (*http.Response, error) {
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		return nil, err
+	}
+	head := method + " " + path + " HTTP/1.1\r\nHost: wallet\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(n) + "\r\n"
+	for i := 0; i+1 < len(headers); i += 2 {
+		head += headers[i] + ": " + headers[i+1] + "\r\n"
+	}
+	if _, err := conn.Write([]byte(head + "\r\n")); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// The body is read to its end before the caller closes it, and the
+	// connection goes with it.
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{resp.Body, conn}
+	return resp, nil
 }
