@@ -1,12 +1,8 @@
 package gateway
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,21 +106,8 @@ func TestBodyTooLargeOverTheWire(t *testing.T) {
 	t.Parallel()
 	h := setup(t, Config{})
 	base := h.listen()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	// Only the head is sent: the answer must not wait for the body.
-	head := "POST /v1/transfers HTTP/1.1\r\nHost: wallet\r\nContent-Type: application/json\r\n" +
-		"Content-Length: " + strconv.Itoa(10<<20) + "\r\n\r\n"
-	if _, err := conn.Write([]byte(head)); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := sendHeadOnly(base, "POST", "/v1/transfers", 10<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

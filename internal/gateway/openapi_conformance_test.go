@@ -337,8 +337,7 @@ func sendHeadOnly(base, method, path string, n int, headers []string) (*http.Res
 		conn.Close()
 		return nil, err
 	}
-	// The body is read to its end before the caller closes it, and the
-	// connection goes with it.
+	// Closing the body closes the connection.
 	resp.Body = struct {
 		io.Reader
 		io.Closer
